@@ -1,0 +1,60 @@
+//! The side admin service (`router.admin.listen`, default `127.0.0.1:11437`): a Pingora
+//! `ServeHttp` app answering `/health` and `/metrics` (and the other local endpoints), kept off
+//! the public port so it can be firewalled separately. Later issues add `/admin/*` here.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use http::Response;
+use pingora::apps::http_app::ServeHttp;
+use pingora::protocols::http::ServerSession;
+
+use crate::api::{self, Endpoint, RouteMiss};
+use crate::error::RequestError;
+use crate::proxy::local::{self, LocalResponse};
+use crate::RouterState;
+
+pub struct AdminApp {
+    pub state: Arc<RouterState>,
+}
+
+#[async_trait]
+impl ServeHttp for AdminApp {
+    async fn response(&self, session: &mut ServerSession) -> Response<Vec<u8>> {
+        let method = session.req_header().method.as_str().to_string();
+        let path = session.req_header().uri.path().to_string();
+        let dialect = api::dialect_of_path(&path);
+        let answer = match api::route(&method, &path) {
+            Ok(Endpoint::Local(l)) => local::respond(&self.state, l, &path).await,
+            Ok(Endpoint::Forwarded(_)) => LocalResponse::error(
+                &RequestError::UnknownPath(format!(
+                    "{path} on the admin port (send model requests to the proxy port {})",
+                    self.state.config.port
+                )),
+                dialect,
+            ),
+            Err(RouteMiss::WrongMethod) => LocalResponse::error(
+                &RequestError::MethodNotAllowed { method, path },
+                dialect,
+            ),
+            Err(RouteMiss::UnknownPath) => {
+                LocalResponse::error(&RequestError::UnknownPath(path), dialect)
+            }
+        };
+        build(answer)
+    }
+}
+
+fn build(answer: LocalResponse) -> Response<Vec<u8>> {
+    let length = answer.body.len();
+    Response::builder()
+        .status(answer.status)
+        .header("content-type", answer.content_type)
+        .header("content-length", length)
+        .body(answer.body.to_vec())
+        .unwrap_or_else(|_| {
+            let mut fallback = Response::new(b"{\"error\":\"internal error\"}".to_vec());
+            *fallback.status_mut() = http::StatusCode::INTERNAL_SERVER_ERROR;
+            fallback
+        })
+}

@@ -1,0 +1,121 @@
+//! `ROUTER_*` environment variables of the original SmarterRouter, applied over the file so an
+//! existing `.env` keeps working. A variable that is set but empty is ignored, as pydantic did.
+
+use super::{LogFormat, NodeConfig, NodeKind, PoolConfig, RouterConfig};
+
+pub(super) fn apply_overrides(
+    router: &mut RouterConfig,
+    lookup: &dyn Fn(&str) -> Option<String>,
+    problems: &mut Vec<String>,
+) {
+    let get = |name: &str| lookup(name).map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
+
+    if let Some(url) = get("ROUTER_OLLAMA_URL") {
+        router.pools = vec![PoolConfig {
+            name: "ollama".to_string(),
+            nodes: vec![NodeConfig {
+                url,
+                kind: NodeKind::Ollama,
+                weight: 1,
+                max_concurrency: None,
+            }],
+        }];
+    }
+    if let Some(host) = get("ROUTER_HOST") {
+        router.host = host;
+    }
+    if let Some(port) = get("ROUTER_PORT") {
+        match port.parse::<u16>() {
+            Ok(port) => router.port = port,
+            Err(_) => problems.push(format!(
+                "ROUTER_PORT={port:?}: not a port number (expected 1-65535)"
+            )),
+        }
+    }
+    if let Some(level) = get("ROUTER_LOG_LEVEL") {
+        router.log.level = level.to_ascii_lowercase();
+    }
+    if let Some(format) = get("ROUTER_LOG_FORMAT") {
+        match format.to_ascii_lowercase().as_str() {
+            "text" => router.log.format = LogFormat::Text,
+            "json" => router.log.format = LogFormat::Json,
+            _ => problems.push(format!(
+                "ROUTER_LOG_FORMAT={format:?}: expected `text` or `json`"
+            )),
+        }
+    }
+    if let Some(model) = get("ROUTER_DEFAULT_MODEL") {
+        router.default_model = Some(model);
+    }
+    if let Some(bytes) = get("ROUTER_MAX_REQUEST_BODY_BYTES") {
+        match bytes.parse::<usize>() {
+            Ok(bytes) => router.max_body_bytes = bytes,
+            Err(_) => problems.push(format!(
+                "ROUTER_MAX_REQUEST_BODY_BYTES={bytes:?}: not a whole number of bytes"
+            )),
+        }
+    }
+    if let Some(name) = get("ROUTER_ROUTER_EXTERNAL_MODEL_NAME").or_else(|| get("ROUTER_EXTERNAL_MODEL_NAME")) {
+        if !router.virtual_models.contains(&name) {
+            router.virtual_models.insert(0, name);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn apply(vars: &[(&str, &str)]) -> (RouterConfig, Vec<String>) {
+        let mut router = RouterConfig::default();
+        let mut problems = Vec::new();
+        let lookup = |name: &str| {
+            vars.iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| v.to_string())
+        };
+        apply_overrides(&mut router, &lookup, &mut problems);
+        (router, problems)
+    }
+
+    #[test]
+    fn ollama_url_replaces_pools_with_one_node() {
+        let (router, problems) = apply(&[("ROUTER_OLLAMA_URL", "http://10.1.2.3:11434")]);
+        assert!(problems.is_empty());
+        assert_eq!(router.pools.len(), 1);
+        assert_eq!(router.pools[0].nodes[0].url, "http://10.1.2.3:11434");
+    }
+
+    #[test]
+    fn bad_values_name_the_variable() {
+        let (_, problems) = apply(&[("ROUTER_PORT", "eleven"), ("ROUTER_LOG_FORMAT", "xml")]);
+        assert_eq!(problems.len(), 2);
+        assert!(problems[0].starts_with("ROUTER_PORT="));
+        assert!(problems[1].starts_with("ROUTER_LOG_FORMAT="));
+    }
+
+    #[test]
+    fn empty_values_are_ignored() {
+        let (router, problems) = apply(&[("ROUTER_PORT", ""), ("ROUTER_DEFAULT_MODEL", " ")]);
+        assert!(problems.is_empty());
+        assert_eq!(router.port, super::super::DEFAULT_PORT);
+        assert_eq!(router.default_model, None);
+    }
+
+    #[test]
+    fn host_port_level_format_model_apply() {
+        let (router, problems) = apply(&[
+            ("ROUTER_HOST", "127.0.0.1"),
+            ("ROUTER_PORT", "9000"),
+            ("ROUTER_LOG_LEVEL", "DEBUG"),
+            ("ROUTER_LOG_FORMAT", "json"),
+            ("ROUTER_DEFAULT_MODEL", "llama3.2:3b"),
+        ]);
+        assert!(problems.is_empty());
+        assert_eq!(router.host, "127.0.0.1");
+        assert_eq!(router.port, 9000);
+        assert_eq!(router.log.level, "debug");
+        assert_eq!(router.log.format, LogFormat::Json);
+        assert_eq!(router.default_model.as_deref(), Some("llama3.2:3b"));
+    }
+}

@@ -1,0 +1,198 @@
+//! Semantic checks on a parsed `router:` section. Each problem names its key path and says what
+//! to do; node URLs are resolved here, once, because Pingora's `HttpPeer::new` panics on a name it
+//! cannot resolve.
+
+use std::collections::HashSet;
+use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
+
+use super::{NodeKind, RouterConfig};
+
+const LOG_LEVELS: &[&str] = &["error", "warn", "info", "debug", "trace"];
+
+/// A node whose URL parsed and resolved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResolvedNode {
+    pub pool: String,
+    /// The URL as written, without a trailing slash; used in messages and `/health`.
+    pub url: String,
+    pub addr: SocketAddr,
+    /// Value for the `Host` header sent to the node.
+    pub host_header: String,
+    pub kind: NodeKind,
+    pub weight: u32,
+    pub max_concurrency: Option<u32>,
+}
+
+pub(super) fn check(router: &RouterConfig, problems: &mut Vec<String>) -> Vec<ResolvedNode> {
+    let host = router.host.trim_start_matches('[').trim_end_matches(']');
+    if host.parse::<IpAddr>().is_err() {
+        problems.push(format!(
+            "router.host: {:?} is not an IP address (use 0.0.0.0 for all interfaces or 127.0.0.1 for this machine only)",
+            router.host
+        ));
+    }
+    if router.port == 0 {
+        problems.push("router.port: must be between 1 and 65535".to_string());
+    }
+    if let Some(model) = &router.default_model {
+        if model.trim().is_empty() {
+            problems.push("router.default_model: must not be empty (remove the key to let the router pick the first model a node offers)".to_string());
+        }
+    }
+    for (i, name) in router.virtual_models.iter().enumerate() {
+        if name.trim().is_empty() {
+            problems.push(format!("router.virtual_models[{i}]: must not be empty"));
+        }
+    }
+    if router.max_body_bytes < 1024 {
+        problems.push(format!(
+            "router.max_body_bytes: {} is too small (at least 1024 bytes; the default is 10485760)",
+            router.max_body_bytes
+        ));
+    }
+    if !LOG_LEVELS.contains(&router.log.level.as_str()) {
+        problems.push(format!(
+            "router.log.level: {:?} is not one of {}",
+            router.log.level,
+            LOG_LEVELS.join(", ")
+        ));
+    }
+    if !router.admin.listen.is_empty() && router.admin.listen.parse::<SocketAddr>().is_err() {
+        problems.push(format!(
+            "router.admin.listen: {:?} is not host:port with an IP address (e.g. 127.0.0.1:11437; empty disables the admin service)",
+            router.admin.listen
+        ));
+    }
+    if router.discovery.interval_secs == 0 {
+        problems.push("router.discovery.interval_secs: must be at least 1".to_string());
+    }
+    if router.discovery.timeout_ms == 0 {
+        problems.push("router.discovery.timeout_ms: must be at least 1".to_string());
+    }
+    if router.upstream.connect_timeout_ms == 0 {
+        problems.push("router.upstream.connect_timeout_ms: must be at least 1".to_string());
+    }
+    if router.upstream.read_timeout_secs == 0 {
+        problems.push("router.upstream.read_timeout_secs: must be at least 1".to_string());
+    }
+    if !(1..=10).contains(&router.upstream.max_attempts) {
+        problems.push(format!(
+            "router.upstream.max_attempts: {} is out of range (1 to 10)",
+            router.upstream.max_attempts
+        ));
+    }
+    check_pools(router, problems)
+}
+
+fn check_pools(router: &RouterConfig, problems: &mut Vec<String>) -> Vec<ResolvedNode> {
+    let mut nodes = Vec::new();
+    if router.pools.is_empty() {
+        problems.push(
+            "router.pools: at least one pool with one node is needed (or set ROUTER_OLLAMA_URL)"
+                .to_string(),
+        );
+    }
+    let mut pool_names = HashSet::new();
+    let mut urls = HashSet::new();
+    for (p, pool) in router.pools.iter().enumerate() {
+        if pool.name.trim().is_empty() {
+            problems.push(format!("router.pools[{p}].name: must not be empty"));
+        } else if !pool_names.insert(pool.name.as_str()) {
+            problems.push(format!(
+                "router.pools[{p}].name: {:?} is used by another pool; pool names must be unique",
+                pool.name
+            ));
+        }
+        if pool.nodes.is_empty() {
+            problems.push(format!("router.pools[{p}].nodes: a pool needs at least one node"));
+        }
+        for (n, node) in pool.nodes.iter().enumerate() {
+            let key = format!("router.pools[{p}].nodes[{n}]");
+            if node.weight == 0 {
+                problems.push(format!("{key}.weight: must be at least 1"));
+            }
+            if node.max_concurrency == Some(0) {
+                problems.push(format!(
+                    "{key}.max_concurrency: must be at least 1 (remove the key for no limit)"
+                ));
+            }
+            match resolve_url(&node.url) {
+                Ok((url, addr, host_header)) => {
+                    if !urls.insert(url.clone()) {
+                        problems.push(format!("{key}.url: {url} is listed twice"));
+                    }
+                    nodes.push(ResolvedNode {
+                        pool: pool.name.clone(),
+                        url,
+                        addr,
+                        host_header,
+                        kind: node.kind,
+                        weight: node.weight,
+                        max_concurrency: node.max_concurrency,
+                    });
+                }
+                Err(why) => problems.push(format!("{key}.url: {why}")),
+            }
+        }
+    }
+    nodes
+}
+
+/// Parses `http://host[:port]` into (normalised URL, resolved address, Host header).
+fn resolve_url(raw: &str) -> Result<(String, SocketAddr, String), String> {
+    let parsed = url::Url::parse(raw)
+        .map_err(|e| format!("{raw:?} is not a URL ({e}); write it as http://host:port"))?;
+    match parsed.scheme() {
+        "http" => {}
+        "https" => {
+            return Err(format!(
+                "{raw:?}: https nodes are not supported yet; put the node on a private network and use http://"
+            ))
+        }
+        other => return Err(format!("{raw:?}: scheme {other:?} is not supported; use http://")),
+    }
+    if !(parsed.path().is_empty() || parsed.path() == "/") || parsed.query().is_some() {
+        return Err(format!(
+            "{raw:?}: give only scheme, host and port (no path such as /v1: the router adds the API path itself)"
+        ));
+    }
+    let host = parsed
+        .host_str()
+        .ok_or_else(|| format!("{raw:?} has no host"))?;
+    let port = parsed.port_or_known_default().unwrap_or(80);
+    let bare_host = host.trim_start_matches('[').trim_end_matches(']');
+    let addr = (bare_host, port)
+        .to_socket_addrs()
+        .map_err(|e| format!("cannot resolve host {host:?}: {e}"))?
+        .next()
+        .ok_or_else(|| format!("host {host:?} resolved to no address"))?;
+    let host_header = match parsed.port() {
+        Some(port) => format!("{host}:{port}"),
+        None => host.to_string(),
+    };
+    let url = format!("http://{host_header}");
+    Ok((url, addr, host_header))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn url_with_port_resolves() {
+        let (url, addr, host) = resolve_url("http://127.0.0.1:11434/").unwrap();
+        assert_eq!(url, "http://127.0.0.1:11434");
+        assert_eq!(addr, "127.0.0.1:11434".parse().unwrap());
+        assert_eq!(host, "127.0.0.1:11434");
+    }
+
+    #[test]
+    fn url_problems_are_explained() {
+        assert!(resolve_url("127.0.0.1:11434").unwrap_err().contains("http://"));
+        assert!(resolve_url("https://x:1").unwrap_err().contains("https"));
+        assert!(resolve_url("http://127.0.0.1:8080/v1").unwrap_err().contains("no path"));
+        assert!(resolve_url("http://no-such-host.invalid:1")
+            .unwrap_err()
+            .contains("cannot resolve"));
+    }
+}

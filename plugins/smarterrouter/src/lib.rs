@@ -1,0 +1,101 @@
+//! SmarterRouter as a Pingora plugin: an LLM router in front of Ollama and OpenAI-compatible
+//! servers (llama.cpp's `llama-server`).
+//!
+//! Clients speak the OpenAI API (`/v1/*`) or the Ollama API (`/api/*`). For each request the
+//! router reads the JSON body, decides the model ([`routing`]), rewrites `model`, picks a healthy
+//! node of the pools that has the model ([`upstream`]), and forwards the request unchanged
+//! otherwise, streams included. It answers `/health`, `/metrics`, `/v1/models`, `/api/tags`,
+//! `/api/ps` and `/api/version` itself.
+//!
+//! # Phases (Pingora 0.9.1)
+//!
+//! | phase | job | ctx written |
+//! |---|---|---|
+//! | `request_filter` | answer local endpoints; read the body (64 KiB retry-buffer tail technique); parse and check it; route; rewrite `model`; pick the first node | endpoint, decision, upstream body, first node |
+//! | `upstream_peer` | the node for this attempt (first node, or another one with the model on retry) | current node, tried |
+//! | `upstream_request_filter` / `request_body_filter` | path without `?model=`, `Host`, exact `Content-Length`; send the rewritten body once per attempt | body sent |
+//! | `fail_to_connect` | mark the node down; retry on another node (nothing was sent yet) | — |
+//! | `response_filter` | `x-smarterrouter-model`, `x-request-id` | — |
+//! | `fail_to_proxy` | error body in the client's dialect | — |
+//! | `logging` | metrics and the access log line | — |
+//!
+//! Embedding: build a [`RouterState`] from a [`config::LoadedConfig`] and add the services from
+//! [`services`] to your own Pingora `Server`.
+
+pub mod admin;
+pub mod api;
+pub mod config;
+pub mod error;
+pub mod metrics;
+pub mod proxy;
+pub mod routing;
+pub mod upstream;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use pingora::server::configuration::ServerConf;
+use pingora::services::background::background_service;
+use pingora::services::listening::Service;
+use pingora::services::ServiceWithDependents;
+
+pub use config::ResolvedNode;
+
+/// What every phase shares: the settings and the live view of the nodes.
+pub struct RouterState {
+    pub config: config::RouterConfig,
+    pub registry: Arc<upstream::Registry>,
+    /// Client for the router's own calls to nodes (discovery, `/api/ps`).
+    pub http: reqwest::Client,
+}
+
+impl RouterState {
+    pub fn new(loaded: &config::LoadedConfig) -> Result<Arc<Self>, String> {
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_millis(loaded.router.discovery.timeout_ms))
+            .pool_idle_timeout(Duration::from_secs(90))
+            .build()
+            .map_err(|e| format!("cannot create the HTTP client: {e}"))?;
+        Ok(Arc::new(RouterState {
+            config: loaded.router.clone(),
+            registry: Arc::new(upstream::Registry::new(&loaded.nodes)),
+            http,
+        }))
+    }
+}
+
+/// The Pingora services of the router: the proxy, the admin side service (unless disabled) and
+/// node discovery. Add them all to a `Server`.
+pub fn services(state: &Arc<RouterState>, server_conf: &Arc<ServerConf>) -> Vec<Box<dyn ServiceWithDependents>> {
+    let mut proxy = pingora::proxy::http_proxy_service_with_name(
+        server_conf,
+        proxy::Router { state: Arc::clone(state) },
+        "smarterrouter proxy",
+    );
+    proxy.add_tcp(&listen_address(&state.config.host, state.config.port));
+
+    let mut list: Vec<Box<dyn ServiceWithDependents>> = vec![Box::new(proxy)];
+    if !state.config.admin.listen.is_empty() {
+        let mut admin = Service::new(
+            "smarterrouter admin".to_string(),
+            admin::AdminApp { state: Arc::clone(state) },
+        );
+        admin.add_tcp(&state.config.admin.listen);
+        list.push(Box::new(admin));
+    }
+    let discovery = upstream::discovery::Discovery {
+        registry: Arc::clone(&state.registry),
+        client: state.http.clone(),
+        interval: Duration::from_secs(state.config.discovery.interval_secs),
+    };
+    list.push(Box::new(background_service("smarterrouter discovery", discovery)));
+    list
+}
+
+fn listen_address(host: &str, port: u16) -> String {
+    if host.contains(':') && !host.starts_with('[') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    }
+}

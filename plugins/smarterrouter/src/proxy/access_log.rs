@@ -1,0 +1,36 @@
+//! One log line per request (target `access`), plus the request metrics. With
+//! `ROUTER_LOG_FORMAT=json` each line is a JSON object carrying `timestamp, level, request_id,
+//! endpoint, model_selected, latency_ms, cache_hit, status, node`.
+
+use pingora::prelude::*;
+use pingora::proxy::Session;
+
+use super::ctx::RequestCtx;
+
+pub fn record(session: &Session, error: Option<&Error>, ctx: &RequestCtx) {
+    let status = session
+        .response_written()
+        .map(|r| r.status.as_u16())
+        .unwrap_or(0);
+    let endpoint = ctx.endpoint.map(|e| e.label()).unwrap_or("unmatched");
+    let model = ctx.decision.as_ref().map(|d| d.model.as_str()).unwrap_or("");
+    let latency = ctx.started.elapsed();
+    crate::metrics::observe_request(endpoint, status, model, latency.as_secs_f64());
+    let error = error.map(|e| e.to_string()).unwrap_or_default();
+    tracing::info!(
+        target: "access",
+        request_id = %ctx.request_id,
+        method = %session.req_header().method,
+        endpoint,
+        model_selected = model,
+        reason = ctx.decision.as_ref().map(|d| d.reason.as_str()).unwrap_or(""),
+        stream = ctx.stream,
+        latency_ms = (latency.as_secs_f64() * 1000.0 * 1000.0).round() / 1000.0,
+        cache_hit = false,
+        status,
+        node = ctx.node_url().unwrap_or(""),
+        attempts = ctx.tried.len(),
+        error = error.as_str(),
+        "request"
+    );
+}

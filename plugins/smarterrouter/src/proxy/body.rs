@@ -1,0 +1,70 @@
+//! Reads the whole request body in `request_filter`, before Pingora has picked a peer, so the
+//! router can route on `model`. Pingora forwards only what its 64 KiB retry buffer holds, so the
+//! body is read without buffering until at most 64 KiB remain and then with buffering: the buffer
+//! holds just the tail, and `request_body_filter` swaps in the whole rewritten body
+//! (`../shared/reference/pingora.md` §2a). A chunked body has no known end, so past 64 KiB it
+//! cannot be replayed and gets 413.
+
+use bytes::{Bytes, BytesMut};
+use pingora::proxy::Session;
+
+use crate::error::RequestError;
+
+/// Pingora's retry-buffer size (`BODY_BUF_LIMIT` in pingora-core 0.9.1).
+pub const RETRY_BUFFER_LIMIT: usize = 64 * 1024;
+
+pub async fn read_whole_body(session: &mut Session, max: usize) -> Result<Bytes, RequestError> {
+    let content_length = declared_length(session)?;
+    if let Some(length) = content_length {
+        if length > max {
+            return Err(RequestError::BodyTooLarge { size: length, limit: max });
+        }
+    }
+    let mut buffering = false;
+    let mut body = BytesMut::with_capacity(content_length.unwrap_or(8 * 1024));
+    loop {
+        let remaining = content_length.map_or(0, |len| len.saturating_sub(body.len()));
+        if !buffering && (content_length.is_none() || remaining <= RETRY_BUFFER_LIMIT) {
+            session.enable_retry_buffering();
+            buffering = true;
+        }
+        let chunk = session
+            .read_request_body()
+            .await
+            .map_err(|e| RequestError::InvalidField {
+                field: "body",
+                why: format!("could not be read completely: {e}"),
+            })?;
+        match chunk {
+            Some(chunk) => {
+                body.extend_from_slice(&chunk);
+                if body.len() > max {
+                    return Err(RequestError::BodyTooLarge { size: body.len(), limit: max });
+                }
+                if content_length.is_none() && body.len() > RETRY_BUFFER_LIMIT {
+                    return Err(RequestError::ChunkedTooLarge);
+                }
+            }
+            None => break,
+        }
+    }
+    if !body.is_empty() && session.as_ref().get_retry_buffer().is_none() {
+        return Err(RequestError::ChunkedTooLarge);
+    }
+    Ok(body.freeze())
+}
+
+fn declared_length(session: &Session) -> Result<Option<usize>, RequestError> {
+    let Some(value) = session.req_header().headers.get(http::header::CONTENT_LENGTH) else {
+        return Ok(None);
+    };
+    value
+        .to_str()
+        .ok()
+        .and_then(|v| v.trim().parse::<usize>().ok())
+        .map(Some)
+        .ok_or_else(|| RequestError::InvalidField {
+            field: "Content-Length",
+            why: "header is not a number".to_string(),
+        })
+}

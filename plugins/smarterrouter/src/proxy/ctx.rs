@@ -1,0 +1,66 @@
+//! Per-request state carried across Pingora phases.
+
+use std::time::Instant;
+
+use bytes::Bytes;
+
+use crate::api::{Dialect, Endpoint};
+use crate::routing::RoutingDecision;
+use crate::upstream::InFlight;
+
+pub struct RequestCtx {
+    pub request_id: String,
+    pub started: Instant,
+    pub endpoint: Option<Endpoint>,
+    pub dialect: Dialect,
+    pub decision: Option<RoutingDecision>,
+    /// The rewritten body sent to the node, replayed on every attempt.
+    pub upstream_body: Option<Bytes>,
+    /// Whether this attempt has already sent `upstream_body`.
+    pub body_sent: bool,
+    /// Path and query forwarded (the router's own `?model=` removed).
+    pub upstream_path: Option<String>,
+    pub ollama_only: bool,
+    pub stream: bool,
+    /// Node picked in `request_filter` for the first attempt.
+    pub first_node: Option<InFlight>,
+    /// Node of the current attempt (counted in flight until the request ends).
+    pub current: Option<InFlight>,
+    pub tried: Vec<usize>,
+    /// Why no node could take a retry, for the client's error message.
+    pub no_node: Option<String>,
+}
+
+impl RequestCtx {
+    pub fn new() -> Self {
+        RequestCtx {
+            request_id: String::new(),
+            started: Instant::now(),
+            endpoint: None,
+            dialect: Dialect::OpenAi,
+            decision: None,
+            upstream_body: None,
+            body_sent: false,
+            upstream_path: None,
+            ollama_only: false,
+            stream: false,
+            first_node: None,
+            current: None,
+            tried: Vec::new(),
+            no_node: None,
+        }
+    }
+
+    pub fn node_url(&self) -> Option<&str> {
+        self.current
+            .as_ref()
+            .or(self.first_node.as_ref())
+            .map(|f| f.node().url.as_str())
+    }
+}
+
+impl Default for RequestCtx {
+    fn default() -> Self {
+        Self::new()
+    }
+}

@@ -1,0 +1,140 @@
+//! `request_filter` work for forwarded endpoints: content type, body, checks, the routing
+//! decision, the first node, and the rewritten body.
+
+use bytes::Bytes;
+use pingora::proxy::Session;
+
+use super::body::read_whole_body;
+use super::ctx::RequestCtx;
+use crate::api::{request, Dialect, Forwarded};
+use crate::error::RequestError;
+use crate::routing::{self, ModelRequest, RoutingSettings};
+use crate::upstream::NodeFilter;
+use crate::RouterState;
+
+pub async fn prepare(
+    state: &RouterState,
+    session: &mut Session,
+    ctx: &mut RequestCtx,
+    endpoint: Forwarded,
+) -> Result<(), RequestError> {
+    check_content_type(session, endpoint.dialect())?;
+    let raw = read_whole_body(session, state.config.max_body_bytes).await?;
+    let parsed = request::parse(endpoint, &raw)?;
+
+    let (path, query_model) = split_model_query(session);
+    let decision = routing::decide(
+        ModelRequest {
+            query_override: query_model.as_deref(),
+            body_model: parsed.requested_model.as_deref(),
+            router_may_choose: endpoint.is_generation() && !parsed.load_only,
+        },
+        RoutingSettings {
+            virtual_models: &state.config.virtual_models,
+            default_model: state.config.default_model.as_deref(),
+        },
+        state.registry.as_ref(),
+    )?;
+
+    ctx.ollama_only = endpoint.dialect() == Dialect::Ollama;
+    let node = state
+        .registry
+        .pick(NodeFilter {
+            model: &decision.model,
+            ollama_only: ctx.ollama_only,
+            exclude: &[],
+        })
+        .map_err(|why| {
+            let openai_nodes = state.registry.openai_nodes_with(&decision.model);
+            if ctx.ollama_only && !openai_nodes.is_empty() {
+                RequestError::NeedsOllamaNode {
+                    model: decision.model.clone(),
+                    nodes: openai_nodes.join(", "),
+                }
+            } else {
+                RequestError::NoNode(why)
+            }
+        })?;
+
+    ctx.stream = parsed.stream;
+    ctx.upstream_body = Some(Bytes::from(parsed.into_upstream_body(&decision.model)?));
+    ctx.upstream_path = Some(path);
+    ctx.first_node = Some(node.acquire());
+    ctx.decision = Some(decision);
+    Ok(())
+}
+
+/// Rejects bodies declared as something other than JSON. No Content-Type is accepted, since
+/// Ollama requires none; on `/api/*` curl's default form type is accepted too, because Ollama's
+/// own documentation sends JSON with a bare `curl -d`.
+fn check_content_type(session: &Session, dialect: Dialect) -> Result<(), RequestError> {
+    let Some(value) = session.req_header().headers.get(http::header::CONTENT_TYPE) else {
+        return Ok(());
+    };
+    let text = value.to_str().unwrap_or_default();
+    let mime = text.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
+    let curl_default = dialect == Dialect::Ollama && mime == "application/x-www-form-urlencoded";
+    if mime == "application/json" || mime.ends_with("+json") || mime.is_empty() || curl_default {
+        Ok(())
+    } else {
+        Err(RequestError::UnsupportedContentType(text.to_string()))
+    }
+}
+
+/// The path and query to forward, without the router's own `model` parameter, and that
+/// parameter's value.
+fn split_model_query(session: &Session) -> (String, Option<String>) {
+    let uri = &session.req_header().uri;
+    let path = uri.path().to_string();
+    let Some(query) = uri.query() else {
+        return (path, None);
+    };
+    let mut model = None;
+    let mut kept = Vec::new();
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        match pair.split_once('=') {
+            Some(("model", value)) => model = Some(percent_decode(value)),
+            _ => kept.push(pair),
+        }
+    }
+    let forwarded = if kept.is_empty() {
+        path
+    } else {
+        format!("{path}?{}", kept.join("&"))
+    };
+    (forwarded, model.filter(|m| !m.is_empty()))
+}
+
+fn percent_decode(value: &str) -> String {
+    let bytes = value.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match (bytes[i], hex) {
+            (b'+', _) => out.push(b' '),
+            (b'%', Some(decoded)) => {
+                out.push(decoded);
+                i += 2;
+            }
+            (b, _) => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::percent_decode;
+
+    #[test]
+    fn decodes_model_names() {
+        assert_eq!(percent_decode("llama3.2%3A1b"), "llama3.2:1b");
+        assert_eq!(percent_decode("a+b%2"), "a b%2");
+        assert_eq!(percent_decode("%zz"), "%zz");
+    }
+}

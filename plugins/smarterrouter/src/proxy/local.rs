@@ -1,0 +1,221 @@
+//! Endpoints the router answers itself, on the proxy port and on the admin port:
+//! `/health`, `/metrics`, `/v1/models`, `/api/tags` (union of nodes), `/api/ps` (asked of every
+//! Ollama node now), `/api/version` and `/`.
+
+use std::time::{Duration, UNIX_EPOCH};
+
+use bytes::Bytes;
+use serde_json::{json, Value};
+
+use crate::api::{Dialect, Local};
+use crate::config::NodeKind;
+use crate::error::RequestError;
+use crate::RouterState;
+
+/// A complete response built by the router.
+#[derive(Debug, Clone)]
+pub struct LocalResponse {
+    pub status: u16,
+    pub content_type: &'static str,
+    pub body: Bytes,
+}
+
+impl LocalResponse {
+    pub fn json(status: u16, value: &Value) -> Self {
+        LocalResponse {
+            status,
+            content_type: "application/json",
+            body: Bytes::from(value.to_string()),
+        }
+    }
+
+    pub fn error(err: &RequestError, dialect: Dialect) -> Self {
+        LocalResponse {
+            status: err.status(),
+            content_type: "application/json",
+            body: err.body(dialect),
+        }
+    }
+}
+
+pub async fn respond(state: &RouterState, local: Local, path: &str) -> LocalResponse {
+    match local {
+        Local::Root => LocalResponse {
+            status: 200,
+            content_type: "text/plain; charset=utf-8",
+            body: Bytes::from_static(b"SmarterRouter is running"),
+        },
+        Local::Health => health(state),
+        Local::Metrics => LocalResponse {
+            status: 200,
+            content_type: "text/plain; version=0.0.4",
+            body: Bytes::from(crate::metrics::render()),
+        },
+        Local::OpenAiModels => LocalResponse::json(200, &openai_models(state)),
+        Local::OpenAiModel => openai_model(state, path),
+        Local::OllamaTags => LocalResponse::json(200, &ollama_tags(state)),
+        Local::OllamaPs => LocalResponse::json(200, &ollama_ps(state).await),
+        Local::OllamaVersion => LocalResponse::json(200, &ollama_version(state)),
+    }
+}
+
+/// 200 when at least one node is up, else 503; per-node detail either way.
+pub fn health(state: &RouterState) -> LocalResponse {
+    let nodes: Vec<Value> = state
+        .registry
+        .nodes()
+        .iter()
+        .map(|node| {
+            let s = node.state();
+            crate::metrics::set_node_up(&node.pool, &node.url, s.healthy);
+            json!({
+                "pool": node.pool,
+                "url": node.url,
+                "kind": node.kind.as_str(),
+                "healthy": s.healthy,
+                "models": s.models.len(),
+                "in_flight": node.in_flight(),
+                "last_error": s.last_error,
+                "last_check_unix": s.last_check
+                    .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+                    .map(|d| d.as_secs()),
+            })
+        })
+        .collect();
+    let up = state.registry.any_healthy();
+    LocalResponse::json(
+        if up { 200 } else { 503 },
+        &json!({
+            "status": if up { "ok" } else { "unavailable" },
+            "version": env!("CARGO_PKG_VERSION"),
+            "nodes": nodes,
+        }),
+    )
+}
+
+fn created_unix(entry: &Value) -> u64 {
+    entry
+        .get("modified_at")
+        .and_then(Value::as_str)
+        .and_then(parse_rfc3339_secs)
+        .unwrap_or(0)
+}
+
+/// Seconds since the epoch of an RFC 3339 timestamp's date and time (offset ignored: `created`
+/// is informational).
+fn parse_rfc3339_secs(s: &str) -> Option<u64> {
+    let (date, rest) = s.split_once('T')?;
+    let mut d = date.split('-').map(|p| p.parse::<i64>().ok());
+    let (y, m, day) = (d.next()??, d.next()??, d.next()??);
+    let mut t = rest.get(..8)?.split(':').map(|p| p.parse::<i64>().ok());
+    let (hh, mm, ss) = (t.next()??, t.next()??, t.next()??);
+    // Days from civil (Howard Hinnant's algorithm).
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    u64::try_from(days * 86_400 + hh * 3600 + mm * 60 + ss).ok()
+}
+
+fn openai_models(state: &RouterState) -> Value {
+    let mut data: Vec<Value> = state
+        .config
+        .virtual_models
+        .iter()
+        .map(|name| {
+            json!({"id": name, "object": "model", "created": 0, "owned_by": "smarterrouter",
+                   "description": "Virtual model: the router picks the model for each request"})
+        })
+        .collect();
+    for (model, pool) in state.registry.tags_entries() {
+        data.push(json!({
+            "id": model.name,
+            "object": "model",
+            "created": created_unix(&model.tags_entry),
+            "owned_by": pool,
+        }));
+    }
+    json!({"object": "list", "data": data})
+}
+
+fn openai_model(state: &RouterState, path: &str) -> LocalResponse {
+    let id = path.trim_end_matches('/').trim_start_matches("/v1/models/");
+    let listing = openai_models(state);
+    let found = listing["data"]
+        .as_array()
+        .and_then(|d| d.iter().find(|m| m["id"] == id).cloned());
+    match found {
+        Some(model) => LocalResponse::json(200, &model),
+        None => LocalResponse::error(
+            &RequestError::ModelNotFound {
+                model: id.to_string(),
+                available: crate::routing::ModelCatalog::all_models(state.registry.as_ref()),
+            },
+            Dialect::OpenAi,
+        ),
+    }
+}
+
+fn ollama_tags(state: &RouterState) -> Value {
+    let models: Vec<Value> = state
+        .registry
+        .tags_entries()
+        .into_iter()
+        .map(|(m, _)| m.tags_entry)
+        .collect();
+    json!({ "models": models })
+}
+
+/// Asks every healthy Ollama node for its loaded models now; a node that does not answer in time
+/// is left out rather than failing the whole answer.
+async fn ollama_ps(state: &RouterState) -> Value {
+    let timeout = Duration::from_millis(state.config.discovery.timeout_ms);
+    let asks = state
+        .registry
+        .nodes()
+        .iter()
+        .filter(|n| n.kind == NodeKind::Ollama && n.is_healthy())
+        .map(|node| {
+            let url = format!("{}/api/ps", node.url);
+            let request = state.http.get(url).timeout(timeout).send();
+            async move {
+                let response = request.await.ok()?;
+                let value: Value = response.json().await.ok()?;
+                value.get("models").and_then(Value::as_array).cloned()
+            }
+        });
+    let answers = futures_util::future::join_all(asks).await;
+    let models: Vec<Value> = answers.into_iter().flatten().flatten().collect();
+    json!({ "models": models })
+}
+
+fn ollama_version(state: &RouterState) -> Value {
+    let node_version = state
+        .registry
+        .nodes()
+        .iter()
+        .filter(|n| n.is_healthy())
+        .find_map(|n| n.state().version);
+    json!({
+        "version": node_version.unwrap_or_else(|| env!("CARGO_PKG_VERSION").to_string()),
+        "router_version": env!("CARGO_PKG_VERSION"),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_rfc3339_secs;
+
+    #[test]
+    fn rfc3339_to_unix() {
+        assert_eq!(parse_rfc3339_secs("1970-01-01T00:00:00Z"), Some(0));
+        assert_eq!(
+            parse_rfc3339_secs("2025-05-04T17:37:44.706015396-07:00"),
+            Some(1_746_380_264)
+        );
+        assert_eq!(parse_rfc3339_secs("garbage"), None);
+    }
+}

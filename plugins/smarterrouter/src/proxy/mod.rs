@@ -1,0 +1,254 @@
+//! The Pingora `ProxyHttp` implementation. It stays thin: each phase delegates to a module.
+//!
+//! | phase | module |
+//! |---|---|
+//! | `request_filter` | [`local`] answers local endpoints; [`forward`] reads the body ([`body`]), routes and picks the first node |
+//! | `upstream_peer`, `fail_to_connect` | here: the node for this attempt, retry on another node |
+//! | `upstream_request_filter`, `request_body_filter` | here: path, Host, Content-Length; replay the rewritten body |
+//! | `response_filter` | here: `x-smarterrouter-model`, `x-request-id` |
+//! | `fail_to_proxy` | here: errors in the client's dialect |
+//! | `logging` | [`access_log`] |
+
+mod access_log;
+mod body;
+pub mod ctx;
+mod forward;
+pub mod local;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use pingora::http::ResponseHeader;
+use pingora::prelude::*;
+use pingora::proxy::{FailToProxy, ProxyHttp, Session};
+use pingora::ErrorType;
+
+use crate::api::{self, Endpoint, RouteMiss};
+use crate::error::{error_body, RequestError};
+use crate::upstream::NodeFilter;
+use crate::RouterState;
+pub use ctx::RequestCtx;
+use local::LocalResponse;
+
+pub use body::RETRY_BUFFER_LIMIT;
+
+/// The router as a Pingora proxy application.
+pub struct Router {
+    pub state: Arc<RouterState>,
+}
+
+const REQUEST_ID_HEADER: &str = "x-request-id";
+const MODEL_HEADER: &str = "x-smarterrouter-model";
+
+#[async_trait]
+impl ProxyHttp for Router {
+    type CTX = RequestCtx;
+
+    fn new_ctx(&self) -> RequestCtx {
+        RequestCtx::new()
+    }
+
+    async fn request_filter(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<bool> {
+        ctx.request_id = request_id(session);
+        let method = session.req_header().method.as_str().to_string();
+        let path = session.req_header().uri.path().to_string();
+        ctx.dialect = api::dialect_of_path(&path);
+        let endpoint = match api::route(&method, &path) {
+            Ok(endpoint) => endpoint,
+            Err(miss) => {
+                let err = match miss {
+                    RouteMiss::UnknownPath => RequestError::UnknownPath(path),
+                    RouteMiss::WrongMethod => RequestError::MethodNotAllowed { method, path },
+                };
+                send(session, ctx, LocalResponse::error(&err, ctx.dialect)).await?;
+                return Ok(true);
+            }
+        };
+        ctx.endpoint = Some(endpoint);
+        match endpoint {
+            Endpoint::Local(local) => {
+                let response = local::respond(&self.state, local, &path).await;
+                send(session, ctx, response).await?;
+                Ok(true)
+            }
+            Endpoint::Forwarded(forwarded) => {
+                ctx.dialect = forwarded.dialect();
+                match forward::prepare(&self.state, session, ctx, forwarded).await {
+                    Ok(()) => Ok(false),
+                    Err(err) => {
+                        send(session, ctx, LocalResponse::error(&err, ctx.dialect)).await?;
+                        Ok(true)
+                    }
+                }
+            }
+        }
+    }
+
+    async fn upstream_peer(&self, _session: &mut Session, ctx: &mut RequestCtx) -> Result<Box<HttpPeer>> {
+        let in_flight = match ctx.first_node.take() {
+            Some(first) => first,
+            None => {
+                let model = ctx.decision.as_ref().map(|d| d.model.as_str()).unwrap_or_default();
+                let picked = self.state.registry.pick(NodeFilter {
+                    model,
+                    ollama_only: ctx.ollama_only,
+                    exclude: &ctx.tried,
+                });
+                match picked {
+                    Ok(node) => node.acquire(),
+                    Err(why) => {
+                        ctx.no_node = Some(why.clone());
+                        return Error::e_explain(ErrorType::HTTPStatus(503), why);
+                    }
+                }
+            }
+        };
+        let node = Arc::clone(in_flight.node());
+        ctx.tried.push(node.id);
+        ctx.current = Some(in_flight);
+        let upstream = &self.state.config.upstream;
+        let mut peer = HttpPeer::new(node.addr, false, String::new());
+        peer.options.connection_timeout = Some(Duration::from_millis(upstream.connect_timeout_ms));
+        peer.options.read_timeout = Some(Duration::from_secs(upstream.read_timeout_secs));
+        peer.options.idle_timeout = Some(Duration::from_secs(60));
+        Ok(Box::new(peer))
+    }
+
+    async fn upstream_request_filter(
+        &self,
+        _session: &mut Session,
+        upstream: &mut RequestHeader,
+        ctx: &mut RequestCtx,
+    ) -> Result<()> {
+        if let Some(path) = &ctx.upstream_path {
+            let uri = path
+                .parse::<http::Uri>()
+                .or_err(ErrorType::InternalError, "rebuilding the upstream path")?;
+            upstream.set_uri(uri);
+        }
+        if let Some(node) = ctx.current.as_ref().map(|c| c.node()) {
+            upstream.insert_header("host", node.host_header.as_str())?;
+        }
+        if let Some(body) = &ctx.upstream_body {
+            upstream.remove_header("transfer-encoding");
+            upstream.insert_header("content-length", body.len().to_string())?;
+            upstream.insert_header("content-type", "application/json")?;
+        }
+        upstream.insert_header(REQUEST_ID_HEADER, ctx.request_id.as_str())?;
+        ctx.body_sent = false;
+        Ok(())
+    }
+
+    async fn request_body_filter(
+        &self,
+        _session: &mut Session,
+        body: &mut Option<Bytes>,
+        _end_of_stream: bool,
+        ctx: &mut RequestCtx,
+    ) -> Result<()> {
+        if let Some(full) = &ctx.upstream_body {
+            // Pingora replays only the tail it buffered; the node gets the whole rewritten body
+            // once per attempt, and nothing for the rest of the tail.
+            *body = Some(if ctx.body_sent { Bytes::new() } else { full.clone() });
+            ctx.body_sent = true;
+        }
+        Ok(())
+    }
+
+    fn fail_to_connect(
+        &self,
+        _session: &mut Session,
+        _peer: &HttpPeer,
+        ctx: &mut RequestCtx,
+        mut e: Box<Error>,
+    ) -> Box<Error> {
+        if let Some(node) = ctx.current.take().map(|c| Arc::clone(c.node())) {
+            tracing::warn!(request_id = %ctx.request_id, node = %node.url, error = %e, "connection to node failed");
+            node.mark_down(format!("connection failed: {}", e.etype().as_str()));
+        }
+        if ctx.tried.len() < self.state.config.upstream.max_attempts {
+            e.set_retry(true);
+        }
+        e
+    }
+
+    async fn response_filter(
+        &self,
+        _session: &mut Session,
+        response: &mut ResponseHeader,
+        ctx: &mut RequestCtx,
+    ) -> Result<()> {
+        if let Some(decision) = &ctx.decision {
+            response.insert_header(MODEL_HEADER, decision.model.as_str())?;
+        }
+        response.insert_header(REQUEST_ID_HEADER, ctx.request_id.as_str())?;
+        Ok(())
+    }
+
+    async fn fail_to_proxy(&self, session: &mut Session, e: &Error, ctx: &mut RequestCtx) -> FailToProxy {
+        let (code, message) = match (e.etype(), &ctx.no_node) {
+            (ErrorType::HTTPStatus(code), Some(why)) => (*code, why.clone()),
+            (ErrorType::HTTPStatus(code), None) => (*code, e.to_string()),
+            _ => match e.esource() {
+                pingora::ErrorSource::Downstream => (0, String::new()),
+                pingora::ErrorSource::Upstream => (
+                    502,
+                    format!(
+                        "the node {} failed: {}",
+                        ctx.node_url().unwrap_or("(none)"),
+                        e.etype().as_str()
+                    ),
+                ),
+                _ => (500, format!("internal error: {}", e.etype().as_str())),
+            },
+        };
+        if code > 0 && session.response_written().is_none() {
+            let kind = if code == 503 { "service_unavailable" } else { "api_error" };
+            let code_name = if code == 503 { "no_healthy_node" } else { "upstream_error" };
+            let body = error_body(ctx.dialect, &message, kind, code_name);
+            let response = LocalResponse { status: code, content_type: "application/json", body };
+            if let Err(write_error) = send(session, ctx, response).await {
+                tracing::debug!(request_id = %ctx.request_id, error = %write_error, "could not send the error response");
+            }
+        }
+        FailToProxy { error_code: code, can_reuse_downstream: false }
+    }
+
+    async fn logging(&self, session: &mut Session, e: Option<&Error>, ctx: &mut RequestCtx) {
+        access_log::record(session, e, ctx);
+        ctx.current = None;
+        ctx.first_node = None;
+    }
+}
+
+/// The client's `x-request-id` if it is a sane token, else a new one.
+fn request_id(session: &Session) -> String {
+    session
+        .req_header()
+        .headers
+        .get(REQUEST_ID_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty() && v.len() <= 128 && v.bytes().all(|b| b.is_ascii_graphic()))
+        .map(str::to_string)
+        .unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string())
+}
+
+/// Writes a complete router-built response. Errors close the connection after the response
+/// (the request body may be unread); successes keep it alive.
+async fn send(session: &mut Session, ctx: &RequestCtx, response: LocalResponse) -> Result<()> {
+    let mut header = ResponseHeader::build(response.status, Some(4))?;
+    header.insert_header("content-type", response.content_type)?;
+    header.insert_header("content-length", response.body.len().to_string())?;
+    header.insert_header(REQUEST_ID_HEADER, ctx.request_id.as_str())?;
+    if response.status >= 400 {
+        session.set_keepalive(None);
+    }
+    let head_only = session.req_header().method == http::Method::HEAD;
+    session.write_response_header(Box::new(header), head_only).await?;
+    if !head_only {
+        session.write_response_body(Some(response.body), true).await?;
+    }
+    Ok(())
+}

@@ -1,0 +1,208 @@
+//! Background discovery: asks every node which models it has (`/api/tags` for Ollama nodes,
+//! `/v1/models` for OpenAI-kind nodes) at start and then every `router.discovery.interval_secs`.
+//! A node that answers is healthy; one that does not is down until it answers again.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use async_trait::async_trait;
+use pingora::server::ShutdownWatch;
+use pingora::services::background::BackgroundService;
+use serde_json::{json, Value};
+
+use super::{Node, NodeModel, NodeState, Registry};
+use crate::config::NodeKind;
+
+/// The Pingora background service that keeps the registry current.
+pub struct Discovery {
+    pub registry: Arc<Registry>,
+    pub client: reqwest::Client,
+    pub interval: Duration,
+}
+
+#[async_trait]
+impl BackgroundService for Discovery {
+    async fn start(&self, mut shutdown: ShutdownWatch) {
+        loop {
+            self.refresh_all().await;
+            tokio::select! {
+                _ = shutdown.changed() => return,
+                _ = tokio::time::sleep(self.interval) => {}
+            }
+        }
+    }
+}
+
+impl Discovery {
+    pub async fn refresh_all(&self) {
+        let checks = self
+            .registry
+            .nodes()
+            .iter()
+            .map(|node| refresh_node(&self.client, node));
+        futures_util::future::join_all(checks).await;
+    }
+}
+
+async fn refresh_node(client: &reqwest::Client, node: &Node) {
+    let previous = node.state();
+    let result = match node.kind {
+        NodeKind::Ollama => fetch_ollama(client, &node.url).await,
+        NodeKind::Openai => fetch_openai(client, &node.url).await,
+    };
+    let new_state = match result {
+        Ok((models, version)) => NodeState {
+            healthy: true,
+            last_error: None,
+            last_check: Some(SystemTime::now()),
+            models: Arc::new(models),
+            version,
+        },
+        Err(why) => {
+            if previous.healthy {
+                tracing::warn!(node = %node.url, pool = %node.pool, error = %why, "node is down");
+            }
+            NodeState {
+                healthy: false,
+                last_error: Some(why),
+                last_check: Some(SystemTime::now()),
+                // Keep the last known list: it still answers "which node would have it".
+                models: previous.models.clone(),
+                version: previous.version.clone(),
+            }
+        }
+    };
+    if new_state.healthy && !previous.healthy {
+        tracing::info!(node = %node.url, pool = %node.pool, models = new_state.models.len(), "node is up");
+    }
+    node.set_state(new_state);
+}
+
+async fn get_json(client: &reqwest::Client, url: String) -> Result<Value, String> {
+    let response = client
+        .get(&url)
+        .send()
+        .await
+        .map_err(|e| format!("GET {url}: {}", describe(&e)))?;
+    let status = response.status();
+    if !status.is_success() {
+        return Err(format!("GET {url}: HTTP {status}"));
+    }
+    response
+        .json::<Value>()
+        .await
+        .map_err(|e| format!("GET {url}: answer is not JSON ({e})"))
+}
+
+fn describe(e: &reqwest::Error) -> String {
+    if e.is_timeout() {
+        "timed out".to_string()
+    } else if e.is_connect() {
+        "connection refused or unreachable".to_string()
+    } else {
+        e.to_string()
+    }
+}
+
+async fn fetch_ollama(
+    client: &reqwest::Client,
+    base: &str,
+) -> Result<(Vec<NodeModel>, Option<String>), String> {
+    let tags = get_json(client, format!("{base}/api/tags")).await?;
+    let models = parse_tags(&tags).ok_or_else(|| {
+        format!("GET {base}/api/tags: answer has no `models` list; is this an Ollama server?")
+    })?;
+    let version = get_json(client, format!("{base}/api/version"))
+        .await
+        .ok()
+        .and_then(|v| v.get("version").and_then(Value::as_str).map(str::to_string));
+    Ok((models, version))
+}
+
+async fn fetch_openai(
+    client: &reqwest::Client,
+    base: &str,
+) -> Result<(Vec<NodeModel>, Option<String>), String> {
+    let listing = get_json(client, format!("{base}/v1/models")).await?;
+    let data = listing
+        .get("data")
+        .and_then(Value::as_array)
+        .ok_or_else(|| format!("GET {base}/v1/models: answer has no `data` list"))?;
+    // llama-server also returns an Ollama-shaped `models` list; prefer its richer entries.
+    let rich = parse_tags(&listing).unwrap_or_default();
+    let models = data
+        .iter()
+        .filter_map(|m| m.get("id").and_then(Value::as_str))
+        .map(|id| {
+            rich.iter()
+                .find(|r| r.name == id)
+                .cloned()
+                .unwrap_or_else(|| NodeModel {
+                    name: id.to_string(),
+                    tags_entry: json!({
+                        "name": id, "model": id, "modified_at": "1970-01-01T00:00:00Z",
+                        "size": 0, "digest": "",
+                        "details": {"parent_model": "", "format": "", "family": "", "families": [],
+                                    "parameter_size": "", "quantization_level": ""}
+                    }),
+                    embedding_only: looks_like_embedding(id, None),
+                })
+        })
+        .collect();
+    Ok((models, None))
+}
+
+/// Reads an Ollama `/api/tags` answer.
+fn parse_tags(tags: &Value) -> Option<Vec<NodeModel>> {
+    let list = tags.get("models")?.as_array()?;
+    Some(
+        list.iter()
+            .filter_map(|entry| {
+                let name = entry
+                    .get("name")
+                    .or_else(|| entry.get("model"))
+                    .and_then(Value::as_str)?;
+                let family = entry
+                    .pointer("/details/family")
+                    .and_then(Value::as_str);
+                Some(NodeModel {
+                    name: name.to_string(),
+                    tags_entry: entry.clone(),
+                    embedding_only: looks_like_embedding(name, family),
+                })
+            })
+            .collect(),
+    )
+}
+
+/// Until `/api/show` capabilities are read (routing issue), embedding models are told apart by
+/// name and family, so the router never picks one as a default chat model.
+fn looks_like_embedding(name: &str, family: Option<&str>) -> bool {
+    let name = name.to_ascii_lowercase();
+    let family = family.unwrap_or_default().to_ascii_lowercase();
+    ["embed", "minilm", "bge-", "e5-", "gte-"]
+        .iter()
+        .any(|marker| name.contains(marker))
+        || family == "bert"
+        || family == "nomic-bert"
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tags_are_parsed_and_embedding_models_flagged() {
+        let tags = json!({"models": [
+            {"name": "llama3.2:latest", "details": {"family": "llama"}},
+            {"name": "all-minilm:latest", "details": {"family": "bert"}},
+            {"model": "nomic-embed-text:latest"}
+        ]});
+        let models = parse_tags(&tags).unwrap();
+        assert_eq!(models.len(), 3);
+        assert!(!models[0].embedding_only);
+        assert!(models[1].embedding_only);
+        assert!(models[2].embedding_only);
+        assert!(parse_tags(&json!({"data": []})).is_none());
+    }
+}

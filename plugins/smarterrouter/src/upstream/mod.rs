@@ -1,0 +1,358 @@
+//! Pools and nodes from the YAML, what each node offers (filled by [`discovery`]), its health,
+//! and the choice of a node for a model.
+
+pub mod discovery;
+
+use std::collections::BTreeSet;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::SystemTime;
+
+use serde_json::Value;
+
+use crate::config::{NodeKind, ResolvedNode};
+use crate::routing::ModelCatalog;
+
+/// One model as a node lists it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NodeModel {
+    pub name: String,
+    /// The node's own `/api/tags` entry (synthesised for OpenAI-kind nodes).
+    pub tags_entry: Value,
+    pub embedding_only: bool,
+}
+
+/// What discovery last learned about a node.
+#[derive(Debug, Clone, Default)]
+pub struct NodeState {
+    pub healthy: bool,
+    pub last_error: Option<String>,
+    pub last_check: Option<SystemTime>,
+    pub models: Arc<Vec<NodeModel>>,
+    /// `/api/version` of an Ollama node.
+    pub version: Option<String>,
+}
+
+/// A backend server in a pool.
+#[derive(Debug)]
+pub struct Node {
+    pub id: usize,
+    pub pool: String,
+    pub url: String,
+    pub addr: SocketAddr,
+    pub host_header: String,
+    pub kind: NodeKind,
+    pub weight: u32,
+    pub max_concurrency: Option<u32>,
+    in_flight: AtomicU32,
+    state: RwLock<NodeState>,
+}
+
+impl Node {
+    pub fn state(&self) -> NodeState {
+        match self.state.read() {
+            Ok(state) => state.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    fn with_state<T>(&self, f: impl FnOnce(&NodeState) -> T) -> T {
+        match self.state.read() {
+            Ok(state) => f(&state),
+            Err(poisoned) => f(&poisoned.into_inner()),
+        }
+    }
+
+    pub fn set_state(&self, new: NodeState) {
+        match self.state.write() {
+            Ok(mut state) => *state = new,
+            Err(poisoned) => *poisoned.into_inner() = new,
+        }
+    }
+
+    /// Marks the node down after a failed connection, until discovery reaches it again.
+    pub fn mark_down(&self, why: String) {
+        let mut state = self.state();
+        state.healthy = false;
+        state.last_error = Some(why);
+        self.set_state(state);
+    }
+
+    pub fn is_healthy(&self) -> bool {
+        self.with_state(|s| s.healthy)
+    }
+
+    pub fn in_flight(&self) -> u32 {
+        self.in_flight.load(Ordering::Relaxed)
+    }
+
+    fn lists(&self, model: &str) -> bool {
+        self.with_state(|s| s.models.iter().any(|m| m.name == model))
+    }
+
+    fn at_capacity(&self) -> bool {
+        self.max_concurrency.is_some_and(|max| self.in_flight() >= max)
+    }
+
+    /// Counts a request as in flight on this node until the guard drops.
+    pub fn acquire(self: &Arc<Self>) -> InFlight {
+        self.in_flight.fetch_add(1, Ordering::Relaxed);
+        InFlight(Arc::clone(self))
+    }
+}
+
+/// A request in flight on a node; dropping it ends the count.
+#[derive(Debug)]
+pub struct InFlight(Arc<Node>);
+
+impl InFlight {
+    pub fn node(&self) -> &Arc<Node> {
+        &self.0
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// Every node of every pool.
+#[derive(Debug)]
+pub struct Registry {
+    nodes: Vec<Arc<Node>>,
+}
+
+/// Which nodes can take a request.
+#[derive(Debug, Clone, Copy)]
+pub struct NodeFilter<'a> {
+    pub model: &'a str,
+    /// Ollama-dialect requests need an Ollama node; OpenAI requests go to either kind.
+    pub ollama_only: bool,
+    pub exclude: &'a [usize],
+}
+
+impl Registry {
+    pub fn new(resolved: &[ResolvedNode]) -> Self {
+        let nodes = resolved
+            .iter()
+            .enumerate()
+            .map(|(id, n)| {
+                Arc::new(Node {
+                    id,
+                    pool: n.pool.clone(),
+                    url: n.url.clone(),
+                    addr: n.addr,
+                    host_header: n.host_header.clone(),
+                    kind: n.kind,
+                    weight: n.weight.max(1),
+                    max_concurrency: n.max_concurrency,
+                    in_flight: AtomicU32::new(0),
+                    state: RwLock::new(NodeState {
+                        last_error: Some("not checked yet".to_string()),
+                        ..NodeState::default()
+                    }),
+                })
+            })
+            .collect();
+        Registry { nodes }
+    }
+
+    pub fn nodes(&self) -> &[Arc<Node>] {
+        &self.nodes
+    }
+
+    pub fn any_healthy(&self) -> bool {
+        self.nodes.iter().any(|n| n.is_healthy())
+    }
+
+    /// The least-loaded (in flight / weight) healthy node with the model; ties go to the
+    /// node listed first.
+    pub fn pick(&self, filter: NodeFilter<'_>) -> Result<Arc<Node>, String> {
+        let mut best: Option<(&Arc<Node>, u64)> = None;
+        for node in &self.nodes {
+            if filter.exclude.contains(&node.id)
+                || (filter.ollama_only && node.kind != NodeKind::Ollama)
+                || !node.is_healthy()
+                || !node.lists(filter.model)
+                || node.at_capacity()
+            {
+                continue;
+            }
+            // Compare in_flight/weight without floats: scale by the product of weights' lcm-free bound.
+            let load = u64::from(node.in_flight()) * 1_000_000 / u64::from(node.weight);
+            if best.is_none_or(|(_, l)| load < l) {
+                best = Some((node, load));
+            }
+        }
+        best.map(|(n, _)| Arc::clone(n))
+            .ok_or_else(|| self.explain_no_node(filter))
+    }
+
+    fn explain_no_node(&self, filter: NodeFilter<'_>) -> String {
+        let mut reasons = Vec::new();
+        for node in &self.nodes {
+            let state = node.state();
+            let why = if filter.exclude.contains(&node.id) {
+                "already tried for this request".to_string()
+            } else if filter.ollama_only && node.kind != NodeKind::Ollama {
+                "is an OpenAI-kind node and cannot serve the Ollama API".to_string()
+            } else if !state.healthy {
+                format!(
+                    "is down ({})",
+                    state.last_error.as_deref().unwrap_or("no answer")
+                )
+            } else if !node.lists(filter.model) {
+                "does not have the model".to_string()
+            } else {
+                format!(
+                    "is at max_concurrency ({})",
+                    node.max_concurrency.unwrap_or_default()
+                )
+            };
+            reasons.push(format!("pool {:?} node {} {why}", node.pool, node.url));
+        }
+        format!(
+            "no node can serve model {:?} now: {}",
+            filter.model,
+            reasons.join("; ")
+        )
+    }
+
+    /// Nodes (URLs) listing `model` that are OpenAI-kind only, for the wrong-dialect message.
+    pub fn openai_nodes_with(&self, model: &str) -> Vec<String> {
+        self.nodes
+            .iter()
+            .filter(|n| n.kind == NodeKind::Openai && n.lists(model))
+            .map(|n| n.url.clone())
+            .collect()
+    }
+
+    fn healthy_models(&self, keep: impl Fn(&NodeModel) -> bool) -> Vec<String> {
+        let mut names = BTreeSet::new();
+        for node in &self.nodes {
+            node.with_state(|s| {
+                if s.healthy {
+                    for m in s.models.iter().filter(|m| keep(m)) {
+                        names.insert(m.name.clone());
+                    }
+                }
+            });
+        }
+        names.into_iter().collect()
+    }
+
+    /// Models on healthy nodes with their tags entries, first node's entry winning.
+    pub fn tags_entries(&self) -> Vec<(NodeModel, String)> {
+        let mut seen = BTreeSet::new();
+        let mut out = Vec::new();
+        for node in &self.nodes {
+            let state = node.state();
+            if !state.healthy {
+                continue;
+            }
+            for m in state.models.iter() {
+                if seen.insert(m.name.clone()) {
+                    out.push((m.clone(), node.pool.clone()));
+                }
+            }
+        }
+        out.sort_by(|a, b| a.0.name.cmp(&b.0.name));
+        out
+    }
+}
+
+impl ModelCatalog for Registry {
+    fn resolve(&self, requested: &str) -> Option<String> {
+        let tagged = format!("{requested}:latest");
+        let mut found = None;
+        for node in &self.nodes {
+            node.with_state(|s| {
+                if !s.healthy {
+                    return;
+                }
+                for m in s.models.iter() {
+                    if m.name == requested {
+                        found = Some(m.name.clone());
+                    } else if found.is_none() && m.name == tagged {
+                        found = Some(m.name.clone());
+                    }
+                }
+            });
+            if found.as_deref() == Some(requested) {
+                break;
+            }
+        }
+        found
+    }
+
+    fn generation_models(&self) -> Vec<String> {
+        self.healthy_models(|m| !m.embedding_only)
+    }
+
+    fn all_models(&self) -> Vec<String> {
+        self.healthy_models(|_| true)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn registry(kinds: &[NodeKind]) -> Registry {
+        let resolved: Vec<ResolvedNode> = kinds
+            .iter()
+            .enumerate()
+            .map(|(i, kind)| ResolvedNode {
+                pool: "p".into(),
+                url: format!("http://127.0.0.1:{}", 1000 + i),
+                addr: format!("127.0.0.1:{}", 1000 + i).parse().unwrap(),
+                host_header: format!("127.0.0.1:{}", 1000 + i),
+                kind: *kind,
+                weight: 1,
+                max_concurrency: Some(1),
+            })
+            .collect();
+        let reg = Registry::new(&resolved);
+        for node in reg.nodes() {
+            node.set_state(NodeState {
+                healthy: true,
+                models: Arc::new(vec![NodeModel {
+                    name: "m:latest".into(),
+                    tags_entry: Value::Null,
+                    embedding_only: false,
+                }]),
+                ..NodeState::default()
+            });
+        }
+        reg
+    }
+
+    #[test]
+    fn picks_least_loaded_then_respects_capacity_and_exclusions() {
+        let reg = registry(&[NodeKind::Ollama, NodeKind::Ollama]);
+        let filter = NodeFilter { model: "m:latest", ollama_only: false, exclude: &[] };
+        let first = reg.pick(filter).unwrap();
+        assert_eq!(first.id, 0);
+        let _busy = first.acquire();
+        assert_eq!(reg.pick(filter).unwrap().id, 1);
+        let _busy2 = reg.nodes()[1].acquire();
+        let err = reg.pick(filter).unwrap_err();
+        assert!(err.contains("max_concurrency"), "{err}");
+        drop(_busy);
+        let excluded = NodeFilter { exclude: &[0], ..filter };
+        assert!(reg.pick(excluded).unwrap_err().contains("already tried"));
+    }
+
+    #[test]
+    fn ollama_dialect_skips_openai_nodes_and_down_nodes_explain_why() {
+        let reg = registry(&[NodeKind::Openai, NodeKind::Ollama]);
+        reg.nodes()[1].mark_down("connection refused".into());
+        let filter = NodeFilter { model: "m:latest", ollama_only: true, exclude: &[] };
+        let err = reg.pick(filter).unwrap_err();
+        assert!(err.contains("OpenAI-kind"), "{err}");
+        assert!(err.contains("connection refused"), "{err}");
+        assert_eq!(reg.resolve("m").as_deref(), Some("m:latest"));
+    }
+}

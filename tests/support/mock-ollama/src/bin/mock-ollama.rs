@@ -1,0 +1,70 @@
+//! `mock-ollama`: runs the SIMULATED Ollama server standalone, for demos and load benchmarks.
+//!
+//! Usage: mock-ollama [--port N] [--models a,b] [--embedding-models e] [--latency-ms N]
+//!                    [--tokens N] [--token-interval-ms N]
+
+use std::time::Duration;
+
+use mock_ollama::{MockConfig, MockModel, MockOllama};
+
+fn main() -> std::process::ExitCode {
+    let mut config = MockConfig::default();
+    let mut port: u16 = 11434;
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let mut i = 0;
+    while i < args.len() {
+        let value = args.get(i + 1).cloned().unwrap_or_default();
+        let number = || value.parse::<u64>().ok();
+        match args[i].as_str() {
+            "--port" => port = value.parse().unwrap_or(port),
+            "--models" => {
+                let embeddings: Vec<MockModel> =
+                    config.models.iter().filter(|m| m.is_embedding()).cloned().collect();
+                config.models = value.split(',').filter(|s| !s.is_empty()).map(MockModel::chat).collect();
+                config.models.extend(embeddings);
+            }
+            "--embedding-models" => {
+                config.models.retain(|m| !m.is_embedding());
+                config
+                    .models
+                    .extend(value.split(',').filter(|s| !s.is_empty()).map(MockModel::embedding));
+            }
+            "--latency-ms" => config.latency = Duration::from_millis(number().unwrap_or(0)),
+            "--tokens" => config.tokens = number().unwrap_or(5) as usize,
+            "--token-interval-ms" => config.token_interval = Duration::from_millis(number().unwrap_or(0)),
+            "-h" | "--help" => {
+                println!("mock-ollama: a SIMULATED Ollama server (canned answers, no model).\n\
+                          options: --port N (default 11434, 0 = any free port) --models a,b \
+                          --embedding-models e --latency-ms N --tokens N --token-interval-ms N");
+                return std::process::ExitCode::SUCCESS;
+            }
+            other => {
+                eprintln!("mock-ollama: unknown option {other} (see --help)");
+                return std::process::ExitCode::FAILURE;
+            }
+        }
+        i += 2;
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("mock-ollama: cannot start the runtime: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(async move {
+        let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+        match MockOllama::start_on(addr, config).await {
+            Ok(mock) => {
+                let names: Vec<&str> = mock.state.config.models.iter().map(|m| m.name.as_str()).collect();
+                println!("SIMULATED Ollama (mock-ollama, canned answers) listening on {} with models {}", mock.url(), names.join(", "));
+                mock.wait().await;
+                std::process::ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("mock-ollama: cannot listen on {addr}: {e}");
+                std::process::ExitCode::FAILURE
+            }
+        }
+    })
+}

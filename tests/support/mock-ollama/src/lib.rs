@@ -1,0 +1,230 @@
+//! A SIMULATED Ollama server for tests, benchmarks and demos. It has no model and no GPU: it
+//! answers with canned text, in the wire formats of `../shared/reference/ollama-api.md` (NDJSON
+//! and SSE streams, `/api/tags`, `/api/show`, `/api/ps`, `/api/embed`, the OpenAI `/v1`
+//! endpoints). It records every request it receives and counts calls per route, so tests can
+//! assert on what the router forwarded.
+
+mod handlers;
+mod replies;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::routing::{get, post};
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+
+/// A model the mock pretends to have.
+#[derive(Debug, Clone)]
+pub struct MockModel {
+    pub name: String,
+    pub family: String,
+    pub parameter_size: String,
+    pub capabilities: Vec<String>,
+    pub size: u64,
+}
+
+impl MockModel {
+    /// A chat model (`completion` capability).
+    pub fn chat(name: &str) -> Self {
+        MockModel {
+            name: name.to_string(),
+            family: "llama".to_string(),
+            parameter_size: "1.2B".to_string(),
+            capabilities: vec!["completion".to_string()],
+            size: 1_300_000_000,
+        }
+    }
+
+    /// An embedding model (`embedding` capability, bert family).
+    pub fn embedding(name: &str) -> Self {
+        MockModel {
+            name: name.to_string(),
+            family: "bert".to_string(),
+            parameter_size: "23M".to_string(),
+            capabilities: vec!["embedding".to_string()],
+            size: 46_000_000,
+        }
+    }
+
+    pub fn is_embedding(&self) -> bool {
+        self.capabilities.iter().any(|c| c == "embedding")
+    }
+}
+
+/// How the mock behaves.
+#[derive(Debug, Clone)]
+pub struct MockConfig {
+    pub models: Vec<MockModel>,
+    /// Delay before the first byte of every inference answer.
+    pub latency: Duration,
+    /// Tokens (stream frames) per answer.
+    pub tokens: usize,
+    /// Delay between two stream frames.
+    pub token_interval: Duration,
+    /// Keep at most this many recorded requests (oldest dropped).
+    pub record_limit: usize,
+}
+
+impl Default for MockConfig {
+    fn default() -> Self {
+        MockConfig {
+            models: vec![
+                MockModel::chat("llama3.2:1b"),
+                MockModel::chat("qwen2.5:7b"),
+                MockModel::embedding("all-minilm:latest"),
+            ],
+            latency: Duration::ZERO,
+            tokens: 5,
+            token_interval: Duration::ZERO,
+            record_limit: 1000,
+        }
+    }
+}
+
+/// One request as the mock received it.
+#[derive(Debug, Clone)]
+pub struct Recorded {
+    pub method: String,
+    pub path: String,
+    pub headers: HashMap<String, String>,
+    pub body: Vec<u8>,
+}
+
+impl Recorded {
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body).unwrap_or(serde_json::Value::Null)
+    }
+}
+
+/// Shared, inspectable state of a running mock.
+#[derive(Debug, Default)]
+pub struct MockState {
+    pub config: MockConfig,
+    requests: Mutex<Vec<Recorded>>,
+    counts: Mutex<HashMap<String, usize>>,
+    pub streams_started: AtomicUsize,
+    pub streams_completed: AtomicUsize,
+    /// Streams whose client went away before the last frame.
+    pub streams_aborted: AtomicUsize,
+}
+
+impl MockState {
+    pub fn requests(&self) -> Vec<Recorded> {
+        self.requests.lock().map(|r| r.clone()).unwrap_or_default()
+    }
+
+    /// Requests received on `path`.
+    pub fn requests_to(&self, path: &str) -> Vec<Recorded> {
+        self.requests().into_iter().filter(|r| r.path == path).collect()
+    }
+
+    /// Calls received on `path` (counted even past the record limit).
+    pub fn count(&self, path: &str) -> usize {
+        self.counts
+            .lock()
+            .map(|c| c.get(path).copied().unwrap_or(0))
+            .unwrap_or(0)
+    }
+
+    fn record(&self, recorded: Recorded) {
+        if let Ok(mut counts) = self.counts.lock() {
+            *counts.entry(recorded.path.clone()).or_default() += 1;
+        }
+        if let Ok(mut requests) = self.requests.lock() {
+            if requests.len() >= self.config.record_limit.max(1) {
+                requests.remove(0);
+            }
+            requests.push(recorded);
+        }
+    }
+
+    fn model(&self, name: &str) -> Option<&MockModel> {
+        let tagged = format!("{name}:latest");
+        self.config
+            .models
+            .iter()
+            .find(|m| m.name == name || m.name == tagged)
+    }
+
+    pub fn streams(&self) -> (usize, usize, usize) {
+        (
+            self.streams_started.load(Ordering::SeqCst),
+            self.streams_completed.load(Ordering::SeqCst),
+            self.streams_aborted.load(Ordering::SeqCst),
+        )
+    }
+}
+
+/// A running mock server.
+pub struct MockOllama {
+    pub addr: SocketAddr,
+    pub state: Arc<MockState>,
+    task: JoinHandle<()>,
+}
+
+impl MockOllama {
+    /// Starts on 127.0.0.1 with an ephemeral port.
+    pub async fn start(config: MockConfig) -> std::io::Result<Self> {
+        Self::start_on("127.0.0.1:0".parse().map_err(std::io::Error::other)?, config).await
+    }
+
+    pub async fn start_on(addr: SocketAddr, config: MockConfig) -> std::io::Result<Self> {
+        let listener = TcpListener::bind(addr).await?;
+        let addr = listener.local_addr()?;
+        let state = Arc::new(MockState {
+            config,
+            ..MockState::default()
+        });
+        let app = router(Arc::clone(&state));
+        let task = tokio::spawn(async move {
+            if let Err(e) = axum::serve(listener, app).await {
+                eprintln!("mock-ollama: server stopped: {e}");
+            }
+        });
+        Ok(MockOllama { addr, state, task })
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Stops accepting connections (the port then refuses them).
+    pub fn stop(&self) {
+        self.task.abort();
+    }
+
+    /// Waits until the server task ends (after `stop`, or forever).
+    pub async fn wait(mut self) {
+        let _ = (&mut self.task).await;
+    }
+}
+
+impl Drop for MockOllama {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+fn router(state: Arc<MockState>) -> axum::Router {
+    use handlers::*;
+    axum::Router::new()
+        .route("/", get(root))
+        .route("/api/tags", get(tags))
+        .route("/api/ps", get(ps))
+        .route("/api/version", get(version))
+        .route("/api/show", post(show))
+        .route("/api/chat", post(ollama_chat))
+        .route("/api/generate", post(ollama_generate))
+        .route("/api/embed", post(ollama_embed))
+        .route("/api/embeddings", post(ollama_embeddings))
+        .route("/v1/models", get(openai_models))
+        .route("/v1/chat/completions", post(openai_chat))
+        .route("/v1/completions", post(openai_completions))
+        .route("/v1/embeddings", post(openai_embeddings))
+        .route("/_mock/stats", get(stats))
+        .with_state(state)
+}
