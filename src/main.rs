@@ -52,7 +52,11 @@ fn main() -> ExitCode {
             loaded.nodes.len(),
             if loaded.nodes.len() == 1 { "" } else { "s" },
             loaded.router.pools.len(),
-            if loaded.router.pools.len() == 1 { "" } else { "s" },
+            if loaded.router.pools.len() == 1 {
+                ""
+            } else {
+                "s"
+            },
         );
         return ExitCode::SUCCESS;
     }

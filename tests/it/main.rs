@@ -1,1 +1,14 @@
-fn main(){}
+//! Integration tests: the real binary, on ephemeral ports, against in-process mock Ollamas.
+//! Each test asserts on what the client got and on what the upstream received.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod bodies;
+mod config_cli;
+mod errors;
+mod failover;
+mod forwarding;
+mod harness;
+mod local_endpoints;
+mod logs;
+mod streaming;

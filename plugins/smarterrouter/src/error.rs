@@ -15,7 +15,9 @@ pub enum RequestError {
     NotAnObject,
     #[error("Content-Type {0:?} is not supported: send the body as application/json")]
     UnsupportedContentType(String),
-    #[error("request body is {size} bytes, over the limit of {limit} bytes (router.max_body_bytes)")]
+    #[error(
+        "request body is {size} bytes, over the limit of {limit} bytes (router.max_body_bytes)"
+    )]
     BodyTooLarge { size: usize, limit: usize },
     #[error("chunked request bodies over 64 KiB cannot be forwarded: send the request with a Content-Length header (most HTTP clients do when given the whole body)")]
     ChunkedTooLarge,
@@ -26,7 +28,10 @@ pub enum RequestError {
     #[error("field `{field}` {why}")]
     InvalidField { field: &'static str, why: String },
     #[error("model {model:?} is not served by any node{}", available_hint(.available))]
-    ModelNotFound { model: String, available: Vec<String> },
+    ModelNotFound {
+        model: String,
+        available: Vec<String>,
+    },
     #[error("model {model:?} is only on OpenAI-compatible nodes ({nodes}), which do not speak the Ollama API; send this request to the /v1 endpoints instead")]
     NeedsOllamaNode { model: String, nodes: String },
     #[error("no model is available: {0}")]
@@ -52,14 +57,21 @@ fn available_hint(available: &[String]) -> String {
     } else {
         String::new()
     };
-    format!("; available: {}{tail} (GET /v1/models lists them all)", shown.join(", "))
+    format!(
+        "; available: {}{tail} (GET /v1/models lists them all)",
+        shown.join(", ")
+    )
 }
 
 impl RequestError {
     pub fn status(&self) -> u16 {
         use RequestError::*;
         match self {
-            MalformedJson(_) | NotAnObject | MissingBody | EmptyMessages | InvalidField { .. }
+            MalformedJson(_)
+            | NotAnObject
+            | MissingBody
+            | EmptyMessages
+            | InvalidField { .. }
             | NeedsOllamaNode { .. } => 400,
             UnsupportedContentType(_) => 415,
             BodyTooLarge { .. } | ChunkedTooLarge => 413,

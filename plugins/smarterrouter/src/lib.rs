@@ -66,10 +66,15 @@ impl RouterState {
 
 /// The Pingora services of the router: the proxy, the admin side service (unless disabled) and
 /// node discovery. Add them all to a `Server`.
-pub fn services(state: &Arc<RouterState>, server_conf: &Arc<ServerConf>) -> Vec<Box<dyn ServiceWithDependents>> {
+pub fn services(
+    state: &Arc<RouterState>,
+    server_conf: &Arc<ServerConf>,
+) -> Vec<Box<dyn ServiceWithDependents>> {
     let mut proxy = pingora::proxy::http_proxy_service_with_name(
         server_conf,
-        proxy::Router { state: Arc::clone(state) },
+        proxy::Router {
+            state: Arc::clone(state),
+        },
         "smarterrouter proxy",
     );
     proxy.add_tcp(&listen_address(&state.config.host, state.config.port));
@@ -78,7 +83,9 @@ pub fn services(state: &Arc<RouterState>, server_conf: &Arc<ServerConf>) -> Vec<
     if !state.config.admin.listen.is_empty() {
         let mut admin = Service::new(
             "smarterrouter admin".to_string(),
-            admin::AdminApp { state: Arc::clone(state) },
+            admin::AdminApp {
+                state: Arc::clone(state),
+            },
         );
         admin.add_tcp(&state.config.admin.listen);
         list.push(Box::new(admin));
@@ -88,7 +95,10 @@ pub fn services(state: &Arc<RouterState>, server_conf: &Arc<ServerConf>) -> Vec<
         client: state.http.clone(),
         interval: Duration::from_secs(state.config.discovery.interval_secs),
     };
-    list.push(Box::new(background_service("smarterrouter discovery", discovery)));
+    list.push(Box::new(background_service(
+        "smarterrouter discovery",
+        discovery,
+    )));
     list
 }
 

@@ -41,7 +41,9 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| Metrics {
 pub fn observe_request(endpoint: &str, status: u16, model: &str, seconds: f64) {
     let status = status.to_string();
     if let Some(requests) = &METRICS.requests {
-        requests.with_label_values(&[endpoint, &status, model]).inc();
+        requests
+            .with_label_values(&[endpoint, &status, model])
+            .inc();
     }
     if let Some(duration) = &METRICS.duration {
         duration.with_label_values(&[endpoint]).observe(seconds);

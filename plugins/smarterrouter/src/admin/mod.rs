@@ -33,10 +33,9 @@ impl ServeHttp for AdminApp {
                 )),
                 dialect,
             ),
-            Err(RouteMiss::WrongMethod) => LocalResponse::error(
-                &RequestError::MethodNotAllowed { method, path },
-                dialect,
-            ),
+            Err(RouteMiss::WrongMethod) => {
+                LocalResponse::error(&RequestError::MethodNotAllowed { method, path }, dialect)
+            }
             Err(RouteMiss::UnknownPath) => {
                 LocalResponse::error(&RequestError::UnknownPath(path), dialect)
             }

@@ -158,7 +158,10 @@ mod tests {
             route("POST", "/v1/chat/completions"),
             Ok(Endpoint::Forwarded(Forwarded::ChatCompletions))
         );
-        assert_eq!(route("GET", "/api/tags/"), Ok(Endpoint::Local(Local::OllamaTags)));
+        assert_eq!(
+            route("GET", "/api/tags/"),
+            Ok(Endpoint::Local(Local::OllamaTags))
+        );
         assert_eq!(route("HEAD", "/"), Ok(Endpoint::Local(Local::Root)));
         assert_eq!(route("GET", "/api/chat"), Err(RouteMiss::WrongMethod));
         assert_eq!(route("POST", "/nope"), Err(RouteMiss::UnknownPath));

@@ -59,7 +59,10 @@ pub fn parse(endpoint: Forwarded, raw: &[u8]) -> Result<ParsedRequest, RequestEr
     })
 }
 
-fn optional_string(body: &Map<String, Value>, field: &'static str) -> Result<Option<String>, RequestError> {
+fn optional_string(
+    body: &Map<String, Value>,
+    field: &'static str,
+) -> Result<Option<String>, RequestError> {
     match body.get(field) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) if s.trim().is_empty() => Ok(None),
@@ -99,7 +102,9 @@ fn check_payload(endpoint: Forwarded, body: &Map<String, Value>) -> Result<bool,
                 why: "must be a string".to_string(),
             }),
         },
-        Forwarded::Embeddings | Forwarded::OllamaEmbed => require_text(body, "input").map(|_| false),
+        Forwarded::Embeddings | Forwarded::OllamaEmbed => {
+            require_text(body, "input").map(|_| false)
+        }
         Forwarded::OllamaEmbeddings => match body.get("prompt") {
             Some(Value::String(_)) => Ok(false),
             _ => Err(RequestError::InvalidField {
@@ -184,14 +189,23 @@ mod tests {
             parse(Forwarded::ChatCompletions, b"{not json"),
             Err(RequestError::MalformedJson(_))
         ));
-        assert_eq!(parse(Forwarded::ChatCompletions, b"[1]"), Err(RequestError::NotAnObject));
-        assert_eq!(parse(Forwarded::ChatCompletions, b"  "), Err(RequestError::MissingBody));
+        assert_eq!(
+            parse(Forwarded::ChatCompletions, b"[1]"),
+            Err(RequestError::NotAnObject)
+        );
+        assert_eq!(
+            parse(Forwarded::ChatCompletions, b"  "),
+            Err(RequestError::MissingBody)
+        );
         assert!(matches!(
             parse(Forwarded::Embeddings, br#"{"model":"e","input":5}"#),
             Err(RequestError::InvalidField { field: "input", .. })
         ));
         assert!(matches!(
-            parse(Forwarded::ChatCompletions, br#"{"model":7,"messages":[{"role":"user"}]}"#),
+            parse(
+                Forwarded::ChatCompletions,
+                br#"{"model":7,"messages":[{"role":"user"}]}"#
+            ),
             Err(RequestError::InvalidField { field: "model", .. })
         ));
     }

@@ -8,7 +8,11 @@ pub(super) fn apply_overrides(
     lookup: &dyn Fn(&str) -> Option<String>,
     problems: &mut Vec<String>,
 ) {
-    let get = |name: &str| lookup(name).map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
+    let get = |name: &str| {
+        lookup(name)
+            .map(|v| v.trim().to_string())
+            .filter(|v| !v.is_empty())
+    };
 
     if let Some(url) = get("ROUTER_OLLAMA_URL") {
         router.pools = vec![PoolConfig {
@@ -55,7 +59,9 @@ pub(super) fn apply_overrides(
             )),
         }
     }
-    if let Some(name) = get("ROUTER_ROUTER_EXTERNAL_MODEL_NAME").or_else(|| get("ROUTER_EXTERNAL_MODEL_NAME")) {
+    if let Some(name) =
+        get("ROUTER_ROUTER_EXTERNAL_MODEL_NAME").or_else(|| get("ROUTER_EXTERNAL_MODEL_NAME"))
+    {
         if !router.virtual_models.contains(&name) {
             router.virtual_models.insert(0, name);
         }

@@ -173,7 +173,9 @@ fn parse_server_conf(top: &serde_yaml::Mapping, problems: &mut Vec<String>) -> O
     };
     match ServerConf::from_yaml(&yaml) {
         Ok(mut conf) => {
-            conf.grace_period_seconds = conf.grace_period_seconds.or(Some(DEFAULT_GRACE_PERIOD_SECS));
+            conf.grace_period_seconds = conf
+                .grace_period_seconds
+                .or(Some(DEFAULT_GRACE_PERIOD_SECS));
             conf.graceful_shutdown_timeout_seconds = conf
                 .graceful_shutdown_timeout_seconds
                 .or(Some(DEFAULT_GRACE_PERIOD_SECS));
@@ -204,13 +206,19 @@ fn parse_router(value: serde_yaml::Value, problems: &mut Vec<String>) -> Option<
     let parsed: Result<RouterConfig, _> = serde_path_to_error::deserialize(deserializer);
     for path in unknown {
         let path = bracket_indices(&path);
-        problems.push(format!("router.{path}: unknown key (check its spelling against conf/smarterrouter.yaml)"));
+        problems.push(format!(
+            "router.{path}: unknown key (check its spelling against conf/smarterrouter.yaml)"
+        ));
     }
     match parsed {
         Ok(router) => Some(router),
         Err(e) => {
             let path = e.path().to_string();
-            let path = if path == "." { String::new() } else { format!(".{path}") };
+            let path = if path == "." {
+                String::new()
+            } else {
+                format!(".{path}")
+            };
             problems.push(format!("router{path}: {}", e.into_inner()));
             None
         }
@@ -248,15 +256,26 @@ mod tests {
         let all = err.problems.join("\n");
         assert!(all.contains("threds: unknown top-level key"), "{all}");
         assert!(all.contains("router.colour: unknown key"), "{all}");
-        assert!(all.contains("router.pools[0].nodes[0].wieght: unknown key"), "{all}");
+        assert!(
+            all.contains("router.pools[0].nodes[0].wieght: unknown key"),
+            "{all}"
+        );
         assert!(all.contains("router.port: must be"), "{all}");
         assert_eq!(err.problems.len(), 4, "{all}");
     }
 
     #[test]
     fn type_errors_name_the_key() {
-        let err = load_str("router:\n  discovery:\n    interval_secs: soon\n", "t", &no_env).unwrap_err();
-        assert!(err.problems[0].starts_with("router.discovery.interval_secs: invalid type"), "{err}");
+        let err = load_str(
+            "router:\n  discovery:\n    interval_secs: soon\n",
+            "t",
+            &no_env,
+        )
+        .unwrap_err();
+        assert!(
+            err.problems[0].starts_with("router.discovery.interval_secs: invalid type"),
+            "{err}"
+        );
     }
 
     #[test]

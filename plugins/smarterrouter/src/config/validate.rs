@@ -104,7 +104,9 @@ fn check_pools(router: &RouterConfig, problems: &mut Vec<String>) -> Vec<Resolve
             ));
         }
         if pool.nodes.is_empty() {
-            problems.push(format!("router.pools[{p}].nodes: a pool needs at least one node"));
+            problems.push(format!(
+                "router.pools[{p}].nodes: a pool needs at least one node"
+            ));
         }
         for (n, node) in pool.nodes.iter().enumerate() {
             let key = format!("router.pools[{p}].nodes[{n}]");
@@ -188,9 +190,13 @@ mod tests {
 
     #[test]
     fn url_problems_are_explained() {
-        assert!(resolve_url("127.0.0.1:11434").unwrap_err().contains("http://"));
+        assert!(resolve_url("127.0.0.1:11434")
+            .unwrap_err()
+            .contains("http://"));
         assert!(resolve_url("https://x:1").unwrap_err().contains("https"));
-        assert!(resolve_url("http://127.0.0.1:8080/v1").unwrap_err().contains("no path"));
+        assert!(resolve_url("http://127.0.0.1:8080/v1")
+            .unwrap_err()
+            .contains("no path"));
         assert!(resolve_url("http://no-such-host.invalid:1")
             .unwrap_err()
             .contains("cannot resolve"));

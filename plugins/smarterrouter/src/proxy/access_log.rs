@@ -13,7 +13,11 @@ pub fn record(session: &Session, error: Option<&Error>, ctx: &RequestCtx) {
         .map(|r| r.status.as_u16())
         .unwrap_or(0);
     let endpoint = ctx.endpoint.map(|e| e.label()).unwrap_or("unmatched");
-    let model = ctx.decision.as_ref().map(|d| d.model.as_str()).unwrap_or("");
+    let model = ctx
+        .decision
+        .as_ref()
+        .map(|d| d.model.as_str())
+        .unwrap_or("");
     let latency = ctx.started.elapsed();
     crate::metrics::observe_request(endpoint, status, model, latency.as_secs_f64());
     let error = error.map(|e| e.to_string()).unwrap_or_default();

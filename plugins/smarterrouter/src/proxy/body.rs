@@ -17,7 +17,10 @@ pub async fn read_whole_body(session: &mut Session, max: usize) -> Result<Bytes,
     let content_length = declared_length(session)?;
     if let Some(length) = content_length {
         if length > max {
-            return Err(RequestError::BodyTooLarge { size: length, limit: max });
+            return Err(RequestError::BodyTooLarge {
+                size: length,
+                limit: max,
+            });
         }
     }
     let mut buffering = false;
@@ -39,7 +42,10 @@ pub async fn read_whole_body(session: &mut Session, max: usize) -> Result<Bytes,
             Some(chunk) => {
                 body.extend_from_slice(&chunk);
                 if body.len() > max {
-                    return Err(RequestError::BodyTooLarge { size: body.len(), limit: max });
+                    return Err(RequestError::BodyTooLarge {
+                        size: body.len(),
+                        limit: max,
+                    });
                 }
                 if content_length.is_none() && body.len() > RETRY_BUFFER_LIMIT {
                     return Err(RequestError::ChunkedTooLarge);
@@ -55,7 +61,11 @@ pub async fn read_whole_body(session: &mut Session, max: usize) -> Result<Bytes,
 }
 
 fn declared_length(session: &Session) -> Result<Option<usize>, RequestError> {
-    let Some(value) = session.req_header().headers.get(http::header::CONTENT_LENGTH) else {
+    let Some(value) = session
+        .req_header()
+        .headers
+        .get(http::header::CONTENT_LENGTH)
+    else {
         return Ok(None);
     };
     value

@@ -22,6 +22,9 @@ pub async fn prepare(
     let raw = read_whole_body(session, state.config.max_body_bytes).await?;
     let parsed = request::parse(endpoint, &raw)?;
 
+    if !state.registry.any_healthy() {
+        return Err(RequestError::NoNode(state.registry.explain_all_down()));
+    }
     let (path, query_model) = split_model_query(session);
     let decision = routing::decide(
         ModelRequest {
@@ -72,7 +75,12 @@ fn check_content_type(session: &Session, dialect: Dialect) -> Result<(), Request
         return Ok(());
     };
     let text = value.to_str().unwrap_or_default();
-    let mime = text.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
+    let mime = text
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
     let curl_default = dialect == Dialect::Ollama && mime == "application/x-www-form-urlencoded";
     if mime == "application/json" || mime.ends_with("+json") || mime.is_empty() || curl_default {
         Ok(())

@@ -86,11 +86,19 @@ impl ProxyHttp for Router {
         }
     }
 
-    async fn upstream_peer(&self, _session: &mut Session, ctx: &mut RequestCtx) -> Result<Box<HttpPeer>> {
+    async fn upstream_peer(
+        &self,
+        _session: &mut Session,
+        ctx: &mut RequestCtx,
+    ) -> Result<Box<HttpPeer>> {
         let in_flight = match ctx.first_node.take() {
             Some(first) => first,
             None => {
-                let model = ctx.decision.as_ref().map(|d| d.model.as_str()).unwrap_or_default();
+                let model = ctx
+                    .decision
+                    .as_ref()
+                    .map(|d| d.model.as_str())
+                    .unwrap_or_default();
                 let picked = self.state.registry.pick(NodeFilter {
                     model,
                     ollama_only: ctx.ollama_only,
@@ -151,7 +159,11 @@ impl ProxyHttp for Router {
         if let Some(full) = &ctx.upstream_body {
             // Pingora replays only the tail it buffered; the node gets the whole rewritten body
             // once per attempt, and nothing for the rest of the tail.
-            *body = Some(if ctx.body_sent { Bytes::new() } else { full.clone() });
+            *body = Some(if ctx.body_sent {
+                Bytes::new()
+            } else {
+                full.clone()
+            });
             ctx.body_sent = true;
         }
         Ok(())
@@ -187,7 +199,12 @@ impl ProxyHttp for Router {
         Ok(())
     }
 
-    async fn fail_to_proxy(&self, session: &mut Session, e: &Error, ctx: &mut RequestCtx) -> FailToProxy {
+    async fn fail_to_proxy(
+        &self,
+        session: &mut Session,
+        e: &Error,
+        ctx: &mut RequestCtx,
+    ) -> FailToProxy {
         let (code, message) = match (e.etype(), &ctx.no_node) {
             (ErrorType::HTTPStatus(code), Some(why)) => (*code, why.clone()),
             (ErrorType::HTTPStatus(code), None) => (*code, e.to_string()),
@@ -205,15 +222,30 @@ impl ProxyHttp for Router {
             },
         };
         if code > 0 && session.response_written().is_none() {
-            let kind = if code == 503 { "service_unavailable" } else { "api_error" };
-            let code_name = if code == 503 { "no_healthy_node" } else { "upstream_error" };
+            let kind = if code == 503 {
+                "service_unavailable"
+            } else {
+                "api_error"
+            };
+            let code_name = if code == 503 {
+                "no_healthy_node"
+            } else {
+                "upstream_error"
+            };
             let body = error_body(ctx.dialect, &message, kind, code_name);
-            let response = LocalResponse { status: code, content_type: "application/json", body };
+            let response = LocalResponse {
+                status: code,
+                content_type: "application/json",
+                body,
+            };
             if let Err(write_error) = send(session, ctx, response).await {
                 tracing::debug!(request_id = %ctx.request_id, error = %write_error, "could not send the error response");
             }
         }
-        FailToProxy { error_code: code, can_reuse_downstream: false }
+        FailToProxy {
+            error_code: code,
+            can_reuse_downstream: false,
+        }
     }
 
     async fn logging(&self, session: &mut Session, e: Option<&Error>, ctx: &mut RequestCtx) {
@@ -246,9 +278,13 @@ async fn send(session: &mut Session, ctx: &RequestCtx, response: LocalResponse) 
         session.set_keepalive(None);
     }
     let head_only = session.req_header().method == http::Method::HEAD;
-    session.write_response_header(Box::new(header), head_only).await?;
+    session
+        .write_response_header(Box::new(header), head_only)
+        .await?;
     if !head_only {
-        session.write_response_body(Some(response.body), true).await?;
+        session
+            .write_response_body(Some(response.body), true)
+            .await?;
     }
     Ok(())
 }

@@ -52,9 +52,12 @@ pub fn decide(
     if let Some(name) = request.query_override {
         return explicit(name, "the ?model= query parameter", catalog);
     }
-    let named = request
-        .body_model
-        .filter(|m| !settings.virtual_models.iter().any(|v| v.eq_ignore_ascii_case(m)));
+    let named = request.body_model.filter(|m| {
+        !settings
+            .virtual_models
+            .iter()
+            .any(|v| v.eq_ignore_ascii_case(m))
+    });
     if let Some(name) = named {
         return explicit(name, "the request's model field", catalog);
     }
@@ -136,7 +139,11 @@ mod tests {
                 .map(|m| m.to_string())
         }
         fn generation_models(&self) -> Vec<String> {
-            self.0.iter().filter(|m| !m.contains("embed")).map(|m| m.to_string()).collect()
+            self.0
+                .iter()
+                .filter(|m| !m.contains("embed"))
+                .map(|m| m.to_string())
+                .collect()
         }
         fn all_models(&self) -> Vec<String> {
             self.0.iter().map(|m| m.to_string()).collect()

@@ -162,9 +162,7 @@ fn parse_tags(tags: &Value) -> Option<Vec<NodeModel>> {
                     .get("name")
                     .or_else(|| entry.get("model"))
                     .and_then(Value::as_str)?;
-                let family = entry
-                    .pointer("/details/family")
-                    .and_then(Value::as_str);
+                let family = entry.pointer("/details/family").and_then(Value::as_str);
                 Some(NodeModel {
                     name: name.to_string(),
                     tags_entry: entry.clone(),

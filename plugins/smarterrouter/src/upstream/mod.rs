@@ -92,7 +92,8 @@ impl Node {
     }
 
     fn at_capacity(&self) -> bool {
-        self.max_concurrency.is_some_and(|max| self.in_flight() >= max)
+        self.max_concurrency
+            .is_some_and(|max| self.in_flight() >= max)
     }
 
     /// Counts a request as in flight on this node until the guard drops.
@@ -167,6 +168,24 @@ impl Registry {
         self.nodes.iter().any(|n| n.is_healthy())
     }
 
+    /// Why no node is up, naming each node's pool and last error.
+    pub fn explain_all_down(&self) -> String {
+        let reasons: Vec<String> = self
+            .nodes
+            .iter()
+            .map(|node| {
+                let state = node.state();
+                format!(
+                    "pool {:?} node {} is down ({})",
+                    node.pool,
+                    node.url,
+                    state.last_error.as_deref().unwrap_or("no answer")
+                )
+            })
+            .collect();
+        format!("no node is up: {} (see GET /health)", reasons.join("; "))
+    }
+
     /// The least-loaded (in flight / weight) healthy node with the model; ties go to the
     /// node listed first.
     pub fn pick(&self, filter: NodeFilter<'_>) -> Result<Arc<Node>, String> {
@@ -194,15 +213,15 @@ impl Registry {
         let mut reasons = Vec::new();
         for node in &self.nodes {
             let state = node.state();
-            let why = if filter.exclude.contains(&node.id) {
-                "already tried for this request".to_string()
-            } else if filter.ollama_only && node.kind != NodeKind::Ollama {
-                "is an OpenAI-kind node and cannot serve the Ollama API".to_string()
-            } else if !state.healthy {
+            let why = if !state.healthy {
                 format!(
                     "is down ({})",
                     state.last_error.as_deref().unwrap_or("no answer")
                 )
+            } else if filter.ollama_only && node.kind != NodeKind::Ollama {
+                "is an OpenAI-kind node and cannot serve the Ollama API".to_string()
+            } else if filter.exclude.contains(&node.id) {
+                "failed earlier in this request".to_string()
             } else if !node.lists(filter.model) {
                 "does not have the model".to_string()
             } else {
@@ -267,15 +286,13 @@ impl ModelCatalog for Registry {
     fn resolve(&self, requested: &str) -> Option<String> {
         let tagged = format!("{requested}:latest");
         let mut found = None;
+        // Down nodes count too: a model known on a node that is down now is "unavailable"
+        // (503 from the node choice), not "not found".
         for node in &self.nodes {
             node.with_state(|s| {
-                if !s.healthy {
-                    return;
-                }
                 for m in s.models.iter() {
-                    if m.name == requested {
-                        found = Some(m.name.clone());
-                    } else if found.is_none() && m.name == tagged {
+                    let exact = m.name == requested;
+                    if exact || (found.is_none() && m.name == tagged) {
                         found = Some(m.name.clone());
                     }
                 }
@@ -332,7 +349,11 @@ mod tests {
     #[test]
     fn picks_least_loaded_then_respects_capacity_and_exclusions() {
         let reg = registry(&[NodeKind::Ollama, NodeKind::Ollama]);
-        let filter = NodeFilter { model: "m:latest", ollama_only: false, exclude: &[] };
+        let filter = NodeFilter {
+            model: "m:latest",
+            ollama_only: false,
+            exclude: &[],
+        };
         let first = reg.pick(filter).unwrap();
         assert_eq!(first.id, 0);
         let _busy = first.acquire();
@@ -341,15 +362,22 @@ mod tests {
         let err = reg.pick(filter).unwrap_err();
         assert!(err.contains("max_concurrency"), "{err}");
         drop(_busy);
-        let excluded = NodeFilter { exclude: &[0], ..filter };
-        assert!(reg.pick(excluded).unwrap_err().contains("already tried"));
+        let excluded = NodeFilter {
+            exclude: &[0],
+            ..filter
+        };
+        assert!(reg.pick(excluded).unwrap_err().contains("failed earlier"));
     }
 
     #[test]
     fn ollama_dialect_skips_openai_nodes_and_down_nodes_explain_why() {
         let reg = registry(&[NodeKind::Openai, NodeKind::Ollama]);
         reg.nodes()[1].mark_down("connection refused".into());
-        let filter = NodeFilter { model: "m:latest", ollama_only: true, exclude: &[] };
+        let filter = NodeFilter {
+            model: "m:latest",
+            ollama_only: true,
+            exclude: &[],
+        };
         let err = reg.pick(filter).unwrap_err();
         assert!(err.contains("OpenAI-kind"), "{err}");
         assert!(err.contains("connection refused"), "{err}");

@@ -18,7 +18,12 @@ type St = State<Arc<MockState>>;
 fn record(state: &MockState, method: &Method, uri: &Uri, headers: &HeaderMap, body: &Bytes) {
     let headers = headers
         .iter()
-        .map(|(k, v)| (k.as_str().to_string(), v.to_str().unwrap_or_default().to_string()))
+        .map(|(k, v)| {
+            (
+                k.as_str().to_string(),
+                v.to_str().unwrap_or_default().to_string(),
+            )
+        })
         .collect();
     state.record(Recorded {
         method: method.to_string(),
@@ -29,7 +34,12 @@ fn record(state: &MockState, method: &Method, uri: &Uri, headers: &HeaderMap, bo
 }
 
 fn json_response(status: StatusCode, value: &Value) -> Response {
-    (status, [("content-type", "application/json")], value.to_string()).into_response()
+    (
+        status,
+        [("content-type", "application/json")],
+        value.to_string(),
+    )
+        .into_response()
 }
 
 fn ollama_error(status: StatusCode, message: &str) -> Response {
@@ -37,7 +47,11 @@ fn ollama_error(status: StatusCode, message: &str) -> Response {
 }
 
 fn openai_error(status: StatusCode, message: &str) -> Response {
-    let kind = if status == StatusCode::NOT_FOUND { "not_found_error" } else { "invalid_request_error" };
+    let kind = if status == StatusCode::NOT_FOUND {
+        "not_found_error"
+    } else {
+        "invalid_request_error"
+    };
     json_response(
         status,
         &json!({"error": {"message": message, "type": kind, "param": null, "code": null}}),
@@ -68,17 +82,23 @@ fn stream(state: Arc<MockState>, frames: Vec<Bytes>, content_type: &'static str)
     state.streams_started.fetch_add(1, Ordering::SeqCst);
     let interval = state.config.token_interval;
     let guard = Guard { state, done: false };
-    let body = futures_util::stream::unfold((frames, 0usize, guard), move |(frames, i, mut guard)| async move {
-        if i >= frames.len() {
-            guard.finish();
-            return None;
-        }
-        if i > 0 && !interval.is_zero() {
-            tokio::time::sleep(interval).await;
-        }
-        let frame = frames[i].clone();
-        Some((Ok::<Bytes, std::convert::Infallible>(frame), (frames, i + 1, guard)))
-    });
+    let body = futures_util::stream::unfold(
+        (frames, 0usize, guard),
+        move |(frames, i, mut guard)| async move {
+            if i >= frames.len() {
+                guard.finish();
+                return None;
+            }
+            if i > 0 && !interval.is_zero() {
+                tokio::time::sleep(interval).await;
+            }
+            let frame = frames[i].clone();
+            Some((
+                Ok::<Bytes, std::convert::Infallible>(frame),
+                (frames, i + 1, guard),
+            ))
+        },
+    );
     Response::builder()
         .status(StatusCode::OK)
         .header("content-type", content_type)
@@ -87,7 +107,9 @@ fn stream(state: Arc<MockState>, frames: Vec<Bytes>, content_type: &'static str)
 }
 
 fn parse(body: &Bytes) -> Option<Value> {
-    serde_json::from_slice::<Value>(body).ok().filter(Value::is_object)
+    serde_json::from_slice::<Value>(body)
+        .ok()
+        .filter(Value::is_object)
 }
 
 fn prompt_tokens(body: &Bytes) -> usize {
@@ -141,7 +163,11 @@ pub async fn show(State(s): St, m: Method, u: Uri, h: HeaderMap, body: Bytes) ->
     let Some(req) = parse(&body) else {
         return ollama_error(StatusCode::BAD_REQUEST, "invalid JSON");
     };
-    let name = req.get("model").or_else(|| req.get("name")).and_then(Value::as_str).unwrap_or("");
+    let name = req
+        .get("model")
+        .or_else(|| req.get("name"))
+        .and_then(Value::as_str)
+        .unwrap_or("");
     let Some(model) = s.model(name) else {
         return ollama_error(StatusCode::NOT_FOUND, &format!("model '{name}' not found"));
     };
@@ -159,6 +185,7 @@ pub async fn show(State(s): St, m: Method, u: Uri, h: HeaderMap, body: Bytes) ->
 }
 
 /// Shared checks of inference requests: JSON object, known model, right capability.
+#[allow(clippy::result_large_err)] // the error is the response itself, returned once
 fn inference_model(
     s: &MockState,
     body: &Bytes,
@@ -173,13 +200,20 @@ fn inference_model(
         }
     };
     let req = parse(body).ok_or_else(|| err(StatusCode::BAD_REQUEST, "invalid JSON body"))?;
-    let name = req.get("model").and_then(Value::as_str).unwrap_or("").to_string();
+    let name = req
+        .get("model")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
     let model = s
         .model(&name)
         .ok_or_else(|| err(StatusCode::NOT_FOUND, &format!("model '{name}' not found")))?;
     if model.is_embedding() != want_embedding {
         let what = if want_embedding { "embeddings" } else { "chat" };
-        return Err(err(StatusCode::BAD_REQUEST, &format!("\"{name}\" does not support {what}")));
+        return Err(err(
+            StatusCode::BAD_REQUEST,
+            &format!("\"{name}\" does not support {what}"),
+        ));
     }
     Ok((req, name))
 }
@@ -190,9 +224,13 @@ async fn ollama_generation(s: Arc<MockState>, body: Bytes, chat: bool) -> Respon
         Err(response) => return response,
     };
     let empty = if chat {
-        req.get("messages").and_then(Value::as_array).is_none_or(Vec::is_empty)
+        req.get("messages")
+            .and_then(Value::as_array)
+            .is_none_or(Vec::is_empty)
     } else {
-        req.get("prompt").and_then(Value::as_str).is_none_or(str::is_empty)
+        req.get("prompt")
+            .and_then(Value::as_str)
+            .is_none_or(str::is_empty)
     };
     if empty {
         let unload = req.get("keep_alive").is_some_and(|k| k == 0 || k == "0");
@@ -211,7 +249,10 @@ async fn ollama_generation(s: Arc<MockState>, body: Bytes, chat: bool) -> Respon
         let frames = replies::ollama_frames(&model, chat, prompt_tokens(&body), tokens);
         stream(s, frames, "application/x-ndjson")
     } else {
-        json_response(StatusCode::OK, &replies::ollama_single(&model, chat, prompt_tokens(&body), tokens))
+        json_response(
+            StatusCode::OK,
+            &replies::ollama_single(&model, chat, prompt_tokens(&body), tokens),
+        )
     }
 }
 
@@ -220,7 +261,13 @@ pub async fn ollama_chat(State(s): St, m: Method, u: Uri, h: HeaderMap, body: By
     ollama_generation(s, body, true).await
 }
 
-pub async fn ollama_generate(State(s): St, m: Method, u: Uri, h: HeaderMap, body: Bytes) -> Response {
+pub async fn ollama_generate(
+    State(s): St,
+    m: Method,
+    u: Uri,
+    h: HeaderMap,
+    body: Bytes,
+) -> Response {
     record(&s, &m, &u, &h, &body);
     ollama_generation(s, body, false).await
 }
@@ -228,7 +275,10 @@ pub async fn ollama_generate(State(s): St, m: Method, u: Uri, h: HeaderMap, body
 fn inputs(req: &Value, field: &str) -> Option<Vec<String>> {
     match req.get(field)? {
         Value::String(text) => Some(vec![text.clone()]),
-        Value::Array(items) => items.iter().map(|i| i.as_str().map(str::to_string)).collect(),
+        Value::Array(items) => items
+            .iter()
+            .map(|i| i.as_str().map(str::to_string))
+            .collect(),
         _ => None,
     }
 }
@@ -251,14 +301,23 @@ pub async fn ollama_embed(State(s): St, m: Method, u: Uri, h: HeaderMap, body: B
     )
 }
 
-pub async fn ollama_embeddings(State(s): St, m: Method, u: Uri, h: HeaderMap, body: Bytes) -> Response {
+pub async fn ollama_embeddings(
+    State(s): St,
+    m: Method,
+    u: Uri,
+    h: HeaderMap,
+    body: Bytes,
+) -> Response {
     record(&s, &m, &u, &h, &body);
     let (req, _) = match inference_model(&s, &body, true, false) {
         Ok(found) => found,
         Err(response) => return response,
     };
     let prompt = req.get("prompt").and_then(Value::as_str).unwrap_or("");
-    json_response(StatusCode::OK, &json!({ "embedding": replies::embedding(prompt) }))
+    json_response(
+        StatusCode::OK,
+        &json!({ "embedding": replies::embedding(prompt) }),
+    )
 }
 
 pub async fn openai_models(State(s): St, m: Method, u: Uri, h: HeaderMap) -> Response {
@@ -277,7 +336,12 @@ async fn openai_generation(s: Arc<MockState>, body: Bytes, chat: bool) -> Respon
         Ok(found) => found,
         Err(response) => return response,
     };
-    if chat && req.get("messages").and_then(Value::as_array).is_none_or(Vec::is_empty) {
+    if chat
+        && req
+            .get("messages")
+            .and_then(Value::as_array)
+            .is_none_or(Vec::is_empty)
+    {
         return openai_error(StatusCode::BAD_REQUEST, "[] is too short - 'messages'");
     }
     pause(&s).await;
@@ -287,10 +351,14 @@ async fn openai_generation(s: Arc<MockState>, body: Bytes, chat: bool) -> Respon
             .pointer("/stream_options/include_usage")
             .and_then(Value::as_bool)
             .unwrap_or(false);
-        let frames = replies::openai_frames(&model, chat, include_usage, prompt_tokens(&body), tokens);
+        let frames =
+            replies::openai_frames(&model, chat, include_usage, prompt_tokens(&body), tokens);
         stream(s, frames, "text/event-stream")
     } else {
-        json_response(StatusCode::OK, &replies::openai_single(&model, chat, prompt_tokens(&body), tokens))
+        json_response(
+            StatusCode::OK,
+            &replies::openai_single(&model, chat, prompt_tokens(&body), tokens),
+        )
     }
 }
 
@@ -299,12 +367,24 @@ pub async fn openai_chat(State(s): St, m: Method, u: Uri, h: HeaderMap, body: By
     openai_generation(s, body, true).await
 }
 
-pub async fn openai_completions(State(s): St, m: Method, u: Uri, h: HeaderMap, body: Bytes) -> Response {
+pub async fn openai_completions(
+    State(s): St,
+    m: Method,
+    u: Uri,
+    h: HeaderMap,
+    body: Bytes,
+) -> Response {
     record(&s, &m, &u, &h, &body);
     openai_generation(s, body, false).await
 }
 
-pub async fn openai_embeddings(State(s): St, m: Method, u: Uri, h: HeaderMap, body: Bytes) -> Response {
+pub async fn openai_embeddings(
+    State(s): St,
+    m: Method,
+    u: Uri,
+    h: HeaderMap,
+    body: Bytes,
+) -> Response {
     record(&s, &m, &u, &h, &body);
     let (req, model) = match inference_model(&s, &body, true, true) {
         Ok(found) => found,
@@ -316,7 +396,9 @@ pub async fn openai_embeddings(State(s): St, m: Method, u: Uri, h: HeaderMap, bo
     let data: Vec<Value> = texts
         .iter()
         .enumerate()
-        .map(|(i, t)| json!({"object": "embedding", "embedding": replies::embedding(t), "index": i}))
+        .map(
+            |(i, t)| json!({"object": "embedding", "embedding": replies::embedding(t), "index": i}),
+        )
         .collect();
     let n = prompt_tokens(&body);
     json_response(
@@ -334,11 +416,22 @@ pub async fn stats(State(s): St) -> Response {
                "body_len": r.body.len(), "json": r.json()})
     });
     let paths = [
-        "/api/chat", "/api/generate", "/api/embed", "/api/embeddings", "/api/show", "/api/tags",
-        "/api/ps", "/v1/chat/completions", "/v1/completions", "/v1/embeddings", "/v1/models",
+        "/api/chat",
+        "/api/generate",
+        "/api/embed",
+        "/api/embeddings",
+        "/api/show",
+        "/api/tags",
+        "/api/ps",
+        "/v1/chat/completions",
+        "/v1/completions",
+        "/v1/embeddings",
+        "/v1/models",
     ];
-    let counts: serde_json::Map<String, Value> =
-        paths.iter().map(|p| (p.to_string(), json!(s.count(p)))).collect();
+    let counts: serde_json::Map<String, Value> = paths
+        .iter()
+        .map(|p| (p.to_string(), json!(s.count(p))))
+        .collect();
     json_response(
         StatusCode::OK,
         &json!({"simulated": true, "counts": counts, "last_request": last,

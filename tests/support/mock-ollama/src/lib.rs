@@ -119,7 +119,10 @@ impl MockState {
 
     /// Requests received on `path`.
     pub fn requests_to(&self, path: &str) -> Vec<Recorded> {
-        self.requests().into_iter().filter(|r| r.path == path).collect()
+        self.requests()
+            .into_iter()
+            .filter(|r| r.path == path)
+            .collect()
     }
 
     /// Calls received on `path` (counted even past the record limit).
@@ -169,7 +172,11 @@ pub struct MockOllama {
 impl MockOllama {
     /// Starts on 127.0.0.1 with an ephemeral port.
     pub async fn start(config: MockConfig) -> std::io::Result<Self> {
-        Self::start_on("127.0.0.1:0".parse().map_err(std::io::Error::other)?, config).await
+        Self::start_on(
+            "127.0.0.1:0".parse().map_err(std::io::Error::other)?,
+            config,
+        )
+        .await
     }
 
     pub async fn start_on(addr: SocketAddr, config: MockConfig) -> std::io::Result<Self> {
@@ -226,5 +233,6 @@ fn router(state: Arc<MockState>) -> axum::Router {
         .route("/v1/completions", post(openai_completions))
         .route("/v1/embeddings", post(openai_embeddings))
         .route("/_mock/stats", get(stats))
+        .layer(axum::extract::DefaultBodyLimit::disable())
         .with_state(state)
 }

@@ -6,7 +6,16 @@ use serde_json::{json, Value};
 use crate::MockModel;
 
 const WORDS: &[&str] = &[
-    "This", "is", "a", "simulated", "answer", "from", "the", "mock", "Ollama", "server.",
+    "This",
+    "is",
+    "a",
+    "simulated",
+    "answer",
+    "from",
+    "the",
+    "mock",
+    "Ollama",
+    "server.",
 ];
 
 pub const CREATED_AT: &str = "2026-11-27T10:00:00.000000000Z";

@@ -18,24 +18,39 @@ fn main() -> std::process::ExitCode {
         match args[i].as_str() {
             "--port" => port = value.parse().unwrap_or(port),
             "--models" => {
-                let embeddings: Vec<MockModel> =
-                    config.models.iter().filter(|m| m.is_embedding()).cloned().collect();
-                config.models = value.split(',').filter(|s| !s.is_empty()).map(MockModel::chat).collect();
+                let embeddings: Vec<MockModel> = config
+                    .models
+                    .iter()
+                    .filter(|m| m.is_embedding())
+                    .cloned()
+                    .collect();
+                config.models = value
+                    .split(',')
+                    .filter(|s| !s.is_empty())
+                    .map(MockModel::chat)
+                    .collect();
                 config.models.extend(embeddings);
             }
             "--embedding-models" => {
                 config.models.retain(|m| !m.is_embedding());
-                config
-                    .models
-                    .extend(value.split(',').filter(|s| !s.is_empty()).map(MockModel::embedding));
+                config.models.extend(
+                    value
+                        .split(',')
+                        .filter(|s| !s.is_empty())
+                        .map(MockModel::embedding),
+                );
             }
             "--latency-ms" => config.latency = Duration::from_millis(number().unwrap_or(0)),
             "--tokens" => config.tokens = number().unwrap_or(5) as usize,
-            "--token-interval-ms" => config.token_interval = Duration::from_millis(number().unwrap_or(0)),
+            "--token-interval-ms" => {
+                config.token_interval = Duration::from_millis(number().unwrap_or(0))
+            }
             "-h" | "--help" => {
-                println!("mock-ollama: a SIMULATED Ollama server (canned answers, no model).\n\
+                println!(
+                    "mock-ollama: a SIMULATED Ollama server (canned answers, no model).\n\
                           options: --port N (default 11434, 0 = any free port) --models a,b \
-                          --embedding-models e --latency-ms N --tokens N --token-interval-ms N");
+                          --embedding-models e --latency-ms N --tokens N --token-interval-ms N"
+                );
                 return std::process::ExitCode::SUCCESS;
             }
             other => {
@@ -45,7 +60,10 @@ fn main() -> std::process::ExitCode {
         }
         i += 2;
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("mock-ollama: cannot start the runtime: {e}");
@@ -56,8 +74,18 @@ fn main() -> std::process::ExitCode {
         let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
         match MockOllama::start_on(addr, config).await {
             Ok(mock) => {
-                let names: Vec<&str> = mock.state.config.models.iter().map(|m| m.name.as_str()).collect();
-                println!("SIMULATED Ollama (mock-ollama, canned answers) listening on {} with models {}", mock.url(), names.join(", "));
+                let names: Vec<&str> = mock
+                    .state
+                    .config
+                    .models
+                    .iter()
+                    .map(|m| m.name.as_str())
+                    .collect();
+                println!(
+                    "SIMULATED Ollama (mock-ollama, canned answers) listening on {} with models {}",
+                    mock.url(),
+                    names.join(", ")
+                );
                 mock.wait().await;
                 std::process::ExitCode::SUCCESS
             }

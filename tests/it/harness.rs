@@ -1,0 +1,177 @@
+//! Runs the real `smarterrouter` binary on ephemeral ports against in-process mock Ollamas.
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub use mock_ollama::{MockConfig, MockModel, MockOllama};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_smarterrouter");
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("no free port")
+}
+
+pub async fn mock(config: MockConfig) -> MockOllama {
+    MockOllama::start(config).await.expect("mock starts")
+}
+
+pub async fn default_mock() -> MockOllama {
+    mock(MockConfig::default()).await
+}
+
+/// A node line for the YAML: (url, kind).
+pub fn node(url: &str, kind: &str) -> (String, String) {
+    (url.to_string(), kind.to_string())
+}
+
+pub struct RouterProcess {
+    child: Child,
+    pub port: u16,
+    pub admin_port: u16,
+    log_path: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+pub struct RouterOptions {
+    pub nodes: Vec<(String, String)>,
+    /// Extra YAML lines under `router:` (two-space indented).
+    pub extra: String,
+    pub env: Vec<(String, String)>,
+    /// Wait until /health says at least one node is up.
+    pub wait_healthy: bool,
+}
+
+impl RouterOptions {
+    pub fn new(nodes: Vec<(String, String)>) -> Self {
+        RouterOptions {
+            nodes,
+            extra: "  default_model: llama3.2:1b\n".to_string(),
+            env: Vec::new(),
+            wait_healthy: true,
+        }
+    }
+}
+
+impl RouterProcess {
+    pub async fn start_default(mock: &MockOllama) -> Self {
+        Self::start(RouterOptions::new(vec![node(&mock.url(), "ollama")])).await
+    }
+
+    pub async fn start(options: RouterOptions) -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let port = free_port();
+        let admin_port = free_port();
+        let mut yaml = format!(
+            "threads: 2\ngrace_period_seconds: 0\ngraceful_shutdown_timeout_seconds: 1\n\
+             pid_file: {d}/sr.pid\nupgrade_sock: {d}/sr.sock\nrouter:\n  host: 127.0.0.1\n  port: {port}\n\
+             \x20 admin:\n    listen: 127.0.0.1:{admin_port}\n  discovery:\n    interval_secs: 1\n    timeout_ms: 1000\n{extra}",
+            d = dir.path().display(),
+            extra = options.extra,
+        );
+        if !options.nodes.is_empty() {
+            yaml.push_str("  pools:\n    - name: testpool\n      nodes:\n");
+            for (url, kind) in &options.nodes {
+                yaml.push_str(&format!("        - url: {url}\n          kind: {kind}\n"));
+            }
+        }
+        let conf = dir.path().join("router.yaml");
+        std::fs::write(&conf, yaml).expect("write config");
+        let log_path = dir.path().join("router.log");
+        let log = std::fs::File::create(&log_path).expect("log file");
+        let mut command = Command::new(BIN);
+        command
+            .arg("-c")
+            .arg(&conf)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .env_remove("ROUTER_OLLAMA_URL")
+            .env_remove("ROUTER_PORT")
+            .env_remove("ROUTER_HOST")
+            .env_remove("ROUTER_DEFAULT_MODEL")
+            .env_remove("ROUTER_LOG_FORMAT");
+        for (k, v) in &options.env {
+            command.env(k, v);
+        }
+        let child = command.spawn().expect("router starts");
+        let router = RouterProcess {
+            child,
+            port,
+            admin_port,
+            log_path,
+            _dir: dir,
+        };
+        router.wait_ready(options.wait_healthy).await;
+        router
+    }
+
+    async fn wait_ready(&self, healthy: bool) {
+        let client = reqwest::Client::new();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Ok(r) = client.get(format!("{}/health", self.url())).send().await {
+                if !healthy || r.status() == 200 {
+                    return;
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "router did not become ready; log:\n{}",
+                self.logs()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    pub fn admin_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.admin_port)
+    }
+
+    pub fn logs(&self) -> String {
+        std::fs::read_to_string(&self.log_path).unwrap_or_default()
+    }
+
+    /// Whether the process is still running.
+    pub fn alive(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+}
+
+impl Drop for RouterProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .expect("client")
+}
+
+/// Polls `check` until it holds or `secs` pass.
+pub async fn eventually(secs: u64, mut check: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while Instant::now() < deadline {
+        if check() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    check()
+}
+
+pub fn chat_body(model: &str, content: &str) -> serde_json::Value {
+    serde_json::json!({"model": model, "messages": [{"role": "user", "content": content}]})
+}
