@@ -27,6 +27,8 @@ pub struct RequestCtx {
     /// Node of the current attempt (counted in flight until the request ends).
     pub current: Option<InFlight>,
     pub tried: Vec<usize>,
+    /// Resends caused by stale pooled connections (not counted as node attempts).
+    pub stale_retries: u8,
     /// Why no node could take a retry, for the client's error message.
     pub no_node: Option<String>,
 }
@@ -47,6 +49,7 @@ impl RequestCtx {
             first_node: None,
             current: None,
             tried: Vec::new(),
+            stale_retries: 0,
             no_node: None,
         }
     }

@@ -41,6 +41,8 @@ pub struct Router {
 
 const REQUEST_ID_HEADER: &str = "x-request-id";
 const MODEL_HEADER: &str = "x-smarterrouter-model";
+/// Resends after a pooled connection turned out closed by the node.
+const MAX_STALE_RETRIES: u8 = 2;
 
 #[async_trait]
 impl ProxyHttp for Router {
@@ -120,7 +122,8 @@ impl ProxyHttp for Router {
         let mut peer = HttpPeer::new(node.addr, false, String::new());
         peer.options.connection_timeout = Some(Duration::from_millis(upstream.connect_timeout_ms));
         peer.options.read_timeout = Some(Duration::from_secs(upstream.read_timeout_secs));
-        peer.options.idle_timeout = Some(Duration::from_secs(60));
+        // Under llama-server's 5 s keep-alive, so pooled connections are dropped by us first.
+        peer.options.idle_timeout = Some(Duration::from_secs(4));
         Ok(Box::new(peer))
     }
 
@@ -182,6 +185,35 @@ impl ProxyHttp for Router {
         }
         if ctx.tried.len() < self.state.config.upstream.max_attempts {
             e.set_retry(true);
+        }
+        e
+    }
+
+    fn error_while_proxy(
+        &self,
+        peer: &HttpPeer,
+        _session: &mut Session,
+        e: Box<Error>,
+        ctx: &mut RequestCtx,
+        client_reused: bool,
+    ) -> Box<Error> {
+        let mut e = e.more_context(format!("Peer: {peer}"));
+        // Pingora never retries a POST here. But a pooled keep-alive connection that the node
+        // had already closed fails before the node saw the request (Pingora marks that
+        // `ReusedOnly`), and the router holds the whole body, so that one case is resent.
+        let stale_pooled_connection =
+            matches!(e.retry, pingora::RetryType::ReusedOnly) && client_reused;
+        if stale_pooled_connection
+            && ctx.upstream_body.is_some()
+            && ctx.stale_retries < MAX_STALE_RETRIES
+        {
+            ctx.stale_retries += 1;
+            // Same node again, on another connection: the node itself is fine.
+            ctx.first_node = ctx.current.take();
+            ctx.tried.pop();
+            e.set_retry(true);
+        } else {
+            e.set_retry(false);
         }
         e
     }

@@ -1,0 +1,164 @@
+#!/usr/bin/env python3
+"""Load benchmark: the router vs a direct connection to the same SIMULATED mock Ollama, in one run.
+
+For non-streaming and streaming chat completions it measures, with wrk on 127.0.0.1 only:
+  - requests/s at concurrency 64 (router / direct ratio; target >= 0.5)
+  - latency p50 and p99 at concurrency 1 (added latency = router - direct; target p99 < 0.5 ms)
+Each measurement runs --runs times (alternating direct and router) and the medians are reported.
+
+Usage: benches/load.py [--runs 3] [--seconds 5] [--tokens 5] [--threads 2] [--latency-ms 0]
+Needs: release builds (cargo build --release --workspace --bins) and wrk (apt-get install wrk).
+"""
+
+import argparse
+import json
+import os
+import re
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+RELEASE = ROOT / "target" / "release"
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(url, seconds=20):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=1) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.1)
+    raise SystemExit(f"not ready: {url}")
+
+
+def to_ms(text):
+    m = re.match(r"([\d.]+)(us|ms|s)", text)
+    value, unit = float(m.group(1)), m.group(2)
+    return value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
+
+
+def wrk(url, body_file, connections, seconds, workdir):
+    script = workdir / "post.lua"
+    script.write_text(
+        'wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'
+        f'local f = io.open("{body_file}", "r"); wrk.body = f:read("*a"); f:close()\n'
+    )
+    threads = "1" if connections == 1 else "2"
+    out = subprocess.run(
+        ["wrk", "-t", threads, "-c", str(connections), "-d", f"{seconds}s", "--latency", "-s", str(script), url],
+        capture_output=True, text=True, timeout=seconds + 30, check=True,
+    ).stdout
+    if "Non-2xx" in out:
+        raise SystemExit(f"non-2xx responses from {url}:\n{out}")
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    p50 = to_ms(re.search(r"\s50%\s+(\S+)", out).group(1))
+    p99 = to_ms(re.search(r"\s99%\s+(\S+)", out).group(1))
+    return rps, p50, p99
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--seconds", type=int, default=5)
+    parser.add_argument("--tokens", type=int, default=5)
+    parser.add_argument("--threads", type=int, default=2, help="router worker threads (Pingora `threads`)")
+    parser.add_argument("--latency-ms", type=int, default=0, help="mock delay before each answer")
+    args = parser.parse_args()
+    for binary in ("smarterrouter", "mock-ollama"):
+        if not (RELEASE / binary).exists():
+            raise SystemExit("build first: cargo build --release --workspace --bins")
+
+    with tempfile.TemporaryDirectory() as d:
+        workdir = Path(d)
+        mock_port, router_port, admin_port = free_port(), free_port(), free_port()
+        mock = subprocess.Popen(
+            [str(RELEASE / "mock-ollama"), "--port", str(mock_port), "--tokens", str(args.tokens),
+             "--latency-ms", str(args.latency_ms)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        conf = workdir / "bench.yaml"
+        conf.write_text(
+            f"threads: {args.threads}\ngrace_period_seconds: 0\npid_file: {workdir}/p.pid\nupgrade_sock: {workdir}/u.sock\n"
+            f"router:\n  host: 127.0.0.1\n  port: {router_port}\n  admin: {{listen: 127.0.0.1:{admin_port}}}\n"
+            f"  log: {{level: warn}}\n  pools:\n    - name: bench\n      nodes:\n        - url: http://127.0.0.1:{mock_port}\n"
+        )
+        env = {k: v for k, v in os.environ.items() if not k.startswith("ROUTER_")}
+        router = subprocess.Popen(
+            [str(RELEASE / "smarterrouter"), "-c", str(conf)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env,
+        )
+        try:
+            wait_for(f"http://127.0.0.1:{mock_port}/api/version")
+            wait_for(f"http://127.0.0.1:{router_port}/health")
+            results = run_all(args, workdir, mock_port, router_port)
+        finally:
+            for p in (router, mock):
+                p.kill()
+                p.wait()
+    report(results, args)
+
+
+def run_all(args, workdir, mock_port, router_port):
+    results = {}
+    for mode, stream in (("non-streaming", False), ("streaming", True)):
+        body = workdir / f"{mode}.json"
+        body.write_text(json.dumps({
+            "model": "llama3.2:1b", "stream": stream,
+            "messages": [{"role": "user", "content": "Write a haiku about the ocean."}],
+        }))
+        targets = {
+            "direct": f"http://127.0.0.1:{mock_port}/v1/chat/completions",
+            "router": f"http://127.0.0.1:{router_port}/v1/chat/completions",
+        }
+        for name in targets:  # warm up connections and caches
+            wrk(targets[name], body, 8, 1, workdir)
+        samples = {(name, c): [] for name in targets for c in (64, 1)}
+        for _ in range(args.runs):
+            for c in (64, 1):
+                for name, url in targets.items():
+                    samples[(name, c)].append(wrk(url, body, c, args.seconds, workdir))
+        results[mode] = samples
+    return results
+
+
+def median(values):
+    return statistics.median(values)
+
+
+def report(results, args):
+    print(f"# router ({args.threads} threads) vs direct, medians of {args.runs} runs of {args.seconds}s, "
+          f"mock answers {args.tokens} tokens after {args.latency_ms} ms")
+    print("| mode | rps c=64 direct | rps c=64 router | ratio | p50 c=1 direct | p50 router | added p50 | p99 c=1 direct | p99 router | added p99 |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    failed = False
+    for mode, s in results.items():
+        rps_d = median([r[0] for r in s[("direct", 64)]])
+        rps_r = median([r[0] for r in s[("router", 64)]])
+        p50_d = median([r[1] for r in s[("direct", 1)]])
+        p50_r = median([r[1] for r in s[("router", 1)]])
+        p99_d = median([r[2] for r in s[("direct", 1)]])
+        p99_r = median([r[2] for r in s[("router", 1)]])
+        ratio = rps_r / rps_d
+        added_p99 = p99_r - p99_d
+        print(f"| {mode} | {rps_d:.0f} | {rps_r:.0f} | {ratio:.2f} | {p50_d:.3f} ms | {p50_r:.3f} ms | "
+              f"{p50_r - p50_d:.3f} ms | {p99_d:.3f} ms | {p99_r:.3f} ms | {added_p99:.3f} ms |")
+        failed |= ratio < 0.5 or added_p99 >= 0.5
+    print("targets: throughput ratio >= 0.50, added p99 at c=1 < 0.5 ms:", "MISSED" if failed else "met")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
