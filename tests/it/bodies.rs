@@ -31,6 +31,10 @@ async fn send_and_check(router: &RouterProcess, mock: &MockOllama, size: usize) 
         .await
         .unwrap();
     let status = response.status();
+    let chosen = response.headers()["x-smarterrouter-model"]
+        .to_str()
+        .unwrap()
+        .to_string();
     let text = response.text().await.unwrap();
     assert_eq!(status, 200, "size {size}: {text}");
     assert_eq!(mock.state.count("/v1/chat/completions"), before + 1);
@@ -40,7 +44,8 @@ async fn send_and_check(router: &RouterProcess, mock: &MockOllama, size: usize) 
         .pop()
         .unwrap();
     let mut expected: Value = serde_json::from_slice(&body).unwrap();
-    expected["model"] = json!("llama3.2:1b");
+    assert_ne!(chosen, "auto");
+    expected["model"] = json!(chosen);
     let expected = serde_json::to_vec(&expected).unwrap();
     assert_eq!(
         seen.body.len(),
@@ -86,12 +91,17 @@ async fn chunked_uploads_small_pass_large_get_413() {
         .await
         .unwrap();
     assert_eq!(small.status(), 200);
+    let chosen = small.headers()["x-smarterrouter-model"]
+        .to_str()
+        .unwrap()
+        .to_string();
     let seen = mock
         .state
         .requests_to("/v1/chat/completions")
         .pop()
         .unwrap();
-    assert_eq!(seen.json()["model"], "llama3.2:1b");
+    assert_eq!(seen.json()["model"], chosen.as_str());
+    assert_ne!(chosen, "auto");
     assert_eq!(seen.headers["content-length"], seen.body.len().to_string());
     assert!(!seen.headers.contains_key("transfer-encoding"));
 

@@ -126,6 +126,7 @@ async fn every_forwarded_endpoint_reaches_the_node() {
     for (path, body) in &calls {
         let response = c
             .post(format!("{}{path}", router.url()))
+            .header("x-request-id", format!("call{path}"))
             .json(body)
             .send()
             .await
@@ -133,13 +134,28 @@ async fn every_forwarded_endpoint_reaches_the_node() {
         let status = response.status();
         let text = response.text().await.unwrap();
         assert_eq!(status, 200, "{path}: {text}");
-        assert_eq!(mock.state.count(path), 1, "{path} reached the node once");
+        // Discovery calls /api/show too; count only what this test forwarded.
+        let id = format!("call{path}");
+        let forwarded = mock
+            .state
+            .requests_to(path)
+            .into_iter()
+            .filter(|r| r.headers.get("x-request-id") == Some(&id))
+            .count();
+        assert_eq!(forwarded, 1, "{path} reached the node once");
     }
     let embeds = mock.state.requests_to("/v1/embeddings");
     assert_eq!(embeds[0].json()["model"], "all-minilm:latest");
+    let shown = mock.state.requests_to("/api/show");
+    let forwarded_show = shown
+        .iter()
+        .find(|r| r.headers.contains_key("x-request-id"))
+        .unwrap();
+    assert_eq!(forwarded_show.json()["model"], "qwen2.5:7b");
     assert_eq!(
-        mock.state.requests_to("/api/show")[0].json()["model"],
-        "qwen2.5:7b"
+        forwarded_show.json()["name"],
+        "qwen2.5:7b",
+        "the rest is kept"
     );
     assert_eq!(
         mock.state.requests_to("/api/generate")[0].json()["model"],
@@ -163,14 +179,14 @@ async fn ollama_load_request_with_a_named_model_is_forwarded() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn environment_overrides_replace_pool_and_default_model() {
+async fn environment_overrides_replace_pool_and_quality_preference() {
     let mock = default_mock().await;
     let router = RouterProcess::start(RouterOptions {
         nodes: Vec::new(),
         extra: String::new(),
         env: vec![
             ("ROUTER_OLLAMA_URL".into(), mock.url()),
-            ("ROUTER_DEFAULT_MODEL".into(), "qwen2.5:7b".into()),
+            ("ROUTER_QUALITY_PREFERENCE".into(), "1".into()),
         ],
         wait_healthy: true,
     })
@@ -182,7 +198,11 @@ async fn environment_overrides_replace_pool_and_default_model() {
         .await
         .unwrap();
     assert_eq!(response.status(), 200);
-    assert_eq!(response.headers()["x-smarterrouter-model"], "qwen2.5:7b");
+    assert_eq!(
+        response.headers()["x-smarterrouter-model"],
+        "qwen2.5:7b",
+        "quality preference 1 picks the larger model even for a greeting"
+    );
     assert_eq!(mock.state.count("/v1/chat/completions"), 1);
 }
 

@@ -89,12 +89,11 @@ impl RouterProcess {
             .arg(&conf)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(log)
-            .env_remove("ROUTER_OLLAMA_URL")
-            .env_remove("ROUTER_PORT")
-            .env_remove("ROUTER_HOST")
-            .env_remove("ROUTER_DEFAULT_MODEL")
-            .env_remove("ROUTER_LOG_FORMAT");
+            .stderr(log);
+        // ROUTER_* variables override the file; the tests set only their own.
+        for (name, _) in std::env::vars().filter(|(k, _)| k.starts_with("ROUTER_")) {
+            command.env_remove(name);
+        }
         for (k, v) in &options.env {
             command.env(k, v);
         }

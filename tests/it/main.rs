@@ -11,4 +11,5 @@ mod forwarding;
 mod harness;
 mod local_endpoints;
 mod logs;
+mod routing;
 mod streaming;

@@ -44,6 +44,8 @@ pub use config::ResolvedNode;
 /// What every phase shares: the settings and the live view of the nodes.
 pub struct RouterState {
     pub config: config::RouterConfig,
+    /// `config.routing` in the engine's terms, built once.
+    pub scoring: routing::score::ScoringSettings,
     pub registry: Arc<upstream::Registry>,
     /// Client for the router's own calls to nodes (discovery, `/api/ps`).
     pub http: reqwest::Client,
@@ -57,6 +59,7 @@ impl RouterState {
             .build()
             .map_err(|e| format!("cannot create the HTTP client: {e}"))?;
         Ok(Arc::new(RouterState {
+            scoring: loaded.router.routing.scoring(),
             config: loaded.router.clone(),
             registry: Arc::new(upstream::Registry::new(&loaded.nodes)),
             http,

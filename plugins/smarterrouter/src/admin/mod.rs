@@ -2,6 +2,8 @@
 //! `ServeHttp` app answering `/health` and `/metrics` (and the other local endpoints), kept off
 //! the public port so it can be firewalled separately. Later issues add `/admin/*` here.
 
+pub mod explain;
+
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -9,7 +11,7 @@ use http::Response;
 use pingora::apps::http_app::ServeHttp;
 use pingora::protocols::http::ServerSession;
 
-use crate::api::{self, Endpoint, RouteMiss};
+use crate::api::{self, Endpoint, Local, RouteMiss};
 use crate::error::RequestError;
 use crate::proxy::local::{self, LocalResponse};
 use crate::RouterState;
@@ -25,6 +27,18 @@ impl ServeHttp for AdminApp {
         let path = session.req_header().uri.path().to_string();
         let dialect = api::dialect_of_path(&path);
         let answer = match api::route(&method, &path) {
+            Ok(Endpoint::Local(Local::Explain)) => {
+                let query = session.req_header().uri.query().map(str::to_string);
+                let body = if method == "POST" {
+                    match read_body(session, self.state.config.max_body_bytes).await {
+                        Ok(body) => Some(body),
+                        Err(err) => return build(LocalResponse::error(&err, dialect)),
+                    }
+                } else {
+                    None
+                };
+                explain::explain(&self.state, query.as_deref(), body.as_deref())
+            }
             Ok(Endpoint::Local(l)) => local::respond(&self.state, l, &path).await,
             Ok(Endpoint::Forwarded(_)) => LocalResponse::error(
                 &RequestError::UnknownPath(format!(
@@ -41,6 +55,30 @@ impl ServeHttp for AdminApp {
             }
         };
         build(answer)
+    }
+}
+
+async fn read_body(session: &mut ServerSession, max: usize) -> Result<Vec<u8>, RequestError> {
+    let mut body = Vec::new();
+    loop {
+        match session.read_request_body().await {
+            Ok(Some(chunk)) => {
+                body.extend_from_slice(&chunk);
+                if body.len() > max {
+                    return Err(RequestError::BodyTooLarge {
+                        size: body.len(),
+                        limit: max,
+                    });
+                }
+            }
+            Ok(None) => return Ok(body),
+            Err(e) => {
+                return Err(RequestError::InvalidField {
+                    field: "body",
+                    why: format!("could not be read completely: {e}"),
+                })
+            }
+        }
     }
 }
 

@@ -1,6 +1,7 @@
 //! The HTTP surface: which endpoint a request is for, in which dialect (OpenAI or Ollama), and
 //! typed views of the request fields the router reads. Bodies are forwarded, not translated.
 
+pub mod prompt;
 pub mod request;
 
 /// Which API family a client speaks; decides the error shape.
@@ -61,6 +62,8 @@ pub enum Local {
     OllamaTags,
     OllamaPs,
     OllamaVersion,
+    /// `/admin/explain` (GET with `?prompt=`, or POST with a chat body).
+    Explain,
 }
 
 /// What a request is for.
@@ -93,6 +96,7 @@ impl Endpoint {
                 Local::OllamaTags => "/api/tags",
                 Local::OllamaPs => "/api/ps",
                 Local::OllamaVersion => "/api/version",
+                Local::Explain => "/admin/explain",
             },
         }
     }
@@ -137,6 +141,8 @@ pub fn route(method: &str, path: &str) -> Result<Endpoint, RouteMiss> {
         "/api/tags" => ("GET", Endpoint::Local(Local::OllamaTags)),
         "/api/ps" => ("GET", Endpoint::Local(Local::OllamaPs)),
         "/api/version" => ("GET", Endpoint::Local(Local::OllamaVersion)),
+        "/admin/explain" if method == "POST" => ("POST", Endpoint::Local(Local::Explain)),
+        "/admin/explain" => ("GET", Endpoint::Local(Local::Explain)),
         p if p.starts_with("/v1/models/") => ("GET", Endpoint::Local(Local::OpenAiModel)),
         _ => return Err(RouteMiss::UnknownPath),
     };

@@ -59,12 +59,40 @@ pub(super) fn apply_overrides(
             )),
         }
     }
+    if let Some(value) = get("ROUTER_QUALITY_PREFERENCE") {
+        match value.parse::<f32>() {
+            Ok(q) => router.routing.quality_preference = q,
+            Err(_) => problems.push(format!(
+                "ROUTER_QUALITY_PREFERENCE={value:?}: expected a number from 0 (fastest) to 1 (best)"
+            )),
+        }
+    }
+    if let Some(value) = get("ROUTER_PREFER_SMALLER_MODELS") {
+        match parse_bool(&value) {
+            Some(b) => router.routing.prefer_smaller_models = b,
+            None => problems.push(format!(
+                "ROUTER_PREFER_SMALLER_MODELS={value:?}: expected true or false"
+            )),
+        }
+    }
+    if let Some(model) = get("ROUTER_PINNED_MODEL") {
+        router.routing.pinned_model = Some(model);
+    }
     if let Some(name) =
         get("ROUTER_ROUTER_EXTERNAL_MODEL_NAME").or_else(|| get("ROUTER_EXTERNAL_MODEL_NAME"))
     {
         if !router.virtual_models.contains(&name) {
             router.virtual_models.insert(0, name);
         }
+    }
+}
+
+/// Booleans as pydantic reads them.
+fn parse_bool(value: &str) -> Option<bool> {
+    match value.to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" | "on" => Some(true),
+        "0" | "false" | "no" | "off" => Some(false),
+        _ => None,
     }
 }
 
@@ -98,6 +126,24 @@ mod tests {
         assert_eq!(problems.len(), 2);
         assert!(problems[0].starts_with("ROUTER_PORT="));
         assert!(problems[1].starts_with("ROUTER_LOG_FORMAT="));
+    }
+
+    #[test]
+    fn routing_variables_apply() {
+        let (router, problems) = apply(&[
+            ("ROUTER_QUALITY_PREFERENCE", "0.9"),
+            ("ROUTER_PREFER_SMALLER_MODELS", "False"),
+            ("ROUTER_PINNED_MODEL", "llama3.2:1b"),
+        ]);
+        assert!(problems.is_empty());
+        assert_eq!(router.routing.quality_preference, 0.9);
+        assert!(!router.routing.prefer_smaller_models);
+        assert_eq!(router.routing.pinned_model.as_deref(), Some("llama3.2:1b"));
+        let (_, problems) = apply(&[
+            ("ROUTER_QUALITY_PREFERENCE", "high"),
+            ("ROUTER_PREFER_SMALLER_MODELS", "maybe"),
+        ]);
+        assert_eq!(problems.len(), 2);
     }
 
     #[test]

@@ -34,6 +34,7 @@ pub struct RouterConfig {
     pub admin: AdminConfig,
     pub discovery: DiscoveryConfig,
     pub upstream: UpstreamConfig,
+    pub routing: RoutingConfig,
     pub pools: Vec<PoolConfig>,
 }
 
@@ -49,6 +50,7 @@ impl Default for RouterConfig {
             admin: AdminConfig::default(),
             discovery: DiscoveryConfig::default(),
             upstream: UpstreamConfig::default(),
+            routing: RoutingConfig::default(),
             pools: vec![PoolConfig {
                 name: "local".to_string(),
                 nodes: vec![NodeConfig {
@@ -139,6 +141,68 @@ impl Default for UpstreamConfig {
             connect_timeout_ms: 2000,
             read_timeout_secs: 300,
             max_attempts: 3,
+        }
+    }
+}
+
+/// `router.routing`: how the scoring engine weighs models.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct RoutingConfig {
+    /// 0 = fastest ... 1 = best (`ROUTER_QUALITY_PREFERENCE`).
+    pub quality_preference: f32,
+    /// Weigh speed a quarter more (`ROUTER_PREFER_SMALLER_MODELS`).
+    pub prefer_smaller_models: bool,
+    /// The always-loaded model, preferred for simple prompts (`ROUTER_PINNED_MODEL`).
+    pub pinned_model: Option<String>,
+    /// Route even requests that name a real model.
+    pub override_explicit_model: bool,
+    pub category_min_sizes: CategoryMinSizes,
+}
+
+impl Default for RoutingConfig {
+    fn default() -> Self {
+        RoutingConfig {
+            quality_preference: 0.5,
+            prefer_smaller_models: true,
+            pinned_model: None,
+            override_explicit_model: false,
+            category_min_sizes: CategoryMinSizes::default(),
+        }
+    }
+}
+
+/// Smallest model (billions of parameters) for a category's simple, medium and hard prompts;
+/// smaller models are penalised 0.3 per missing billion (at most 1.5).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct CategoryMinSizes {
+    pub coding: [f32; 3],
+    pub reasoning: [f32; 3],
+    pub creativity: [f32; 3],
+    pub factual: [f32; 3],
+}
+
+impl Default for CategoryMinSizes {
+    fn default() -> Self {
+        CategoryMinSizes {
+            coding: [0.0, 4.0, 8.0],
+            reasoning: [0.0, 4.0, 8.0],
+            creativity: [0.0, 1.0, 4.0],
+            factual: [0.0, 1.0, 4.0],
+        }
+    }
+}
+
+impl RoutingConfig {
+    /// The engine's settings.
+    pub fn scoring(&self) -> crate::routing::score::ScoringSettings {
+        let m = &self.category_min_sizes;
+        crate::routing::score::ScoringSettings {
+            quality_preference: self.quality_preference,
+            prefer_smaller_models: self.prefer_smaller_models,
+            pinned_model: self.pinned_model.clone(),
+            category_min_sizes: [m.coding, m.reasoning, m.creativity, m.factual],
         }
     }
 }

@@ -63,6 +63,35 @@ pub(super) fn check(router: &RouterConfig, problems: &mut Vec<String>) -> Vec<Re
             router.admin.listen
         ));
     }
+    let q = router.routing.quality_preference;
+    if !(0.0..=1.0).contains(&q) {
+        problems.push(format!(
+            "router.routing.quality_preference: {q} is out of range (0 = fastest ... 1 = best)"
+        ));
+    }
+    if router
+        .routing
+        .pinned_model
+        .as_deref()
+        .is_some_and(|m| m.trim().is_empty())
+    {
+        problems.push(
+            "router.routing.pinned_model: must not be empty (remove the key for none)".to_string(),
+        );
+    }
+    let sizes = &router.routing.category_min_sizes;
+    for (name, row) in [
+        ("coding", sizes.coding),
+        ("reasoning", sizes.reasoning),
+        ("creativity", sizes.creativity),
+        ("factual", sizes.factual),
+    ] {
+        if row.iter().any(|v| *v < 0.0 || !v.is_finite()) || row[0] > row[1] || row[1] > row[2] {
+            problems.push(format!(
+                "router.routing.category_min_sizes.{name}: {row:?} must be three non-negative sizes in billions for simple, medium and hard prompts, in rising order"
+            ));
+        }
+    }
     if router.discovery.interval_secs == 0 {
         problems.push("router.discovery.interval_secs: must be at least 1".to_string());
     }

@@ -27,6 +27,7 @@ pub fn record(session: &Session, error: Option<&Error>, ctx: &RequestCtx) {
         method = %session.req_header().method,
         endpoint,
         model_selected = model,
+        category = ctx.decision.as_ref().and_then(|d| d.category).map(|c| c.as_str()).unwrap_or(""),
         reason = ctx.decision.as_ref().map(|d| d.reason.as_str()).unwrap_or(""),
         stream = ctx.stream,
         latency_ms = (latency.as_secs_f64() * 1000.0 * 1000.0).round() / 1000.0,

@@ -6,8 +6,10 @@ use pingora::proxy::Session;
 
 use super::body::read_whole_body;
 use super::ctx::RequestCtx;
+use crate::api::prompt::PromptView;
 use crate::api::{request, Dialect, Forwarded};
 use crate::error::RequestError;
+use crate::routing::analysis::analyse;
 use crate::routing::{self, ModelRequest, RoutingSettings};
 use crate::upstream::NodeFilter;
 use crate::RouterState;
@@ -26,20 +28,32 @@ pub async fn prepare(
         return Err(RequestError::NoNode(state.registry.explain_all_down()));
     }
     let (path, query_model) = split_model_query(session);
-    let decision = routing::decide(
+    ctx.ollama_only = endpoint.dialect() == Dialect::Ollama;
+    let analysis = if endpoint.is_generation() {
+        analyse(&PromptView::from_body(&parsed.body))
+    } else {
+        analyse(&PromptView::default())
+    };
+    let mut decision = routing::decide(
         ModelRequest {
             query_override: query_model.as_deref(),
             body_model: parsed.requested_model.as_deref(),
             router_may_choose: endpoint.is_generation() && !parsed.load_only,
+            ollama_only: ctx.ollama_only,
         },
+        &analysis,
         RoutingSettings {
             virtual_models: &state.config.virtual_models,
             default_model: state.config.default_model.as_deref(),
+            scoring: &state.scoring,
+            override_explicit_model: state.config.routing.override_explicit_model,
         },
         state.registry.as_ref(),
     )?;
+    if endpoint.is_generation() && decision.category.is_none() {
+        decision.category = Some(analysis.dominant());
+    }
 
-    ctx.ollama_only = endpoint.dialect() == Dialect::Ollama;
     let node = state
         .registry
         .pick(NodeFilter {
@@ -113,7 +127,7 @@ fn split_model_query(session: &Session) -> (String, Option<String>) {
     (forwarded, model.filter(|m| !m.is_empty()))
 }
 
-fn percent_decode(value: &str) -> String {
+pub(crate) fn percent_decode(value: &str) -> String {
     let bytes = value.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;

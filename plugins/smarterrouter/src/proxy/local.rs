@@ -56,6 +56,7 @@ pub async fn respond(state: &RouterState, local: Local, path: &str) -> LocalResp
         Local::OllamaTags => LocalResponse::json(200, &ollama_tags(state)),
         Local::OllamaPs => LocalResponse::json(200, &ollama_ps(state).await),
         Local::OllamaVersion => LocalResponse::json(200, &ollama_version(state)),
+        Local::Explain => crate::admin::explain::explain(state, None, None),
     }
 }
 

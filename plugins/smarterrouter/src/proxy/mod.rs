@@ -13,6 +13,7 @@ mod access_log;
 mod body;
 pub mod ctx;
 mod forward;
+pub(crate) use forward::percent_decode;
 pub mod local;
 
 use std::sync::Arc;
@@ -41,6 +42,7 @@ pub struct Router {
 
 const REQUEST_ID_HEADER: &str = "x-request-id";
 const MODEL_HEADER: &str = "x-smarterrouter-model";
+const CATEGORY_HEADER: &str = "x-smarterrouter-category";
 /// Resends after a pooled connection turned out closed by the node.
 const MAX_STALE_RETRIES: u8 = 2;
 
@@ -70,6 +72,23 @@ impl ProxyHttp for Router {
         };
         ctx.endpoint = Some(endpoint);
         match endpoint {
+            Endpoint::Local(api::Local::Explain) => {
+                let query = session.req_header().uri.query().map(str::to_string);
+                let response = if method == "POST" {
+                    match body::read_whole_body(session, self.state.config.max_body_bytes).await {
+                        Ok(raw) => crate::admin::explain::explain(
+                            &self.state,
+                            query.as_deref(),
+                            Some(&raw),
+                        ),
+                        Err(err) => LocalResponse::error(&err, ctx.dialect),
+                    }
+                } else {
+                    crate::admin::explain::explain(&self.state, query.as_deref(), None)
+                };
+                send(session, ctx, response).await?;
+                Ok(true)
+            }
             Endpoint::Local(local) => {
                 let response = local::respond(&self.state, local, &path).await;
                 send(session, ctx, response).await?;
@@ -226,6 +245,9 @@ impl ProxyHttp for Router {
     ) -> Result<()> {
         if let Some(decision) = &ctx.decision {
             response.insert_header(MODEL_HEADER, decision.model.as_str())?;
+            if let Some(category) = decision.category {
+                response.insert_header(CATEGORY_HEADER, category.as_str())?;
+            }
         }
         response.insert_header(REQUEST_ID_HEADER, ctx.request_id.as_str())?;
         Ok(())

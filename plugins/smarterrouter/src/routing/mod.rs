@@ -1,10 +1,20 @@
-//! Which model serves a request. Pure: no I/O; the model list comes in through [`ModelCatalog`].
+//! Which model serves a request. Pure: no I/O; the models on offer come in through
+//! [`ModelCatalog`].
 //!
-//! Today the choice for a virtual model (`smarterrouter/main`, `auto`) or a request without a
-//! model is `router.default_model`; the prompt-scoring engine replaces that branch of [`decide`]
-//! and fills the same [`RoutingDecision`].
+//! A request naming a real model gets it (unless `router.routing.override_explicit_model`); a
+//! virtual model (`smarterrouter/main`, `auto`) or no model goes through [`analysis`] (what the
+//! prompt needs) and [`score`] (which capable model fits best). `router.default_model` is the
+//! fallback when no model can be scored.
+
+pub mod analysis;
+pub mod facts;
+mod keywords;
+pub mod score;
 
 use crate::error::RequestError;
+use analysis::{Category, PromptAnalysis};
+use facts::ModelFacts;
+use score::{Candidate, Scored, ScoringSettings};
 
 /// The answer to "which model serves this request", with why and how sure.
 #[derive(Debug, Clone, PartialEq)]
@@ -15,6 +25,22 @@ pub struct RoutingDecision {
     pub reason: String,
     /// 0..1; 1 when the client named the model.
     pub confidence: f32,
+    /// The prompt's dominant category, when the router chose.
+    pub category: Option<Category>,
+    /// The second-best model, when the router chose.
+    pub runner_up: Option<String>,
+}
+
+impl RoutingDecision {
+    fn named(model: String, reason: String, confidence: f32) -> Self {
+        RoutingDecision {
+            model,
+            reason,
+            confidence,
+            category: None,
+            runner_up: None,
+        }
+    }
 }
 
 /// What the routing needs to know about models on offer.
@@ -25,6 +51,8 @@ pub trait ModelCatalog {
     fn generation_models(&self) -> Vec<String>;
     /// Every model on a healthy node, sorted.
     fn all_models(&self) -> Vec<String>;
+    /// Facts of the models on healthy nodes (Ollama nodes only when `ollama_only`), sorted by name.
+    fn candidate_facts(&self, ollama_only: bool) -> Vec<ModelFacts>;
 }
 
 /// What the client asked for.
@@ -35,6 +63,8 @@ pub struct ModelRequest<'a> {
     pub body_model: Option<&'a str>,
     /// Chat or generation, where the router may choose; embeddings and show need a named model.
     pub router_may_choose: bool,
+    /// Ollama-dialect request: only models on Ollama nodes can serve it.
+    pub ollama_only: bool,
 }
 
 /// Routing settings the decision reads.
@@ -42,10 +72,14 @@ pub struct ModelRequest<'a> {
 pub struct RoutingSettings<'a> {
     pub virtual_models: &'a [String],
     pub default_model: Option<&'a str>,
+    pub scoring: &'a ScoringSettings,
+    /// Route even requests that name a real model.
+    pub override_explicit_model: bool,
 }
 
 pub fn decide(
     request: ModelRequest<'_>,
+    analysis: &PromptAnalysis,
     settings: RoutingSettings<'_>,
     catalog: &dyn ModelCatalog,
 ) -> Result<RoutingDecision, RequestError> {
@@ -59,7 +93,12 @@ pub fn decide(
             .any(|v| v.eq_ignore_ascii_case(m))
     });
     if let Some(name) = named {
-        return explicit(name, "the request's model field", catalog);
+        let reroute = settings.override_explicit_model
+            && request.router_may_choose
+            && catalog.resolve(name).is_some();
+        if !reroute {
+            return explicit(name, "the request's model field", catalog);
+        }
     }
     if !request.router_may_choose {
         return Err(RequestError::InvalidField {
@@ -70,13 +109,42 @@ pub fn decide(
             ),
         });
     }
+    let facts = catalog.candidate_facts(request.ollama_only);
+    if let Some(scored) = score_facts(analysis, &facts, settings.scoring) {
+        return Ok(scored.decision);
+    }
+    fallback(settings, catalog)
+}
+
+/// Runs the scoring engine over model facts (no profiles or feedback yet).
+pub fn score_facts(
+    analysis: &PromptAnalysis,
+    facts: &[ModelFacts],
+    settings: &ScoringSettings,
+) -> Option<Scored> {
+    let candidates: Vec<Candidate<'_>> = facts
+        .iter()
+        .map(|f| Candidate {
+            facts: f,
+            profile: None,
+            feedback: 0.0,
+        })
+        .collect();
+    score::score(analysis, &candidates, settings)
+}
+
+/// `router.default_model`, else the first model, when nothing could be scored.
+fn fallback(
+    settings: RoutingSettings<'_>,
+    catalog: &dyn ModelCatalog,
+) -> Result<RoutingDecision, RequestError> {
     if let Some(default) = settings.default_model {
         return match catalog.resolve(default) {
-            Some(model) => Ok(RoutingDecision {
+            Some(model) => Ok(RoutingDecision::named(
                 model,
-                reason: format!("router.default_model ({default})"),
-                confidence: 0.5,
-            }),
+                format!("no model could be scored; router.default_model ({default})"),
+                0.5,
+            )),
             None => Err(RequestError::NoModels(format!(
                 "router.default_model {default:?} is not offered by any healthy node (available: {}); change the setting or ROUTER_DEFAULT_MODEL",
                 preview(&catalog.generation_models())
@@ -84,11 +152,11 @@ pub fn decide(
         };
     }
     match catalog.generation_models().into_iter().next() {
-        Some(model) => Ok(RoutingDecision {
-            reason: format!("no router.default_model set; first available model ({model})"),
-            model,
-            confidence: 0.1,
-        }),
+        Some(model) => Ok(RoutingDecision::named(
+            model.clone(),
+            format!("no model could be scored and no router.default_model is set; first available model ({model})"),
+            0.1,
+        )),
         None => Err(RequestError::NoModels(
             "no healthy node offers a model yet (see GET /health)".to_string(),
         )),
@@ -101,11 +169,11 @@ fn explicit(
     catalog: &dyn ModelCatalog,
 ) -> Result<RoutingDecision, RequestError> {
     match catalog.resolve(name) {
-        Some(model) => Ok(RoutingDecision {
-            reason: format!("model {name} named by {source}"),
+        Some(model) => Ok(RoutingDecision::named(
             model,
-            confidence: 1.0,
-        }),
+            format!("model {name} named by {source}"),
+            1.0,
+        )),
         None => Err(RequestError::ModelNotFound {
             model: name.to_string(),
             available: catalog.all_models(),
@@ -126,96 +194,6 @@ fn preview(models: &[String]) -> String {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    struct Fixed(Vec<&'static str>);
-    impl ModelCatalog for Fixed {
-        fn resolve(&self, requested: &str) -> Option<String> {
-            let tagged = format!("{requested}:latest");
-            self.0
-                .iter()
-                .find(|m| **m == requested || **m == tagged)
-                .map(|m| m.to_string())
-        }
-        fn generation_models(&self) -> Vec<String> {
-            self.0
-                .iter()
-                .filter(|m| !m.contains("embed"))
-                .map(|m| m.to_string())
-                .collect()
-        }
-        fn all_models(&self) -> Vec<String> {
-            self.0.iter().map(|m| m.to_string()).collect()
-        }
-    }
-
-    fn settings<'a>(virtuals: &'a [String], default: Option<&'a str>) -> RoutingSettings<'a> {
-        RoutingSettings {
-            virtual_models: virtuals,
-            default_model: default,
-        }
-    }
-
-    fn req<'a>(query: Option<&'a str>, body: Option<&'a str>) -> ModelRequest<'a> {
-        ModelRequest {
-            query_override: query,
-            body_model: body,
-            router_may_choose: true,
-        }
-    }
-
-    #[test]
-    fn virtual_and_missing_models_get_the_default() {
-        let catalog = Fixed(vec!["a:1b", "b:7b"]);
-        let virtuals = vec!["smarterrouter/main".to_string(), "auto".to_string()];
-        for body in [None, Some("smarterrouter/main"), Some("AUTO")] {
-            let d = decide(req(None, body), settings(&virtuals, Some("b:7b")), &catalog).unwrap();
-            assert_eq!(d.model, "b:7b");
-            assert!(d.reason.contains("default_model"));
-        }
-    }
-
-    #[test]
-    fn query_overrides_body_and_latest_tag_resolves() {
-        let catalog = Fixed(vec!["a:latest", "b:7b"]);
-        let d = decide(req(Some("a"), Some("b:7b")), settings(&[], None), &catalog).unwrap();
-        assert_eq!(d.model, "a:latest");
-        assert_eq!(d.confidence, 1.0);
-    }
-
-    #[test]
-    fn unknown_model_is_not_found_with_the_list() {
-        let catalog = Fixed(vec!["a:1b"]);
-        let err = decide(req(None, Some("zzz")), settings(&[], None), &catalog).unwrap_err();
-        assert_eq!(err.status(), 404);
-        assert!(err.to_string().contains("a:1b"));
-    }
-
-    #[test]
-    fn without_default_the_first_generation_model_is_used() {
-        let catalog = Fixed(vec!["all-embed", "b:7b"]);
-        let d = decide(req(None, None), settings(&[], None), &catalog).unwrap();
-        assert_eq!(d.model, "b:7b");
-    }
-
-    #[test]
-    fn embeddings_need_a_named_model() {
-        let catalog = Fixed(vec!["e-embed"]);
-        let request = ModelRequest {
-            query_override: None,
-            body_model: None,
-            router_may_choose: false,
-        };
-        let err = decide(request, settings(&[], None), &catalog).unwrap_err();
-        assert_eq!(err.status(), 400);
-    }
-
-    #[test]
-    fn missing_default_is_503_naming_the_setting() {
-        let catalog = Fixed(vec!["a:1b"]);
-        let err = decide(req(None, None), settings(&[], Some("gone")), &catalog).unwrap_err();
-        assert_eq!(err.status(), 503);
-        assert!(err.to_string().contains("router.default_model"));
-    }
-}
+mod table_tests;
+#[cfg(test)]
+mod tests;

@@ -1,6 +1,8 @@
 //! Background discovery: asks every node which models it has (`/api/tags` for Ollama nodes,
 //! `/v1/models` for OpenAI-kind nodes) at start and then every `router.discovery.interval_secs`.
-//! A node that answers is healthy; one that does not is down until it answers again.
+//! A node that answers is healthy; one that does not is down until it answers again. Ollama nodes
+//! are also asked `/api/show` for each model they list (once per model and digest: capabilities,
+//! exact size, context length) and `/api/ps` (which models are loaded now).
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -12,6 +14,7 @@ use serde_json::{json, Value};
 
 use super::{Node, NodeModel, NodeState, Registry};
 use crate::config::NodeKind;
+use crate::routing::facts::ModelFacts;
 
 /// The Pingora background service that keeps the registry current.
 pub struct Discovery {
@@ -47,7 +50,7 @@ impl Discovery {
 async fn refresh_node(client: &reqwest::Client, node: &Node) {
     let previous = node.state();
     let result = match node.kind {
-        NodeKind::Ollama => fetch_ollama(client, &node.url).await,
+        NodeKind::Ollama => fetch_ollama(client, &node.url, &previous.models).await,
         NodeKind::Openai => fetch_openai(client, &node.url).await,
     };
     let new_state = match result {
@@ -107,16 +110,78 @@ fn describe(e: &reqwest::Error) -> String {
 async fn fetch_ollama(
     client: &reqwest::Client,
     base: &str,
+    previous: &[NodeModel],
 ) -> Result<(Vec<NodeModel>, Option<String>), String> {
     let tags = get_json(client, format!("{base}/api/tags")).await?;
-    let models = parse_tags(&tags).ok_or_else(|| {
+    let mut models = parse_tags(&tags).ok_or_else(|| {
         format!("GET {base}/api/tags: answer has no `models` list; is this an Ollama server?")
     })?;
+    let shows = models.iter().map(|model| {
+        let known = previous
+            .iter()
+            .find(|p| p.name == model.name && digest(&p.tags_entry) == digest(&model.tags_entry));
+        async move {
+            match known {
+                Some(known) => Some(known.facts.clone()),
+                None => show_facts(client, base, model).await,
+            }
+        }
+    });
+    let facts = futures_util::future::join_all(shows).await;
+    for (model, facts) in models.iter_mut().zip(facts) {
+        if let Some(facts) = facts {
+            model.facts = facts;
+        }
+    }
+    mark_loaded(client, base, &mut models).await;
     let version = get_json(client, format!("{base}/api/version"))
         .await
         .ok()
         .and_then(|v| v.get("version").and_then(Value::as_str).map(str::to_string));
     Ok((models, version))
+}
+
+fn digest(entry: &Value) -> Option<&str> {
+    entry.get("digest").and_then(Value::as_str)
+}
+
+/// Facts with `/api/show` applied; `None` (keep the name guesses) if the node does not answer.
+async fn show_facts(client: &reqwest::Client, base: &str, model: &NodeModel) -> Option<ModelFacts> {
+    let response = client
+        .post(format!("{base}/api/show"))
+        .json(&json!({ "model": model.name }))
+        .send()
+        .await
+        .ok()?;
+    if !response.status().is_success() {
+        return None;
+    }
+    let show: Value = response.json().await.ok()?;
+    let mut facts = model.facts.clone();
+    facts.apply_show(&show);
+    Some(facts)
+}
+
+async fn mark_loaded(client: &reqwest::Client, base: &str, models: &mut [NodeModel]) {
+    let Ok(ps) = get_json(client, format!("{base}/api/ps")).await else {
+        return;
+    };
+    let loaded: Vec<&str> = ps
+        .get("models")
+        .and_then(Value::as_array)
+        .map(|list| {
+            list.iter()
+                .filter_map(|m| {
+                    m.get("name")
+                        .or_else(|| m.get("model"))
+                        .and_then(Value::as_str)
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    for model in models.iter_mut() {
+        model.facts.loaded = loaded.contains(&model.name.as_str());
+    }
 }
 
 async fn fetch_openai(
@@ -137,15 +202,18 @@ async fn fetch_openai(
             rich.iter()
                 .find(|r| r.name == id)
                 .cloned()
-                .unwrap_or_else(|| NodeModel {
-                    name: id.to_string(),
-                    tags_entry: json!({
+                .unwrap_or_else(|| {
+                    let tags_entry = json!({
                         "name": id, "model": id, "modified_at": "1970-01-01T00:00:00Z",
                         "size": 0, "digest": "",
                         "details": {"parent_model": "", "format": "", "family": "", "families": [],
                                     "parameter_size": "", "quantization_level": ""}
-                    }),
-                    embedding_only: looks_like_embedding(id, None),
+                    });
+                    NodeModel {
+                        name: id.to_string(),
+                        facts: ModelFacts::from_tags_entry(id, &tags_entry),
+                        tags_entry,
+                    }
                 })
         })
         .collect();
@@ -162,27 +230,14 @@ fn parse_tags(tags: &Value) -> Option<Vec<NodeModel>> {
                     .get("name")
                     .or_else(|| entry.get("model"))
                     .and_then(Value::as_str)?;
-                let family = entry.pointer("/details/family").and_then(Value::as_str);
                 Some(NodeModel {
                     name: name.to_string(),
+                    facts: ModelFacts::from_tags_entry(name, entry),
                     tags_entry: entry.clone(),
-                    embedding_only: looks_like_embedding(name, family),
                 })
             })
             .collect(),
     )
-}
-
-/// Until `/api/show` capabilities are read (routing issue), embedding models are told apart by
-/// name and family, so the router never picks one as a default chat model.
-fn looks_like_embedding(name: &str, family: Option<&str>) -> bool {
-    let name = name.to_ascii_lowercase();
-    let family = family.unwrap_or_default().to_ascii_lowercase();
-    ["embed", "minilm", "bge-", "e5-", "gte-"]
-        .iter()
-        .any(|marker| name.contains(marker))
-        || family == "bert"
-        || family == "nomic-bert"
 }
 
 #[cfg(test)]
@@ -198,9 +253,9 @@ mod tests {
         ]});
         let models = parse_tags(&tags).unwrap();
         assert_eq!(models.len(), 3);
-        assert!(!models[0].embedding_only);
-        assert!(models[1].embedding_only);
-        assert!(models[2].embedding_only);
+        assert!(models[0].facts.can_chat());
+        assert!(!models[1].facts.can_chat());
+        assert!(!models[2].facts.can_chat());
         assert!(parse_tags(&json!({"data": []})).is_none());
     }
 }

@@ -12,6 +12,7 @@ use std::time::SystemTime;
 use serde_json::Value;
 
 use crate::config::{NodeKind, ResolvedNode};
+use crate::routing::facts::ModelFacts;
 use crate::routing::ModelCatalog;
 
 /// One model as a node lists it.
@@ -20,7 +21,8 @@ pub struct NodeModel {
     pub name: String,
     /// The node's own `/api/tags` entry (synthesised for OpenAI-kind nodes).
     pub tags_entry: Value,
-    pub embedding_only: bool,
+    /// Size, capabilities and load state, for the scoring engine.
+    pub facts: ModelFacts,
 }
 
 /// What discovery last learned about a node.
@@ -305,11 +307,32 @@ impl ModelCatalog for Registry {
     }
 
     fn generation_models(&self) -> Vec<String> {
-        self.healthy_models(|m| !m.embedding_only)
+        self.healthy_models(|m| m.facts.can_chat())
     }
 
     fn all_models(&self) -> Vec<String> {
         self.healthy_models(|_| true)
+    }
+
+    fn candidate_facts(&self, ollama_only: bool) -> Vec<ModelFacts> {
+        let mut merged: std::collections::BTreeMap<String, ModelFacts> = Default::default();
+        for node in &self.nodes {
+            if ollama_only && node.kind != NodeKind::Ollama {
+                continue;
+            }
+            node.with_state(|s| {
+                if !s.healthy {
+                    return;
+                }
+                for m in s.models.iter() {
+                    merged
+                        .entry(m.name.clone())
+                        .and_modify(|f| f.loaded |= m.facts.loaded)
+                        .or_insert_with(|| m.facts.clone());
+                }
+            });
+        }
+        merged.into_values().collect()
     }
 }
 
@@ -338,7 +361,7 @@ mod tests {
                 models: Arc::new(vec![NodeModel {
                     name: "m:latest".into(),
                     tags_entry: Value::Null,
-                    embedding_only: false,
+                    facts: ModelFacts::from_tags_entry("m:latest", &Value::Null),
                 }]),
                 ..NodeState::default()
             });

@@ -177,7 +177,7 @@ pub async fn show(State(s): St, m: Method, u: Uri, h: HeaderMap, body: Bytes) ->
         &json!({
             "modelfile": "# SIMULATED", "parameters": "", "template": "{{ .Prompt }}",
             "details": entry["details"], "capabilities": model.capabilities,
-            "model_info": {"general.architecture": model.family, "general.parameter_count": model.size,
+            "model_info": {"general.architecture": model.family, "general.parameter_count": model.parameter_count(),
                            format!("{}.context_length", model.family): 8192},
             "modified_at": entry["modified_at"],
         }),

@@ -28,15 +28,16 @@ pub struct MockModel {
 }
 
 impl MockModel {
-    /// A chat model (`completion` capability).
+    /// A chat model (`completion` capability), its size read from a tag such as `:7b`
+    /// (1.2B when the name has none).
     pub fn chat(name: &str) -> Self {
-        MockModel {
-            name: name.to_string(),
-            family: "llama".to_string(),
-            parameter_size: "1.2B".to_string(),
-            capabilities: vec!["completion".to_string()],
-            size: 1_300_000_000,
-        }
+        let tag = name.rsplit_once(':').map(|(_, t)| t).unwrap_or("");
+        let size = tag
+            .split('-')
+            .find(|t| t.ends_with('b') && t[..t.len() - 1].parse::<f64>().is_ok())
+            .map(|t| t.to_ascii_uppercase())
+            .unwrap_or_else(|| "1.2B".to_string());
+        MockModel::with(name, &size, &[])
     }
 
     /// An embedding model (`embedding` capability, bert family).
@@ -47,6 +48,41 @@ impl MockModel {
             parameter_size: "23M".to_string(),
             capabilities: vec!["embedding".to_string()],
             size: 46_000_000,
+        }
+    }
+
+    /// `parameter_size` ("1.2B", "23M") as a count.
+    pub fn parameter_count(&self) -> u64 {
+        let text = self.parameter_size.to_ascii_uppercase();
+        let (number, scale) = match text.chars().last() {
+            Some('B') => (&text[..text.len() - 1], 1e9),
+            Some('M') => (&text[..text.len() - 1], 1e6),
+            _ => (text.as_str(), 1.0),
+        };
+        (number.parse::<f64>().unwrap_or(0.0) * scale) as u64
+    }
+
+    /// A model with the given size and capabilities (`completion` is added unless embedding).
+    pub fn with(name: &str, parameter_size: &str, capabilities: &[&str]) -> Self {
+        let mut caps: Vec<String> = capabilities.iter().map(|c| c.to_string()).collect();
+        if !caps.iter().any(|c| c == "embedding") && !caps.iter().any(|c| c == "completion") {
+            caps.insert(0, "completion".to_string());
+        }
+        MockModel {
+            name: name.to_string(),
+            family: "llama".to_string(),
+            parameter_size: parameter_size.to_string(),
+            capabilities: caps,
+            size: MockModel {
+                name: String::new(),
+                family: String::new(),
+                parameter_size: parameter_size.to_string(),
+                capabilities: Vec::new(),
+                size: 0,
+            }
+            .parameter_count()
+                * 6
+                / 10,
         }
     }
 

@@ -1,0 +1,173 @@
+//! The scoring engine end to end: prompts of different kinds reach different models at the node,
+//! and /admin/explain explains without side effects.
+
+use serde_json::{json, Value};
+
+use crate::harness::*;
+
+fn lab_mock_config() -> MockConfig {
+    MockConfig {
+        models: vec![
+            MockModel::with("llama3.2:3b", "3.2B", &["tools"]),
+            MockModel::with("qwen2.5-coder:7b", "7.6B", &["tools"]),
+            MockModel::with("llava:7b", "7.2B", &["vision"]),
+            MockModel::embedding("nomic-embed-text:latest"),
+        ],
+        ..MockConfig::default()
+    }
+}
+
+async fn routed(router: &RouterProcess, body: Value) -> (String, String) {
+    let response = client()
+        .post(format!("{}/v1/chat/completions", router.url()))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let header = |name: &str| response.headers()[name].to_str().unwrap().to_string();
+    (
+        header("x-smarterrouter-model"),
+        header("x-smarterrouter-category"),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn coding_creative_and_image_prompts_reach_different_models() {
+    let mock = mock(lab_mock_config()).await;
+    let router = RouterProcess::start(RouterOptions {
+        extra: String::new(),
+        ..RouterOptions::new(vec![node(&mock.url(), "ollama")])
+    })
+    .await;
+
+    let coding = chat_body(
+        "smarterrouter/main",
+        "Write a Python function that parses JSON and handles errors",
+    );
+    assert_eq!(
+        routed(&router, coding).await,
+        ("qwen2.5-coder:7b".into(), "coding".into())
+    );
+    let creative = chat_body("smarterrouter/main", "Write a short poem about the sea");
+    assert_eq!(
+        routed(&router, creative).await,
+        ("llama3.2:3b".into(), "creativity".into())
+    );
+    let image = json!({"model": "auto", "messages": [{"role": "user", "content": [
+        {"type": "text", "text": "What is in this picture?"},
+        {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgo="}}]}]});
+    assert_eq!(routed(&router, image).await.0, "llava:7b");
+
+    let models: Vec<String> = mock
+        .state
+        .requests_to("/v1/chat/completions")
+        .iter()
+        .map(|r| r.json()["model"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        models,
+        ["qwen2.5-coder:7b", "llama3.2:3b", "llava:7b"],
+        "what the node received"
+    );
+
+    // Ollama dialect with images in `images`.
+    let response = client()
+        .post(format!("{}/api/chat", router.url()))
+        .json(&json!({"model": "auto", "stream": false,
+                      "messages": [{"role": "user", "content": "Describe this", "images": ["iVBORw0KGgo="]}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        mock.state.requests_to("/api/chat")[0].json()["model"],
+        "llava:7b"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn explain_shows_every_candidate_and_has_no_side_effects() {
+    let mock = mock(lab_mock_config()).await;
+    let router = RouterProcess::start(RouterOptions {
+        extra: String::new(),
+        ..RouterOptions::new(vec![node(&mock.url(), "ollama")])
+    })
+    .await;
+    let url = format!(
+        "{}/admin/explain?prompt=Write%20a%20Python%20function%20that%20parses%20JSON&quality_preference=0.5",
+        router.admin_url()
+    );
+    let response = client().get(url).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    let explained: Value = response.json().await.unwrap();
+    assert_eq!(explained["analysis"]["dominant"], "coding");
+    assert_eq!(
+        explained["scoring"]["decision"]["model"],
+        "qwen2.5-coder:7b"
+    );
+    let confidence = explained["scoring"]["decision"]["confidence"]
+        .as_f64()
+        .unwrap();
+    assert!((0.0..=1.0).contains(&confidence));
+    let candidates = explained["scoring"]["candidates"].as_array().unwrap();
+    assert_eq!(candidates.len(), 4);
+    let embed = candidates
+        .iter()
+        .find(|c| c["model"] == "nomic-embed-text:latest")
+        .unwrap();
+    assert_eq!(embed["eligible"], false);
+    assert_eq!(embed["excluded_because"], "embedding model");
+    let coder = candidates
+        .iter()
+        .find(|c| c["model"] == "qwen2.5-coder:7b")
+        .unwrap();
+    for term in [
+        "quality",
+        "speed",
+        "loaded_bonus",
+        "size_penalty",
+        "quality_part",
+        "speed_part",
+    ] {
+        assert!(coder["terms"].get(term).is_some(), "term {term}: {coder}");
+    }
+    let known = explained["models_known"].as_array().unwrap();
+    let llava = known.iter().find(|m| m["model"] == "llava:7b").unwrap();
+    assert_eq!(llava["vision"], true);
+    assert_eq!(
+        llava["capabilities_from"], "node",
+        "capabilities came from /api/show"
+    );
+
+    // POST a full chat body on the proxy port; quality preference 1 via the query.
+    let response = client()
+        .post(format!(
+            "{}/admin/explain?quality_preference=1",
+            router.url()
+        ))
+        .json(&chat_body("auto", "Write a short poem about the sea"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let explained: Value = response.json().await.unwrap();
+    assert_eq!(explained["settings"]["quality_preference"], 1.0);
+    assert_eq!(
+        explained["scoring"]["decision"]["model"], "qwen2.5-coder:7b",
+        "largest text model at q=1"
+    );
+
+    let bad = client()
+        .get(format!("{}/admin/explain", router.admin_url()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), 400);
+    assert_eq!(
+        mock.state.count("/v1/chat/completions"),
+        0,
+        "explain never calls a model"
+    );
+    assert_eq!(mock.state.count("/api/chat"), 0);
+}
