@@ -125,3 +125,53 @@ async fn chunked_uploads_small_pass_large_get_413() {
         "large chunked body never forwarded"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn expect_100_continue_is_answered_before_the_body() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mock = default_mock().await;
+    let router = RouterProcess::start_default(&mock).await;
+    let body = body_of_size(100 * KIB);
+    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", router.port))
+        .await
+        .unwrap();
+    let head = format!(
+        "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\nExpect: 100-continue\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let mut first = vec![0u8; 64];
+    let n = tokio::time::timeout(std::time::Duration::from_secs(5), stream.read(&mut first))
+        .await
+        .expect("the router answers the Expect header without waiting for the body")
+        .unwrap();
+    let interim = String::from_utf8_lossy(&first[..n]).to_string();
+    assert!(interim.starts_with("HTTP/1.1 100"), "{interim}");
+    stream.write_all(&body).await.unwrap();
+    let mut rest = Vec::new();
+    let mut buf = vec![0u8; 16 * KIB];
+    while !String::from_utf8_lossy(&rest).contains("\"chat.completion\"") {
+        let n = tokio::time::timeout(std::time::Duration::from_secs(10), stream.read(&mut buf))
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(
+            n > 0,
+            "connection closed early: {}",
+            String::from_utf8_lossy(&rest)
+        );
+        rest.extend_from_slice(&buf[..n]);
+    }
+    assert!(String::from_utf8_lossy(&rest).contains("200 OK"));
+    let seen = mock
+        .state
+        .requests_to("/v1/chat/completions")
+        .pop()
+        .unwrap();
+    assert!(
+        !seen.headers.contains_key("expect"),
+        "the node is not asked to continue again"
+    );
+    assert_eq!(seen.body.len().to_string(), seen.headers["content-length"]);
+}

@@ -8,33 +8,50 @@ use crate::harness::*;
 async fn connection_failure_retries_on_the_second_node() {
     let first = default_mock().await;
     let second = default_mock().await;
-    let router = RouterProcess::start(RouterOptions::new(vec![
-        node(&first.url(), "ollama"),
-        node(&second.url(), "ollama"),
-    ]))
+    // Discovery runs once at start and not again during the test, so only the proxy path can
+    // find out that the first node went away.
+    let router = RouterProcess::start(RouterOptions {
+        discovery_secs: 600,
+        ..RouterOptions::new(vec![
+            node(&first.url(), "ollama"),
+            node(&second.url(), "ollama"),
+        ])
+    })
     .await;
     let both_up = eventually(10, || {
         first.state.count("/api/tags") > 0 && second.state.count("/api/tags") > 0
     })
     .await;
     assert!(both_up);
-    first.stop();
-    let response = client()
-        .post(format!("{}/v1/chat/completions", router.url()))
-        .json(&chat_body("llama3.2:1b", "hi"))
+    let health: Value = client()
+        .get(format!("{}/health", router.url()))
         .send()
         .await
+        .unwrap()
+        .json()
+        .await
         .unwrap();
-    let status = response.status();
-    let text = response.text().await.unwrap();
-    assert_eq!(status, 200, "{text}\n{}", router.logs());
+    assert_eq!(health["nodes"][0]["healthy"], true, "{health}");
+    assert_eq!(health["nodes"][1]["healthy"], true, "{health}");
+    first.stop();
+    // Idle nodes take turns, so one of two requests tries the stopped node first.
+    for _ in 0..2 {
+        let response = client()
+            .post(format!("{}/v1/chat/completions", router.url()))
+            .json(&chat_body("llama3.2:1b", "hi"))
+            .send()
+            .await
+            .unwrap();
+        let status = response.status();
+        let text = response.text().await.unwrap();
+        assert_eq!(status, 200, "{text}\n{}", router.logs());
+    }
     assert_eq!(first.state.count("/v1/chat/completions"), 0);
-    assert_eq!(second.state.count("/v1/chat/completions"), 1);
+    assert_eq!(second.state.count("/v1/chat/completions"), 2);
     assert_eq!(
         second.state.requests_to("/v1/chat/completions")[0].json()["model"],
         "llama3.2:1b"
     );
-
     let health: Value = client()
         .get(format!("{}/health", router.url()))
         .send()
@@ -44,6 +61,13 @@ async fn connection_failure_retries_on_the_second_node() {
         .await
         .unwrap();
     assert_eq!(health["nodes"][0]["healthy"], false, "{health}");
+    assert!(
+        health["nodes"][0]["last_error"]
+            .as_str()
+            .unwrap()
+            .contains("connection failed"),
+        "marked down by the failed connection, not by discovery: {health}"
+    );
     assert_eq!(health["nodes"][1]["healthy"], true);
 }
 

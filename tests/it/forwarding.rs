@@ -189,6 +189,7 @@ async fn environment_overrides_replace_pool_and_quality_preference() {
             ("ROUTER_QUALITY_PREFERENCE".into(), "1".into()),
         ],
         wait_healthy: true,
+        discovery_secs: 1,
     })
     .await;
     let response = client()
@@ -240,4 +241,32 @@ async fn openai_kind_node_serves_v1_and_is_skipped_for_ollama_api() {
         "{answer}"
     );
     assert_eq!(mock.state.count("/api/chat"), 0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn trailing_slash_and_virtual_query_model_are_normalised() {
+    let mock = default_mock().await;
+    let router = RouterProcess::start_default(&mock).await;
+    let response = client()
+        .post(format!(
+            "{}/v1/chat/completions/?model=auto&trace=1",
+            router.url()
+        ))
+        .json(&chat_body("llama3.2:1b", "hi"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        response.status(),
+        200,
+        "a virtual ?model= lets the router choose"
+    );
+    let seen = mock.state.requests_to("/v1/chat/completions");
+    assert_eq!(
+        seen.len(),
+        1,
+        "forwarded to the canonical path without the slash"
+    );
+    let recorded_path = &seen[0].path;
+    assert_eq!(recorded_path, "/v1/chat/completions");
 }

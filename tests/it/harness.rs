@@ -44,6 +44,8 @@ pub struct RouterOptions {
     pub env: Vec<(String, String)>,
     /// Wait until /health says at least one node is up.
     pub wait_healthy: bool,
+    /// `router.discovery.interval_secs`.
+    pub discovery_secs: u64,
 }
 
 impl RouterOptions {
@@ -53,6 +55,7 @@ impl RouterOptions {
             extra: "  default_model: llama3.2:1b\n".to_string(),
             env: Vec::new(),
             wait_healthy: true,
+            discovery_secs: 1,
         }
     }
 }
@@ -69,9 +72,10 @@ impl RouterProcess {
         let mut yaml = format!(
             "threads: 2\ngrace_period_seconds: 0\ngraceful_shutdown_timeout_seconds: 1\n\
              pid_file: {d}/sr.pid\nupgrade_sock: {d}/sr.sock\nrouter:\n  host: 127.0.0.1\n  port: {port}\n\
-             \x20 admin:\n    listen: 127.0.0.1:{admin_port}\n  discovery:\n    interval_secs: 1\n    timeout_ms: 1000\n{extra}",
+             \x20 admin:\n    listen: 127.0.0.1:{admin_port}\n  discovery:\n    interval_secs: {secs}\n    timeout_ms: 1000\n{extra}",
             d = dir.path().display(),
             extra = options.extra,
+            secs = options.discovery_secs,
         );
         if !options.nodes.is_empty() {
             yaml.push_str("  pools:\n    - name: testpool\n      nodes:\n");

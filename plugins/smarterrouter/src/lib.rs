@@ -53,9 +53,26 @@ pub struct RouterState {
 
 impl RouterState {
     pub fn new(loaded: &config::LoadedConfig) -> Result<Arc<Self>, String> {
-        let http = reqwest::Client::builder()
+        let mut builder = reqwest::Client::builder()
             .timeout(Duration::from_millis(loaded.router.discovery.timeout_ms))
-            .pool_idle_timeout(Duration::from_secs(90))
+            .pool_idle_timeout(Duration::from_secs(90));
+        // Discovery must reach the same address the proxy connects to (validation picked one,
+        // IPv4 first), or a node could look healthy while proxying to it fails.
+        for node in &loaded.nodes {
+            let host = node
+                .host_header
+                .rsplit_once(':')
+                .map_or(node.host_header.as_str(), |(h, _)| h);
+            if host
+                .trim_start_matches('[')
+                .trim_end_matches(']')
+                .parse::<std::net::IpAddr>()
+                .is_err()
+            {
+                builder = builder.resolve(host, node.addr);
+            }
+        }
+        let http = builder
             .build()
             .map_err(|e| format!("cannot create the HTTP client: {e}"))?;
         Ok(Arc::new(RouterState {

@@ -129,10 +129,18 @@ fn check_messages(messages: &[Value]) -> Result<(), RequestError> {
     Ok(())
 }
 
+/// A string, a list of strings, or (OpenAI) token ids: a list of integers or of integer lists.
 fn require_text(body: &Map<String, Value>, field: &'static str) -> Result<(), RequestError> {
+    let tokens = |v: &Value| v.as_array().is_some_and(|a| a.iter().all(Value::is_u64));
     match body.get(field) {
         Some(Value::String(_)) => Ok(()),
-        Some(Value::Array(items)) if items.iter().all(Value::is_string) => Ok(()),
+        Some(Value::Array(items))
+            if items.iter().all(Value::is_string)
+                || items.iter().all(Value::is_u64)
+                || items.iter().all(tokens) =>
+        {
+            Ok(())
+        }
         Some(Value::Array(_)) => Err(RequestError::InvalidField {
             field,
             why: "must be a string or a list of strings".to_string(),
@@ -197,6 +205,12 @@ mod tests {
             parse(Forwarded::ChatCompletions, b"  "),
             Err(RequestError::MissingBody)
         );
+        assert!(parse(
+            Forwarded::Embeddings,
+            br#"{"model":"e","input":[[1,2],[3]]}"#
+        )
+        .is_ok());
+        assert!(parse(Forwarded::Completions, br#"{"model":"e","prompt":[1,2,3]}"#).is_ok());
         assert!(matches!(
             parse(Forwarded::Embeddings, br#"{"model":"e","input":5}"#),
             Err(RequestError::InvalidField { field: "input", .. })

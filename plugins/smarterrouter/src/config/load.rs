@@ -143,6 +143,9 @@ pub fn load_str(
         Some(router) => validate::check(router, &mut problems),
         None => Vec::new(),
     };
+    if let (Some(server), Some(router)) = (&server, &router) {
+        check_server_keys(server, router, &mut problems);
+    }
 
     match (server, router) {
         (Some(server), Some(router)) if problems.is_empty() => Ok(LoadedConfig {
@@ -193,6 +196,22 @@ fn parse_server_conf(top: &serde_yaml::Mapping, problems: &mut Vec<String>) -> O
             problems.push(format!("Pingora server keys: {cause}"));
             None
         }
+    }
+}
+
+/// Pingora keys that would break the router.
+fn check_server_keys(server: &ServerConf, router: &RouterConfig, problems: &mut Vec<String>) {
+    if server.threads == 0 {
+        problems.push("threads: must be at least 1 (worker threads per service)".to_string());
+    }
+    // Pingora's own retry cap bounds ours: each node attempt and each resend on a stale pooled
+    // connection counts against it.
+    let needed = router.upstream.max_attempts + usize::from(crate::proxy::MAX_STALE_RETRIES);
+    if server.max_retries < needed {
+        problems.push(format!(
+            "max_retries: {} is below what router.upstream.max_attempts needs ({needed}); remove the key (default 16) or raise it",
+            server.max_retries
+        ));
     }
 }
 
@@ -291,6 +310,21 @@ mod tests {
         let env = |name: &str| (name == "ROUTER_PORT").then(|| "x".to_string());
         let err = load_str("router:\n  log: {level: loud}\n", "t", &env).unwrap_err();
         assert_eq!(err.problems.len(), 2, "{err}");
+    }
+
+    #[test]
+    fn pingora_keys_that_would_break_the_router_are_errors() {
+        let err = load_str("threads: 0\nmax_retries: 1\n", "t", &no_env).unwrap_err();
+        let all = err.problems.join("\n");
+        assert!(all.contains("threads: must be at least 1"), "{all}");
+        assert!(all.contains("max_retries: 1 is below"), "{all}");
+    }
+
+    #[test]
+    fn admin_on_the_proxy_port_is_an_error() {
+        let text = "router:\n  host: 0.0.0.0\n  port: 9000\n  admin: {listen: 127.0.0.1:9000}\n";
+        let err = load_str(text, "t", &no_env).unwrap_err();
+        assert!(err.problems[0].starts_with("router.admin.listen"), "{err}");
     }
 
     #[test]

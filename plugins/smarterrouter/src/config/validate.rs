@@ -8,6 +8,8 @@ use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 use super::{NodeKind, RouterConfig};
 
 const LOG_LEVELS: &[&str] = &["error", "warn", "info", "debug", "trace"];
+/// 1 GiB: the whole body is held in memory, so larger limits invite exhaustion.
+const MAX_BODY_LIMIT: usize = 1 << 30;
 
 /// A node whose URL parsed and resolved.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -44,9 +46,9 @@ pub(super) fn check(router: &RouterConfig, problems: &mut Vec<String>) -> Vec<Re
             problems.push(format!("router.virtual_models[{i}]: must not be empty"));
         }
     }
-    if router.max_body_bytes < 1024 {
+    if !(1024..=MAX_BODY_LIMIT).contains(&router.max_body_bytes) {
         problems.push(format!(
-            "router.max_body_bytes: {} is too small (at least 1024 bytes; the default is 10485760)",
+            "router.max_body_bytes: {} is out of range (1024 to {MAX_BODY_LIMIT} bytes; the default is 10485760)",
             router.max_body_bytes
         ));
     }
@@ -91,6 +93,23 @@ pub(super) fn check(router: &RouterConfig, problems: &mut Vec<String>) -> Vec<Re
                 "router.routing.category_min_sizes.{name}: {row:?} must be three non-negative sizes in billions for simple, medium and hard prompts, in rising order"
             ));
         }
+    }
+    let proxy_port_taken = router
+        .admin
+        .listen
+        .parse::<SocketAddr>()
+        .is_ok_and(|admin| {
+            admin.port() == router.port
+                && (admin.ip().is_unspecified()
+                    || host
+                        .parse::<IpAddr>()
+                        .is_ok_and(|h| h.is_unspecified() || h == admin.ip()))
+        });
+    if proxy_port_taken {
+        problems.push(format!(
+            "router.admin.listen: {} is the proxy's own address (router.host:router.port); give the admin service another port",
+            router.admin.listen
+        ));
     }
     if router.discovery.interval_secs == 0 {
         problems.push("router.discovery.interval_secs: must be at least 1".to_string());
@@ -192,10 +211,16 @@ fn resolve_url(raw: &str) -> Result<(String, SocketAddr, String), String> {
         .ok_or_else(|| format!("{raw:?} has no host"))?;
     let port = parsed.port_or_known_default().unwrap_or(80);
     let bare_host = host.trim_start_matches('[').trim_end_matches(']');
-    let addr = (bare_host, port)
+    let addrs: Vec<SocketAddr> = (bare_host, port)
         .to_socket_addrs()
         .map_err(|e| format!("cannot resolve host {host:?}: {e}"))?
-        .next()
+        .collect();
+    // `localhost` often resolves to ::1 first while Ollama listens on 127.0.0.1 only.
+    let addr = addrs
+        .iter()
+        .find(|a| a.is_ipv4())
+        .or_else(|| addrs.first())
+        .copied()
         .ok_or_else(|| format!("host {host:?} resolved to no address"))?;
     let host_header = match parsed.port() {
         Some(port) => format!("{host}:{port}"),

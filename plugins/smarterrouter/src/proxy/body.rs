@@ -23,8 +23,27 @@ pub async fn read_whole_body(session: &mut Session, max: usize) -> Result<Bytes,
             });
         }
     }
+    // Clients such as curl wait for `100 Continue` before sending a large body; Pingora relays
+    // only a node's 100, and the router reads the body before it picks a node.
+    let expects_continue = session
+        .req_header()
+        .headers
+        .get(http::header::EXPECT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("100-continue"));
+    if expects_continue {
+        session
+            .as_downstream_mut()
+            .write_continue_response()
+            .await
+            .map_err(|e| RequestError::InvalidField {
+                field: "Expect",
+                why: format!("the 100 Continue answer could not be sent: {e}"),
+            })?;
+    }
     let mut buffering = false;
-    let mut body = BytesMut::with_capacity(content_length.unwrap_or(8 * 1024));
+    // Grows as data arrives; never trust a declared length for a large allocation.
+    let mut body = BytesMut::with_capacity(content_length.unwrap_or(8 * 1024).min(1 << 20));
     loop {
         let remaining = content_length.map_or(0, |len| len.saturating_sub(body.len()));
         if !buffering && (content_length.is_none() || remaining <= RETRY_BUFFER_LIMIT) {

@@ -31,6 +31,10 @@ pub struct RequestCtx {
     pub stale_retries: u8,
     /// Why no node could take a retry, for the client's error message.
     pub no_node: Option<String>,
+    /// URL of the node of the latest attempt (kept after the attempt ends, for errors and logs).
+    pub last_node_url: Option<String>,
+    /// When the current attempt's request was handed to Pingora.
+    pub attempt_started: Option<Instant>,
 }
 
 impl RequestCtx {
@@ -51,6 +55,8 @@ impl RequestCtx {
             tried: Vec::new(),
             stale_retries: 0,
             no_node: None,
+            last_node_url: None,
+            attempt_started: None,
         }
     }
 
@@ -59,6 +65,7 @@ impl RequestCtx {
             .as_ref()
             .or(self.first_node.as_ref())
             .map(|f| f.node().url.as_str())
+            .or(self.last_node_url.as_deref())
     }
 }
 

@@ -27,7 +27,7 @@ pub async fn prepare(
     if !state.registry.any_healthy() {
         return Err(RequestError::NoNode(state.registry.explain_all_down()));
     }
-    let (path, query_model) = split_model_query(session);
+    let (path, query_model) = split_model_query(session, endpoint);
     ctx.ollama_only = endpoint.dialect() == Dialect::Ollama;
     let analysis = if endpoint.is_generation() {
         analyse(&PromptView::from_body(&parsed.body))
@@ -76,7 +76,7 @@ pub async fn prepare(
     ctx.stream = parsed.stream;
     ctx.upstream_body = Some(Bytes::from(parsed.into_upstream_body(&decision.model)?));
     ctx.upstream_path = Some(path);
-    ctx.first_node = Some(node.acquire());
+    ctx.first_node = Some(node);
     ctx.decision = Some(decision);
     Ok(())
 }
@@ -105,9 +105,12 @@ fn check_content_type(session: &Session, dialect: Dialect) -> Result<(), Request
 
 /// The path and query to forward, without the router's own `model` parameter, and that
 /// parameter's value.
-fn split_model_query(session: &Session) -> (String, Option<String>) {
+fn split_model_query(session: &Session, endpoint: Forwarded) -> (String, Option<String>) {
     let uri = &session.req_header().uri;
-    let path = uri.path().to_string();
+    // The canonical path (a trailing slash the router tolerated would be a 404 at the node).
+    let path = crate::api::Endpoint::Forwarded(endpoint)
+        .label()
+        .to_string();
     let Some(query) = uri.query() else {
         return (path, None);
     };

@@ -143,7 +143,9 @@ fn openai_models(state: &RouterState) -> Value {
 }
 
 fn openai_model(state: &RouterState, path: &str) -> LocalResponse {
-    let id = path.trim_end_matches('/').trim_start_matches("/v1/models/");
+    let id =
+        crate::proxy::percent_decode(path.trim_end_matches('/').trim_start_matches("/v1/models/"));
+    let id = id.as_str();
     let listing = openai_models(state);
     let found = listing["data"]
         .as_array()

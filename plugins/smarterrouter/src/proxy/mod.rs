@@ -44,7 +44,9 @@ const REQUEST_ID_HEADER: &str = "x-request-id";
 const MODEL_HEADER: &str = "x-smarterrouter-model";
 const CATEGORY_HEADER: &str = "x-smarterrouter-category";
 /// Resends after a pooled connection turned out closed by the node.
-const MAX_STALE_RETRIES: u8 = 2;
+pub const MAX_STALE_RETRIES: u8 = 2;
+/// A stale pooled connection fails at once; a failure later than this may follow real work.
+const STALE_FAILURE_WINDOW: Duration = Duration::from_secs(2);
 
 #[async_trait]
 impl ProxyHttp for Router {
@@ -126,7 +128,7 @@ impl ProxyHttp for Router {
                     exclude: &ctx.tried,
                 });
                 match picked {
-                    Ok(node) => node.acquire(),
+                    Ok(slot) => slot,
                     Err(why) => {
                         ctx.no_node = Some(why.clone());
                         return Error::e_explain(ErrorType::HTTPStatus(503), why);
@@ -136,6 +138,7 @@ impl ProxyHttp for Router {
         };
         let node = Arc::clone(in_flight.node());
         ctx.tried.push(node.id);
+        ctx.last_node_url = Some(node.url.clone());
         ctx.current = Some(in_flight);
         let upstream = &self.state.config.upstream;
         let mut peer = HttpPeer::new(node.addr, false, String::new());
@@ -167,7 +170,10 @@ impl ProxyHttp for Router {
             upstream.insert_header("content-type", "application/json")?;
         }
         upstream.insert_header(REQUEST_ID_HEADER, ctx.request_id.as_str())?;
+        // The router answered any `Expect: 100-continue` itself before reading the body.
+        upstream.remove_header("expect");
         ctx.body_sent = false;
+        ctx.attempt_started = Some(std::time::Instant::now());
         Ok(())
     }
 
@@ -222,7 +228,11 @@ impl ProxyHttp for Router {
         // `ReusedOnly`), and the router holds the whole body, so that one case is resent.
         let stale_pooled_connection =
             matches!(e.retry, pingora::RetryType::ReusedOnly) && client_reused;
+        let failed_fast = ctx
+            .attempt_started
+            .is_some_and(|t| t.elapsed() < STALE_FAILURE_WINDOW);
         if stale_pooled_connection
+            && failed_fast
             && ctx.upstream_body.is_some()
             && ctx.stale_retries < MAX_STALE_RETRIES
         {
@@ -259,18 +269,37 @@ impl ProxyHttp for Router {
         e: &Error,
         ctx: &mut RequestCtx,
     ) -> FailToProxy {
+        let node = ctx.last_node_url.as_deref().unwrap_or("(none)");
         let (code, message) = match (e.etype(), &ctx.no_node) {
             (ErrorType::HTTPStatus(code), Some(why)) => (*code, why.clone()),
             (ErrorType::HTTPStatus(code), None) => (*code, e.to_string()),
+            (
+                ErrorType::ConnectTimedout
+                | ErrorType::ConnectRefused
+                | ErrorType::ConnectNoRoute
+                | ErrorType::ConnectError
+                | ErrorType::BindError
+                | ErrorType::SocketError,
+                _,
+            ) => (
+                503,
+                format!(
+                    "could not connect to node {node} ({}) and no other node with the model could take the request",
+                    e.etype().as_str()
+                ),
+            ),
+            (ErrorType::ReadTimedout, _) => (
+                504,
+                format!(
+                    "node {node} sent nothing for router.upstream.read_timeout_secs ({} s)",
+                    self.state.config.upstream.read_timeout_secs
+                ),
+            ),
             _ => match e.esource() {
                 pingora::ErrorSource::Downstream => (0, String::new()),
                 pingora::ErrorSource::Upstream => (
                     502,
-                    format!(
-                        "the node {} failed: {}",
-                        ctx.node_url().unwrap_or("(none)"),
-                        e.etype().as_str()
-                    ),
+                    format!("node {node} failed: {}", e.etype().as_str()),
                 ),
                 _ => (500, format!("internal error: {}", e.etype().as_str())),
             },

@@ -83,15 +83,16 @@ pub fn decide(
     settings: RoutingSettings<'_>,
     catalog: &dyn ModelCatalog,
 ) -> Result<RoutingDecision, RequestError> {
-    if let Some(name) = request.query_override {
-        return explicit(name, "the ?model= query parameter", catalog);
-    }
-    let named = request.body_model.filter(|m| {
-        !settings
+    let is_virtual = |m: &&str| {
+        settings
             .virtual_models
             .iter()
             .any(|v| v.eq_ignore_ascii_case(m))
-    });
+    };
+    if let Some(name) = request.query_override.filter(|m| !is_virtual(m)) {
+        return explicit(name, "the ?model= query parameter", catalog);
+    }
+    let named = request.body_model.filter(|m| !is_virtual(m));
     if let Some(name) = named {
         let reroute = settings.override_explicit_model
             && request.router_may_choose

@@ -5,7 +5,7 @@ pub mod discovery;
 
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::SystemTime;
 
@@ -98,10 +98,16 @@ impl Node {
             .is_some_and(|max| self.in_flight() >= max)
     }
 
-    /// Counts a request as in flight on this node until the guard drops.
-    pub fn acquire(self: &Arc<Self>) -> InFlight {
-        self.in_flight.fetch_add(1, Ordering::Relaxed);
-        InFlight(Arc::clone(self))
+    /// Counts a request as in flight on this node until the guard drops; `None` when the node is
+    /// at `max_concurrency`.
+    pub fn try_acquire(self: &Arc<Self>) -> Option<InFlight> {
+        let max = self.max_concurrency.unwrap_or(u32::MAX);
+        self.in_flight
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < max).then_some(n + 1)
+            })
+            .ok()
+            .map(|_| InFlight(Arc::clone(self)))
     }
 }
 
@@ -125,6 +131,8 @@ impl Drop for InFlight {
 #[derive(Debug)]
 pub struct Registry {
     nodes: Vec<Arc<Node>>,
+    /// Rotates among equally loaded nodes.
+    rotation: AtomicUsize,
 }
 
 /// Which nodes can take a request.
@@ -159,7 +167,10 @@ impl Registry {
                 })
             })
             .collect();
-        Registry { nodes }
+        Registry {
+            nodes,
+            rotation: AtomicUsize::new(0),
+        }
     }
 
     pub fn nodes(&self) -> &[Arc<Node>] {
@@ -190,8 +201,24 @@ impl Registry {
 
     /// The least-loaded (in flight / weight) healthy node with the model; ties go to the
     /// node listed first.
-    pub fn pick(&self, filter: NodeFilter<'_>) -> Result<Arc<Node>, String> {
-        let mut best: Option<(&Arc<Node>, u64)> = None;
+    /// Takes a slot on the healthy node with the model that has the fewest requests in flight
+    /// per unit of weight; ties rotate so sequential traffic spreads over equal nodes.
+    pub fn pick(&self, filter: NodeFilter<'_>) -> Result<InFlight, String> {
+        // A node can fill up between the choice and the slot (another thread); choose again.
+        for _ in 0..self.nodes.len().max(1) * 2 {
+            let Some(node) = self.choose(filter) else {
+                break;
+            };
+            if let Some(slot) = node.try_acquire() {
+                return Ok(slot);
+            }
+        }
+        Err(self.explain_no_node(filter))
+    }
+
+    fn choose(&self, filter: NodeFilter<'_>) -> Option<&Arc<Node>> {
+        let mut best_load = u64::MAX;
+        let mut ties: Vec<&Arc<Node>> = Vec::new();
         for node in &self.nodes {
             if filter.exclude.contains(&node.id)
                 || (filter.ollama_only && node.kind != NodeKind::Ollama)
@@ -201,14 +228,21 @@ impl Registry {
             {
                 continue;
             }
-            // Compare in_flight/weight without floats: scale by the product of weights' lcm-free bound.
+            // in_flight / weight without floats.
             let load = u64::from(node.in_flight()) * 1_000_000 / u64::from(node.weight);
-            if best.is_none_or(|(_, l)| load < l) {
-                best = Some((node, load));
+            if load < best_load {
+                best_load = load;
+                ties.clear();
+            }
+            if load == best_load {
+                ties.push(node);
             }
         }
-        best.map(|(n, _)| Arc::clone(n))
-            .ok_or_else(|| self.explain_no_node(filter))
+        if ties.is_empty() {
+            return None;
+        }
+        let turn = self.rotation.fetch_add(1, Ordering::Relaxed);
+        ties.get(turn % ties.len()).copied()
     }
 
     fn explain_no_node(&self, filter: NodeFilter<'_>) -> String {
@@ -378,18 +412,39 @@ mod tests {
             exclude: &[],
         };
         let first = reg.pick(filter).unwrap();
-        assert_eq!(first.id, 0);
-        let _busy = first.acquire();
-        assert_eq!(reg.pick(filter).unwrap().id, 1);
-        let _busy2 = reg.nodes()[1].acquire();
+        let second = reg.pick(filter).unwrap();
+        assert_ne!(first.node().id, second.node().id, "the idle node is chosen");
         let err = reg.pick(filter).unwrap_err();
         assert!(err.contains("max_concurrency"), "{err}");
-        drop(_busy);
+        let freed = first.node().id;
+        drop(first);
+        assert_eq!(reg.pick(filter).unwrap().node().id, freed);
+        drop(second);
         let excluded = NodeFilter {
             exclude: &[0],
             ..filter
         };
+        let held = reg.pick(excluded).unwrap();
+        assert_eq!(held.node().id, 1);
         assert!(reg.pick(excluded).unwrap_err().contains("failed earlier"));
+    }
+
+    #[test]
+    fn equal_nodes_take_turns() {
+        let reg = registry(&[NodeKind::Ollama, NodeKind::Ollama]);
+        let filter = NodeFilter {
+            model: "m:latest",
+            ollama_only: false,
+            exclude: &[],
+        };
+        let ids: Vec<usize> = (0..4)
+            .map(|_| reg.pick(filter).unwrap().node().id)
+            .collect();
+        assert_eq!(
+            ids,
+            [0, 1, 0, 1],
+            "sequential requests alternate between idle nodes"
+        );
     }
 
     #[test]
