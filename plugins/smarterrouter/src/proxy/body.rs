@@ -97,3 +97,17 @@ fn declared_length(session: &Session) -> Result<Option<usize>, RequestError> {
             why: "header is not a number".to_string(),
         })
 }
+
+/// Reads and drops what is left of a request body that is being rejected, so the client gets the
+/// error response instead of a connection reset while it is still sending. Bounded in bytes and
+/// time; past either, the connection is closed anyway.
+pub async fn discard_rest(session: &mut Session, max_bytes: usize, within: std::time::Duration) {
+    let deadline = tokio::time::Instant::now() + within;
+    let mut discarded = 0usize;
+    while discarded <= max_bytes {
+        match tokio::time::timeout_at(deadline, session.read_request_body()).await {
+            Ok(Ok(Some(chunk))) => discarded += chunk.len(),
+            _ => break,
+        }
+    }
+}

@@ -45,6 +45,8 @@ const MODEL_HEADER: &str = "x-smarterrouter-model";
 const CATEGORY_HEADER: &str = "x-smarterrouter-category";
 /// Resends after a pooled connection turned out closed by the node.
 pub const MAX_STALE_RETRIES: u8 = 2;
+/// How long a rejected request's unread body is drained before the error is sent.
+const DISCARD_WINDOW: Duration = Duration::from_secs(5);
 /// A stale pooled connection fails at once; a failure later than this may follow real work.
 const STALE_FAILURE_WINDOW: Duration = Duration::from_secs(2);
 
@@ -101,6 +103,8 @@ impl ProxyHttp for Router {
                 match forward::prepare(&self.state, session, ctx, forwarded).await {
                     Ok(()) => Ok(false),
                     Err(err) => {
+                        let limit = self.state.config.max_body_bytes.saturating_add(1 << 20);
+                        body::discard_rest(session, limit, DISCARD_WINDOW).await;
                         send(session, ctx, LocalResponse::error(&err, ctx.dialect)).await?;
                         Ok(true)
                     }
