@@ -44,6 +44,7 @@ async fn json_log_line_per_request() {
         "cache_hit",
         "status",
         "node",
+        "category",
     ] {
         assert!(entry.get(field).is_some(), "missing {field}: {line}");
     }
@@ -52,6 +53,7 @@ async fn json_log_line_per_request() {
     assert_eq!(entry["model_selected"], "llama3.2:1b");
     assert_eq!(entry["status"], 200);
     assert_eq!(entry["cache_hit"], false);
+    assert_eq!(entry["category"], "factual", "\"hi\" is a general prompt");
     assert_eq!(entry["node"], mock.url());
     assert!(entry["latency_ms"].as_f64().unwrap() > 0.0);
     assert!(
