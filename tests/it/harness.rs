@@ -46,6 +46,8 @@ pub struct RouterOptions {
     pub wait_healthy: bool,
     /// `router.discovery.interval_secs`.
     pub discovery_secs: u64,
+    /// `router.data_dir`; a fresh one in the test's temp dir when unset.
+    pub data_dir: Option<String>,
 }
 
 impl RouterOptions {
@@ -56,6 +58,7 @@ impl RouterOptions {
             env: Vec::new(),
             wait_healthy: true,
             discovery_secs: 1,
+            data_dir: None,
         }
     }
 }
@@ -71,9 +74,13 @@ impl RouterProcess {
         let admin_port = free_port();
         let mut yaml = format!(
             "threads: 2\ngrace_period_seconds: 0\ngraceful_shutdown_timeout_seconds: 1\n\
-             pid_file: {d}/sr.pid\nupgrade_sock: {d}/sr.sock\nrouter:\n  host: 127.0.0.1\n  port: {port}\n\
+             pid_file: {d}/sr.pid\nupgrade_sock: {d}/sr.sock\nrouter:\n  host: 127.0.0.1\n  port: {port}\n  data_dir: {data}\n\
              \x20 admin:\n    listen: 127.0.0.1:{admin_port}\n  discovery:\n    interval_secs: {secs}\n    timeout_ms: 1000\n{extra}",
             d = dir.path().display(),
+            data = options
+                .data_dir
+                .clone()
+                .unwrap_or_else(|| dir.path().join("data").display().to_string()),
             extra = options.extra,
             secs = options.discovery_secs,
         );
@@ -141,6 +148,12 @@ impl RouterProcess {
 
     pub fn logs(&self) -> String {
         std::fs::read_to_string(&self.log_path).unwrap_or_default()
+    }
+
+    /// Kills the process with SIGKILL (no shutdown work at all) and waits for it.
+    pub fn kill_hard(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 
     /// Whether the process is still running.

@@ -7,6 +7,7 @@ mod bodies;
 mod config_cli;
 mod errors;
 mod failover;
+mod feedback;
 mod forwarding;
 mod harness;
 mod local_endpoints;

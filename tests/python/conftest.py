@@ -94,6 +94,7 @@ def start_router(workdir, nodes, default_model=None):
         "router:",
         "  host: 127.0.0.1",
         f"  port: {port}",
+        f"  data_dir: {workdir}/data",
         f"  admin: {{listen: 127.0.0.1:{admin}}}",
         "  discovery: {interval_secs: 1, timeout_ms: 2000}",
     ]

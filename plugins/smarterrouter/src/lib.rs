@@ -29,6 +29,7 @@ pub mod error;
 pub mod metrics;
 pub mod proxy;
 pub mod routing;
+pub mod store;
 pub mod upstream;
 
 use std::sync::Arc;
@@ -43,6 +44,15 @@ pub use config::ResolvedNode;
 
 /// What every phase shares: the settings and the live view of the nodes.
 pub struct RouterState {
+    /// The embedded store (read at startup and by slow paths; written only by the writer task).
+    pub store: Arc<dyn store::Store>,
+    /// Queue to the store writer.
+    pub store_tx: store::writer::StoreSender,
+    /// The writer, until `services` hands it to Pingora.
+    store_writer: std::sync::Mutex<Option<store::writer::StoreWriter>>,
+    pub feedback: routing::feedback::FeedbackIndex,
+    /// Recent routing decisions by request id, for `POST /v1/feedback`.
+    pub recent: store::recent::RecentDecisions,
     pub config: config::RouterConfig,
     /// `config.routing` in the engine's terms, built once.
     pub scoring: routing::score::ScoringSettings,
@@ -52,7 +62,21 @@ pub struct RouterState {
 }
 
 impl RouterState {
+    /// Opens the store and builds the shared state; errors are for the operator to read.
     pub fn new(loaded: &config::LoadedConfig) -> Result<Arc<Self>, String> {
+        let store: Arc<dyn store::Store> = Arc::new(
+            store::SledStore::open(std::path::Path::new(&loaded.router.data_dir))
+                .map_err(|e| e.to_string())?,
+        );
+        let feedback = routing::feedback::FeedbackIndex::new(loaded.router.feedback.half_life_days);
+        for f in store.feedback().map_err(|e| e.to_string())? {
+            let category = f
+                .category
+                .as_deref()
+                .and_then(routing::analysis::Category::parse);
+            feedback.add(&f.model, category, f.score, f.unix_ms);
+        }
+        let (store_tx, writer) = store::writer::channel(Arc::clone(&store));
         let mut builder = reqwest::Client::builder()
             .timeout(Duration::from_millis(loaded.router.discovery.timeout_ms))
             .pool_idle_timeout(Duration::from_secs(90));
@@ -76,11 +100,26 @@ impl RouterState {
             .build()
             .map_err(|e| format!("cannot create the HTTP client: {e}"))?;
         Ok(Arc::new(RouterState {
+            store,
+            store_tx,
+            store_writer: std::sync::Mutex::new(Some(writer)),
+            feedback,
+            recent: store::recent::RecentDecisions::new(10_000),
             scoring: loaded.router.routing.scoring(),
             config: loaded.router.clone(),
             registry: Arc::new(upstream::Registry::new(&loaded.nodes)),
             http,
         }))
+    }
+}
+
+impl RouterState {
+    /// A fresh feedback id: milliseconds since the epoch times 1000 plus a counter, so ids stay
+    /// unique across restarts without a disk read.
+    pub fn next_feedback_id(&self) -> u64 {
+        static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % 1000;
+        store::now_unix_ms() * 1000 + n
     }
 }
 
@@ -119,6 +158,13 @@ pub fn services(
         "smarterrouter discovery",
         discovery,
     )));
+    let writer = state.store_writer.lock().ok().and_then(|mut w| w.take());
+    if let Some(writer) = writer {
+        list.push(Box::new(background_service(
+            "smarterrouter store writer",
+            writer,
+        )));
+    }
     list
 }
 

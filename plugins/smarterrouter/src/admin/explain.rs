@@ -9,7 +9,7 @@ use crate::api::Dialect;
 use crate::error::RequestError;
 use crate::proxy::local::LocalResponse;
 use crate::routing::analysis::{analyse, Category, PromptAnalysis};
-use crate::routing::{score_facts, ModelCatalog};
+use crate::routing::{score_with_feedback, ModelCatalog};
 use crate::RouterState;
 
 pub fn explain(state: &RouterState, query: Option<&str>, body: Option<&[u8]>) -> LocalResponse {
@@ -71,7 +71,8 @@ fn build(
     };
     let analysis = analyse(&view);
     let facts = state.registry.candidate_facts(false);
-    let scored = score_facts(&analysis, &facts, &scoring);
+    let feedback = state.config.feedback.enabled.then_some(&state.feedback);
+    let scored = score_with_feedback(&analysis, &facts, &scoring, feedback);
     let named_model = named_model.filter(|m| {
         !state
             .config

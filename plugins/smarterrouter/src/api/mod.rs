@@ -64,6 +64,8 @@ pub enum Local {
     OllamaVersion,
     /// `/admin/explain` (GET with `?prompt=`, or POST with a chat body).
     Explain,
+    /// `POST /v1/feedback`.
+    Feedback,
 }
 
 /// What a request is for.
@@ -97,6 +99,7 @@ impl Endpoint {
                 Local::OllamaPs => "/api/ps",
                 Local::OllamaVersion => "/api/version",
                 Local::Explain => "/admin/explain",
+                Local::Feedback => "/v1/feedback",
             },
         }
     }
@@ -141,6 +144,7 @@ pub fn route(method: &str, path: &str) -> Result<Endpoint, RouteMiss> {
         "/api/tags" => ("GET", Endpoint::Local(Local::OllamaTags)),
         "/api/ps" => ("GET", Endpoint::Local(Local::OllamaPs)),
         "/api/version" => ("GET", Endpoint::Local(Local::OllamaVersion)),
+        "/v1/feedback" => ("POST", Endpoint::Local(Local::Feedback)),
         "/admin/explain" if method == "POST" => ("POST", Endpoint::Local(Local::Explain)),
         "/admin/explain" => ("GET", Endpoint::Local(Local::Explain)),
         p if p.starts_with("/v1/models/") => ("GET", Endpoint::Local(Local::OpenAiModel)),

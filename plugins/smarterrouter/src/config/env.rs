@@ -75,6 +75,17 @@ pub(super) fn apply_overrides(
             )),
         }
     }
+    if let Some(dir) = get("ROUTER_DATA_DIR") {
+        router.data_dir = dir;
+    }
+    if let Some(value) = get("ROUTER_FEEDBACK_ENABLED") {
+        match parse_bool(&value) {
+            Some(b) => router.feedback.enabled = b,
+            None => problems.push(format!(
+                "ROUTER_FEEDBACK_ENABLED={value:?}: expected true or false"
+            )),
+        }
+    }
     if let Some(model) = get("ROUTER_PINNED_MODEL") {
         router.routing.pinned_model = Some(model);
     }

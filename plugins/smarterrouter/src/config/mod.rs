@@ -35,6 +35,9 @@ pub struct RouterConfig {
     pub discovery: DiscoveryConfig,
     pub upstream: UpstreamConfig,
     pub routing: RoutingConfig,
+    /// Directory of the embedded store (`ROUTER_DATA_DIR`).
+    pub data_dir: String,
+    pub feedback: FeedbackConfig,
     pub pools: Vec<PoolConfig>,
 }
 
@@ -51,6 +54,8 @@ impl Default for RouterConfig {
             discovery: DiscoveryConfig::default(),
             upstream: UpstreamConfig::default(),
             routing: RoutingConfig::default(),
+            data_dir: "./data".to_string(),
+            feedback: FeedbackConfig::default(),
             pools: vec![PoolConfig {
                 name: "local".to_string(),
                 nodes: vec![NodeConfig {
@@ -141,6 +146,25 @@ impl Default for UpstreamConfig {
             connect_timeout_ms: 2000,
             read_timeout_secs: 300,
             max_attempts: 3,
+        }
+    }
+}
+
+/// `router.feedback`: `POST /v1/feedback` and its weight in scoring.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct FeedbackConfig {
+    /// `ROUTER_FEEDBACK_ENABLED`; off, the endpoint answers 403 and scoring ignores feedback.
+    pub enabled: bool,
+    /// Feedback loses half its weight in this many days.
+    pub half_life_days: f64,
+}
+
+impl Default for FeedbackConfig {
+    fn default() -> Self {
+        FeedbackConfig {
+            enabled: true,
+            half_life_days: 7.0,
         }
     }
 }

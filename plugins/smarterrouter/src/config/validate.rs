@@ -111,6 +111,15 @@ pub(super) fn check(router: &RouterConfig, problems: &mut Vec<String>) -> Vec<Re
             router.admin.listen
         ));
     }
+    if router.data_dir.trim().is_empty() {
+        problems.push("router.data_dir: must name a directory (default ./data)".to_string());
+    }
+    if !(router.feedback.half_life_days > 0.0 && router.feedback.half_life_days.is_finite()) {
+        problems.push(format!(
+            "router.feedback.half_life_days: {} must be a positive number of days",
+            router.feedback.half_life_days
+        ));
+    }
     if router.discovery.interval_secs == 0 {
         problems.push("router.discovery.interval_secs: must be at least 1".to_string());
     }

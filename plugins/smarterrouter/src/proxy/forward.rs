@@ -47,6 +47,7 @@ pub async fn prepare(
             default_model: state.config.default_model.as_deref(),
             scoring: &state.scoring,
             override_explicit_model: state.config.routing.override_explicit_model,
+            feedback: state.config.feedback.enabled.then_some(&state.feedback),
         },
         state.registry.as_ref(),
     )?;

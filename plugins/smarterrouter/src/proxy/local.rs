@@ -57,6 +57,13 @@ pub async fn respond(state: &RouterState, local: Local, path: &str) -> LocalResp
         Local::OllamaPs => LocalResponse::json(200, &ollama_ps(state).await),
         Local::OllamaVersion => LocalResponse::json(200, &ollama_version(state)),
         Local::Explain => crate::admin::explain::explain(state, None, None),
+        Local::Feedback => LocalResponse::error(
+            &RequestError::MethodNotAllowed {
+                method: "GET".to_string(),
+                path: "/v1/feedback (POST a JSON body)".to_string(),
+            },
+            Dialect::OpenAi,
+        ),
     }
 }
 

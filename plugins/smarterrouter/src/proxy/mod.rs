@@ -12,6 +12,7 @@
 mod access_log;
 mod body;
 pub mod ctx;
+mod feedback;
 mod forward;
 pub(crate) use forward::percent_decode;
 pub mod local;
@@ -90,6 +91,15 @@ impl ProxyHttp for Router {
                 } else {
                     crate::admin::explain::explain(&self.state, query.as_deref(), None)
                 };
+                send(session, ctx, response).await?;
+                Ok(true)
+            }
+            Endpoint::Local(api::Local::Feedback) => {
+                let response =
+                    match body::read_whole_body(session, self.state.config.max_body_bytes).await {
+                        Ok(raw) => feedback::accept(&self.state, &raw).await,
+                        Err(err) => LocalResponse::error(&err, ctx.dialect),
+                    };
                 send(session, ctx, response).await?;
                 Ok(true)
             }
@@ -337,6 +347,7 @@ impl ProxyHttp for Router {
 
     async fn logging(&self, session: &mut Session, e: Option<&Error>, ctx: &mut RequestCtx) {
         access_log::record(session, e, ctx);
+        feedback::remember_decision(&self.state, session, ctx);
         ctx.current = None;
         ctx.first_node = None;
     }

@@ -47,6 +47,10 @@ impl Category {
     pub fn index(self) -> usize {
         self as usize
     }
+
+    pub fn parse(name: &str) -> Option<Category> {
+        Category::ALL.into_iter().find(|c| c.as_str() == name)
+    }
 }
 
 /// The analysis of one request.

@@ -8,6 +8,7 @@
 
 pub mod analysis;
 pub mod facts;
+pub mod feedback;
 mod keywords;
 pub mod score;
 
@@ -75,6 +76,7 @@ pub struct RoutingSettings<'a> {
     pub scoring: &'a ScoringSettings,
     /// Route even requests that name a real model.
     pub override_explicit_model: bool,
+    pub feedback: Option<&'a feedback::FeedbackIndex>,
 }
 
 pub fn decide(
@@ -111,24 +113,36 @@ pub fn decide(
         });
     }
     let facts = catalog.candidate_facts(request.ollama_only);
-    if let Some(scored) = score_facts(analysis, &facts, settings.scoring) {
+    if let Some(scored) = score_with_feedback(analysis, &facts, settings.scoring, settings.feedback)
+    {
         return Ok(scored.decision);
     }
     fallback(settings, catalog)
 }
 
-/// Runs the scoring engine over model facts (no profiles or feedback yet).
+/// Runs the scoring engine over model facts, with user feedback when there is any.
 pub fn score_facts(
     analysis: &PromptAnalysis,
     facts: &[ModelFacts],
     settings: &ScoringSettings,
 ) -> Option<Scored> {
+    score_with_feedback(analysis, facts, settings, None)
+}
+
+pub fn score_with_feedback(
+    analysis: &PromptAnalysis,
+    facts: &[ModelFacts],
+    settings: &ScoringSettings,
+    feedback: Option<&feedback::FeedbackIndex>,
+) -> Option<Scored> {
+    let category = analysis.dominant();
+    let now = crate::store::now_unix_ms();
     let candidates: Vec<Candidate<'_>> = facts
         .iter()
         .map(|f| Candidate {
             facts: f,
             profile: None,
-            feedback: 0.0,
+            feedback: feedback.map_or(0.0, |index| index.value(&f.name, category, now)),
         })
         .collect();
     score::score(analysis, &candidates, settings)

@@ -280,7 +280,7 @@ fn terms(
     } else {
         0.0
     };
-    let feedback = 0.15 * cand.feedback.clamp(-1.0, 1.0);
+    let feedback = 0.3 * cand.feedback.clamp(-1.0, 1.0);
     let size_penalty = size_penalty(analysis, facts, settings, &specialised);
     let total =
         quality_weight * quality + speed_weight * speed + loaded + pinned + feedback + size_penalty;

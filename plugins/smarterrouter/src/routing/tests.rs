@@ -58,6 +58,7 @@ fn settings<'a>(
         default_model: default,
         scoring,
         override_explicit_model: false,
+        feedback: None,
     }
 }
 

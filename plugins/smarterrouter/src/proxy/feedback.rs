@@ -1,0 +1,213 @@
+//! `POST /v1/feedback`: a user's score for a response, stored durably and folded into scoring.
+//! Body: `{"response_id"?: "<x-request-id>", "score": -1..1, "model_name"?, "category"?,
+//! "comment"?}`; errors are 400 in the OpenAI shape.
+
+use std::sync::Arc;
+
+use pingora::proxy::Session;
+use serde_json::{json, Value};
+
+use super::ctx::RequestCtx;
+use super::local::LocalResponse;
+use crate::api::Dialect;
+use crate::error::RequestError;
+use crate::routing::analysis::Category;
+use crate::store::{now_unix_ms, DecisionRecord, Feedback};
+use crate::RouterState;
+
+const MAX_COMMENT_CHARS: usize = 2000;
+
+/// Records which model served a successful routed request, for later feedback.
+pub fn remember_decision(state: &RouterState, session: &Session, ctx: &RequestCtx) {
+    let ok = session
+        .response_written()
+        .is_some_and(|r| r.status.is_success());
+    let (Some(decision), true) = (&ctx.decision, ok) else {
+        return;
+    };
+    let record = DecisionRecord {
+        request_id: ctx.request_id.clone(),
+        model: decision.model.clone(),
+        category: decision.category.map(|c| c.as_str().to_string()),
+        unix_ms: now_unix_ms(),
+    };
+    state.recent.insert(record.clone());
+    state
+        .store_tx
+        .send(crate::store::writer::StoreOp::Decision(record));
+}
+
+pub async fn accept(state: &Arc<RouterState>, raw: &[u8]) -> LocalResponse {
+    if !state.config.feedback.enabled {
+        let body = crate::error::error_body(
+            Dialect::OpenAi,
+            "feedback collection is disabled (router.feedback.enabled / ROUTER_FEEDBACK_ENABLED)",
+            "permission_error",
+            "feedback_disabled",
+        );
+        return LocalResponse {
+            status: 403,
+            content_type: "application/json",
+            body,
+        };
+    }
+    match store(state, raw).await {
+        Ok(id) => LocalResponse::json(200, &json!({"status": "success", "id": id})),
+        Err(err) => LocalResponse::error(&err, Dialect::OpenAi),
+    }
+}
+
+/// What a feedback body says, checked.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FeedbackRequest {
+    pub response_id: Option<String>,
+    pub score: f32,
+    pub model_name: Option<String>,
+    pub category: Option<Category>,
+    pub comment: Option<String>,
+}
+
+fn invalid(field: &'static str, why: &str) -> RequestError {
+    RequestError::InvalidField {
+        field,
+        why: why.to_string(),
+    }
+}
+
+pub fn parse(raw: &[u8]) -> Result<FeedbackRequest, RequestError> {
+    let value: Value =
+        serde_json::from_slice(raw).map_err(|e| RequestError::MalformedJson(e.to_string()))?;
+    let Value::Object(body) = value else {
+        return Err(RequestError::NotAnObject);
+    };
+    let text = |field: &'static str, max: usize| -> Result<Option<String>, RequestError> {
+        match body.get(field) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(s)) if s.chars().count() > max => {
+                Err(invalid(field, &format!("is longer than {max} characters")))
+            }
+            Some(Value::String(s)) if s.trim().is_empty() => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s.trim().to_string())),
+            Some(_) => Err(invalid(field, "must be a string")),
+        }
+    };
+    let score = match body.get("score") {
+        Some(Value::Number(n)) => n.as_f64().unwrap_or(f64::NAN),
+        Some(_) => {
+            return Err(invalid(
+                "score",
+                "must be a number from -1 (bad) to 1 (good)",
+            ))
+        }
+        None => {
+            return Err(invalid(
+                "score",
+                "is required: a number from -1 (bad) to 1 (good)",
+            ))
+        }
+    };
+    if !(-1.0..=1.0).contains(&score) {
+        return Err(invalid("score", &format!("{score} is outside -1..1")));
+    }
+    let category = match text("category", 64)? {
+        None => None,
+        Some(name) => Some(Category::parse(&name).ok_or_else(|| {
+            invalid(
+                "category",
+                "must be one of coding, reasoning, creativity, factual",
+            )
+        })?),
+    };
+    Ok(FeedbackRequest {
+        response_id: text("response_id", 256)?,
+        score: score as f32,
+        model_name: text("model_name", 256)?,
+        category,
+        comment: text("comment", MAX_COMMENT_CHARS)?,
+    })
+}
+
+async fn store(state: &Arc<RouterState>, raw: &[u8]) -> Result<u64, RequestError> {
+    let request = parse(raw)?;
+    let decision = match &request.response_id {
+        None => None,
+        Some(id) => match state.recent.get(id) {
+            Some(found) => Some(found),
+            None => {
+                // Older than the in-memory window: a disk read, off the async workers.
+                let store = Arc::clone(&state.store);
+                let id = id.clone();
+                tokio::task::spawn_blocking(move || store.decision(&id))
+                    .await
+                    .map_err(|e| RequestError::Internal(e.to_string()))?
+                    .map_err(|e| RequestError::Internal(e.to_string()))?
+            }
+        },
+    };
+    let model = match (&decision, &request.model_name) {
+        (Some(d), _) => d.model.clone(),
+        (None, Some(name)) => name.clone(),
+        (None, None) => {
+            return Err(invalid(
+                "model_name",
+                "is required when response_id is missing or unknown (response_id is the x-request-id of the response)",
+            ))
+        }
+    };
+    let category = request.category.or_else(|| {
+        decision
+            .as_ref()
+            .and_then(|d| d.category.as_deref())
+            .and_then(Category::parse)
+    });
+    let id = state.next_feedback_id();
+    let feedback = Feedback {
+        id,
+        response_id: request.response_id,
+        model: model.clone(),
+        category: category.map(|c| c.as_str().to_string()),
+        score: request.score,
+        comment: request.comment,
+        unix_ms: now_unix_ms(),
+    };
+    let unix_ms = feedback.unix_ms;
+    if !state.store_tx.send_durable(feedback).await {
+        return Err(RequestError::Internal(
+            "the feedback could not be stored; see the router's log".to_string(),
+        ));
+    }
+    state.feedback.add(&model, category, request.score, unix_ms);
+    Ok(id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn valid_feedback_parses() {
+        let f =
+            parse(br#"{"response_id":"abc","score":-0.5,"category":"coding","comment":" meh "}"#)
+                .unwrap();
+        assert_eq!(f.score, -0.5);
+        assert_eq!(f.category, Some(Category::Coding));
+        assert_eq!(f.comment.as_deref(), Some("meh"));
+    }
+
+    #[test]
+    fn invalid_feedback_names_the_field() {
+        let field = |raw: &[u8]| match parse(raw) {
+            Err(RequestError::InvalidField { field, .. }) => field,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(field(br#"{"score": 2}"#), "score");
+        assert_eq!(field(br#"{"score": "good"}"#), "score");
+        assert_eq!(field(br#"{}"#), "score");
+        assert_eq!(field(br#"{"score": 1, "category": "poetry"}"#), "category");
+        assert_eq!(field(br#"{"score": 1, "model_name": 5}"#), "model_name");
+        assert!(matches!(
+            parse(b"nope"),
+            Err(RequestError::MalformedJson(_))
+        ));
+    }
+}

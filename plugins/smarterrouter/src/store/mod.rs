@@ -1,0 +1,72 @@
+//! Persistent state: feedback, routing decisions (bounded) and, later, model profiles and VRAM
+//! history. `trait Store` with a sled implementation in `router.data_dir`. Request phases never
+//! touch it directly: they send [`StoreOp`]s to [`writer`], a background task that applies them.
+
+pub mod recent;
+mod sled_store;
+pub mod writer;
+
+use serde::{Deserialize, Serialize};
+
+pub use sled_store::SledStore;
+
+/// Schema of the data written by this version; a store written by a newer one is refused.
+pub const SCHEMA_VERSION: u32 = 1;
+/// Routing decisions kept for feedback lookups (oldest dropped first).
+pub const DECISIONS_KEPT: u64 = 50_000;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("the store at {path} cannot be opened: {reason}. Move the directory aside (the router then starts with an empty store) or point router.data_dir / ROUTER_DATA_DIR elsewhere")]
+    Open { path: String, reason: String },
+    #[error("the store at {path} was written by a newer SmarterRouter (schema {found}, this version reads up to {supported}); upgrade, or point router.data_dir elsewhere")]
+    NewerSchema {
+        path: String,
+        found: u32,
+        supported: u32,
+    },
+    #[error("the store at {path} is damaged: {reason}. Move the directory aside to start with an empty store")]
+    Corrupt { path: String, reason: String },
+    #[error("store I/O failed: {0}")]
+    Io(String),
+}
+
+/// One piece of user feedback on a response.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Feedback {
+    pub id: u64,
+    pub response_id: Option<String>,
+    pub model: String,
+    pub category: Option<String>,
+    /// −1 (bad) .. 1 (good).
+    pub score: f32,
+    pub comment: Option<String>,
+    pub unix_ms: u64,
+}
+
+/// Which model answered a request, kept so feedback can name the request only.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DecisionRecord {
+    pub request_id: String,
+    pub model: String,
+    pub category: Option<String>,
+    pub unix_ms: u64,
+}
+
+/// What the router keeps on disk.
+pub trait Store: Send + Sync {
+    fn add_feedback(&self, feedback: &Feedback) -> Result<(), StoreError>;
+    fn feedback(&self) -> Result<Vec<Feedback>, StoreError>;
+    fn next_feedback_id(&self) -> Result<u64, StoreError>;
+    fn record_decision(&self, decision: &DecisionRecord) -> Result<(), StoreError>;
+    fn decision(&self, request_id: &str) -> Result<Option<DecisionRecord>, StoreError>;
+    /// Waits until everything written so far is on disk.
+    fn flush(&self) -> Result<(), StoreError>;
+}
+
+pub fn now_unix_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}

@@ -1,0 +1,63 @@
+//! The most recent routing decisions in memory, so feedback on a fresh response needs no disk
+//! read.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Mutex;
+
+use super::DecisionRecord;
+
+pub struct RecentDecisions {
+    capacity: usize,
+    inner: Mutex<(HashMap<String, DecisionRecord>, VecDeque<String>)>,
+}
+
+impl RecentDecisions {
+    pub fn new(capacity: usize) -> Self {
+        RecentDecisions {
+            capacity: capacity.max(1),
+            inner: Mutex::new((HashMap::new(), VecDeque::new())),
+        }
+    }
+
+    pub fn insert(&self, record: DecisionRecord) {
+        let Ok(mut guard) = self.inner.lock() else {
+            return;
+        };
+        let (map, order) = &mut *guard;
+        if map
+            .insert(record.request_id.clone(), record.clone())
+            .is_none()
+        {
+            order.push_back(record.request_id);
+        }
+        while order.len() > self.capacity {
+            if let Some(old) = order.pop_front() {
+                map.remove(&old);
+            }
+        }
+    }
+
+    pub fn get(&self, request_id: &str) -> Option<DecisionRecord> {
+        self.inner.lock().ok()?.0.get(request_id).cloned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keeps_only_the_newest() {
+        let recent = RecentDecisions::new(2);
+        for id in ["a", "b", "c"] {
+            recent.insert(DecisionRecord {
+                request_id: id.into(),
+                model: "m".into(),
+                category: None,
+                unix_ms: 0,
+            });
+        }
+        assert!(recent.get("a").is_none());
+        assert_eq!(recent.get("c").unwrap().model, "m");
+    }
+}

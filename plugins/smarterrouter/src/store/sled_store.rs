@@ -1,0 +1,232 @@
+//! The sled implementation of [`Store`]: one database directory, a `meta` tree with the schema
+//! version, and one tree per kind of record, values as JSON.
+
+use std::path::Path;
+
+use super::{DecisionRecord, Feedback, Store, StoreError, DECISIONS_KEPT, SCHEMA_VERSION};
+
+const SCHEMA_KEY: &[u8] = b"schema_version";
+
+pub struct SledStore {
+    path: String,
+    db: sled::Db,
+    meta: sled::Tree,
+    feedback: sled::Tree,
+    decisions: sled::Tree,
+    /// request id -> sequence key in `decisions`, for lookups by id.
+    decision_ids: sled::Tree,
+}
+
+impl SledStore {
+    /// Opens (or creates) the store, checking its schema version.
+    pub fn open(dir: &Path) -> Result<Self, StoreError> {
+        let path = dir.display().to_string();
+        let open_err = |reason: String| StoreError::Open {
+            path: path.clone(),
+            reason,
+        };
+        std::fs::create_dir_all(dir).map_err(|e| open_err(e.to_string()))?;
+        let db = sled::Config::new()
+            .path(dir)
+            // No background flusher thread (it would not survive Pingora's daemon fork); the
+            // writer task flushes after each batch.
+            .flush_every_ms(None)
+            .open()
+            .map_err(|e| open_err(e.to_string()))?;
+        let tree = |name: &str| db.open_tree(name).map_err(|e| open_err(e.to_string()));
+        let store = SledStore {
+            meta: tree("meta")?,
+            feedback: tree("feedback")?,
+            decisions: tree("decisions")?,
+            decision_ids: tree("decision_ids")?,
+            path: path.clone(),
+            db,
+        };
+        store.check_schema()?;
+        Ok(store)
+    }
+
+    fn check_schema(&self) -> Result<(), StoreError> {
+        let found = self.meta.get(SCHEMA_KEY).map_err(|e| self.io(e))?;
+        match found {
+            None => {
+                self.meta
+                    .insert(SCHEMA_KEY, SCHEMA_VERSION.to_string().as_bytes())
+                    .map_err(|e| self.io(e))?;
+                self.db.flush().map_err(|e| self.io(e))?;
+                Ok(())
+            }
+            Some(raw) => {
+                let found = std::str::from_utf8(&raw)
+                    .ok()
+                    .and_then(|s| s.parse::<u32>().ok())
+                    .ok_or_else(|| StoreError::Corrupt {
+                        path: self.path.clone(),
+                        reason: "its schema version is unreadable".to_string(),
+                    })?;
+                if found > SCHEMA_VERSION {
+                    return Err(StoreError::NewerSchema {
+                        path: self.path.clone(),
+                        found,
+                        supported: SCHEMA_VERSION,
+                    });
+                }
+                Ok(())
+            }
+        }
+    }
+
+    fn io(&self, e: sled::Error) -> StoreError {
+        StoreError::Io(format!("{}: {e}", self.path))
+    }
+
+    fn decode<T: serde::de::DeserializeOwned>(&self, raw: &[u8]) -> Result<T, StoreError> {
+        serde_json::from_slice(raw).map_err(|e| StoreError::Corrupt {
+            path: self.path.clone(),
+            reason: format!("a record does not parse ({e})"),
+        })
+    }
+
+    fn encode<T: serde::Serialize>(&self, value: &T) -> Result<Vec<u8>, StoreError> {
+        serde_json::to_vec(value).map_err(|e| StoreError::Io(e.to_string()))
+    }
+}
+
+impl Store for SledStore {
+    fn add_feedback(&self, feedback: &Feedback) -> Result<(), StoreError> {
+        let value = self.encode(feedback)?;
+        self.feedback
+            .insert(feedback.id.to_be_bytes(), value)
+            .map_err(|e| self.io(e))?;
+        Ok(())
+    }
+
+    fn feedback(&self) -> Result<Vec<Feedback>, StoreError> {
+        self.feedback
+            .iter()
+            .values()
+            .map(|v| v.map_err(|e| self.io(e)).and_then(|raw| self.decode(&raw)))
+            .collect()
+    }
+
+    fn next_feedback_id(&self) -> Result<u64, StoreError> {
+        self.db.generate_id().map_err(|e| self.io(e))
+    }
+
+    fn record_decision(&self, decision: &DecisionRecord) -> Result<(), StoreError> {
+        let seq = self.db.generate_id().map_err(|e| self.io(e))?;
+        let value = self.encode(decision)?;
+        self.decisions
+            .insert(seq.to_be_bytes(), value)
+            .map_err(|e| self.io(e))?;
+        self.decision_ids
+            .insert(decision.request_id.as_bytes(), &seq.to_be_bytes())
+            .map_err(|e| self.io(e))?;
+        // Bounded retention: drop the oldest beyond the cap.
+        while self.decisions.len() as u64 > DECISIONS_KEPT {
+            let Some((key, raw)) = self.decisions.pop_min().map_err(|e| self.io(e))? else {
+                break;
+            };
+            let old: DecisionRecord = self.decode(&raw)?;
+            if self
+                .decision_ids
+                .get(old.request_id.as_bytes())
+                .map_err(|e| self.io(e))?
+                .as_deref()
+                == Some(&key[..])
+            {
+                self.decision_ids
+                    .remove(old.request_id.as_bytes())
+                    .map_err(|e| self.io(e))?;
+            }
+        }
+        Ok(())
+    }
+
+    fn decision(&self, request_id: &str) -> Result<Option<DecisionRecord>, StoreError> {
+        let Some(seq) = self
+            .decision_ids
+            .get(request_id.as_bytes())
+            .map_err(|e| self.io(e))?
+        else {
+            return Ok(None);
+        };
+        match self.decisions.get(seq).map_err(|e| self.io(e))? {
+            Some(raw) => self.decode(&raw).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    fn flush(&self) -> Result<(), StoreError> {
+        self.db.flush().map(|_| ()).map_err(|e| self.io(e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn feedback(id: u64, model: &str, score: f32) -> Feedback {
+        Feedback {
+            id,
+            response_id: None,
+            model: model.to_string(),
+            category: None,
+            score,
+            comment: None,
+            unix_ms: 1,
+        }
+    }
+
+    #[test]
+    fn feedback_and_decisions_survive_reopening() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let store = SledStore::open(dir.path()).unwrap();
+            store.add_feedback(&feedback(7, "a", 0.5)).unwrap();
+            store
+                .record_decision(&DecisionRecord {
+                    request_id: "r1".into(),
+                    model: "a".into(),
+                    category: Some("coding".into()),
+                    unix_ms: 2,
+                })
+                .unwrap();
+            store.flush().unwrap();
+        }
+        let store = SledStore::open(dir.path()).unwrap();
+        assert_eq!(store.feedback().unwrap(), vec![feedback(7, "a", 0.5)]);
+        assert_eq!(store.decision("r1").unwrap().unwrap().model, "a");
+        assert_eq!(store.decision("nope").unwrap(), None);
+    }
+
+    #[test]
+    fn newer_schema_is_refused_with_a_clear_message() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let store = SledStore::open(dir.path()).unwrap();
+            store.meta.insert(SCHEMA_KEY, b"99".as_slice()).unwrap();
+            store.flush().unwrap();
+        }
+        let err = SledStore::open(dir.path()).err().unwrap();
+        assert!(
+            matches!(err, StoreError::NewerSchema { found: 99, .. }),
+            "{err}"
+        );
+        assert!(err.to_string().contains("newer SmarterRouter"));
+    }
+
+    #[test]
+    fn garbage_directory_is_an_error_not_a_panic() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("conf"), b"\\xff\\xfe not sled").unwrap();
+        std::fs::write(dir.path().join("db"), vec![0xAB; 4096]).unwrap();
+        match SledStore::open(dir.path()) {
+            Err(err) => assert!(
+                err.to_string().contains("Move the directory aside"),
+                "{err}"
+            ),
+            Ok(store) => panic!("a damaged store opened: {:?}", store.feedback()),
+        }
+    }
+}

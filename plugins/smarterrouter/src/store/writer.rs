@@ -1,0 +1,147 @@
+//! The background task that owns all store writes. Request phases hand it [`StoreOp`]s through a
+//! bounded channel with `try_send`, so a slow disk never holds up a request; if the channel is
+//! full the record is dropped and counted.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use pingora::server::ShutdownWatch;
+use pingora::services::background::BackgroundService;
+use tokio::sync::{mpsc, oneshot};
+
+use super::{DecisionRecord, Feedback, Store};
+
+const QUEUE: usize = 10_000;
+
+#[derive(Debug)]
+pub enum StoreOp {
+    /// Feedback, and who to tell once it is on disk.
+    Feedback(Feedback, Option<oneshot::Sender<bool>>),
+    Decision(DecisionRecord),
+}
+
+/// The sending side, cloned into the proxy.
+#[derive(Clone)]
+pub struct StoreSender {
+    tx: mpsc::Sender<StoreOp>,
+    pub dropped: Arc<AtomicU64>,
+}
+
+impl StoreSender {
+    /// Queues a write; never waits.
+    pub fn send(&self, op: StoreOp) {
+        if self.tx.try_send(op).is_err() {
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Queues feedback and waits (asynchronously) until it is on disk; false if it could not be
+    /// written.
+    pub async fn send_durable(&self, feedback: Feedback) -> bool {
+        let (done, wait) = oneshot::channel();
+        if self
+            .tx
+            .try_send(StoreOp::Feedback(feedback, Some(done)))
+            .is_err()
+        {
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+            return false;
+        }
+        wait.await.unwrap_or(false)
+    }
+}
+
+/// The Pingora background service applying queued writes.
+pub struct StoreWriter {
+    store: Arc<dyn Store>,
+    rx: Mutex<Option<mpsc::Receiver<StoreOp>>>,
+}
+
+pub fn channel(store: Arc<dyn Store>) -> (StoreSender, StoreWriter) {
+    let (tx, rx) = mpsc::channel(QUEUE);
+    (
+        StoreSender {
+            tx,
+            dropped: Arc::new(AtomicU64::new(0)),
+        },
+        StoreWriter {
+            store,
+            rx: Mutex::new(Some(rx)),
+        },
+    )
+}
+
+impl StoreWriter {
+    fn apply(store: &dyn Store, batch: Vec<StoreOp>) {
+        let mut waiting = Vec::new();
+        let mut all_ok = true;
+        for op in batch {
+            let result = match op {
+                StoreOp::Feedback(f, done) => {
+                    waiting.extend(done);
+                    store.add_feedback(&f)
+                }
+                StoreOp::Decision(d) => store.record_decision(&d),
+            };
+            if let Err(e) = result {
+                all_ok = false;
+                tracing::error!(error = %e, "store write failed");
+            }
+        }
+        // Acknowledged feedback must survive a crash: flush before answering.
+        if let Err(e) = store.flush() {
+            all_ok = false;
+            tracing::error!(error = %e, "store flush failed");
+        }
+        for done in waiting {
+            let _ = done.send(all_ok);
+        }
+    }
+
+    /// Applies queued writes until shutdown, then drains what is left.
+    pub async fn run(&self, mut shutdown: Option<ShutdownWatch>) {
+        let taken = self.rx.lock().ok().and_then(|mut rx| rx.take());
+        let Some(mut rx) = taken else {
+            return;
+        };
+        loop {
+            let first = match shutdown.as_mut() {
+                Some(watch) => tokio::select! {
+                    op = rx.recv() => op,
+                    _ = watch.changed() => None,
+                },
+                None => rx.recv().await,
+            };
+            let Some(first) = first else {
+                break;
+            };
+            let mut batch = vec![first];
+            while let Ok(op) = rx.try_recv() {
+                batch.push(op);
+                if batch.len() >= 512 {
+                    break;
+                }
+            }
+            let store = Arc::clone(&self.store);
+            if tokio::task::spawn_blocking(move || Self::apply(store.as_ref(), batch))
+                .await
+                .is_err()
+            {
+                tracing::error!("store writer task failed");
+            }
+        }
+        let mut rest = Vec::new();
+        while let Ok(op) = rx.try_recv() {
+            rest.push(op);
+        }
+        Self::apply(self.store.as_ref(), rest);
+    }
+}
+
+#[async_trait]
+impl BackgroundService for StoreWriter {
+    async fn start(&self, shutdown: ShutdownWatch) {
+        self.run(Some(shutdown)).await;
+    }
+}
