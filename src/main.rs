@@ -27,8 +27,15 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[command(name = "smarterrouter", version)]
 struct Cli {
     /// Configuration file (YAML).
-    #[arg(short = 'c', long = "conf", default_value = "conf/smarterrouter.yaml")]
+    #[arg(
+        short = 'c',
+        long = "conf",
+        default_value = "conf/smarterrouter.yaml",
+        global = true
+    )]
     conf: PathBuf,
+    #[command(subcommand)]
+    command: Option<Command>,
     /// Check the configuration, print every problem with its key path, and exit
     /// (status 0 if valid, 1 if not).
     #[arg(long)]
@@ -39,6 +46,19 @@ struct Cli {
     /// Take over the listening sockets of a running instance (graceful upgrade; see systemd/).
     #[arg(short = 'u', long)]
     upgrade: bool,
+}
+
+#[derive(clap::Subcommand, Debug)]
+enum Command {
+    /// Measure every chat model on the configured nodes (or one, with --model): quality per
+    /// category from prompt suites with checked answers, time to first token, tokens/s and, on
+    /// Ollama nodes, load time and VRAM. Saves the profiles in router.data_dir (the router uses
+    /// them for routing) and prints a summary table. Settings: router.profiling.
+    Profile {
+        /// Profile only this model.
+        #[arg(long)]
+        model: Option<String>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -74,6 +94,9 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    if let Some(Command::Profile { model }) = cli.command {
+        return profile(state, model);
+    }
     let opt = Opt {
         upgrade: cli.upgrade,
         daemon: cli.daemon,
@@ -92,6 +115,33 @@ fn main() -> ExitCode {
         "smarterrouter starting"
     );
     server.run_forever()
+}
+
+fn profile(state: std::sync::Arc<smarterrouter::RouterState>, model: Option<String>) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("smarterrouter profile: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(smarterrouter::profile::cli::run(state, model)) {
+        Ok(profiles) => {
+            let mut out = std::io::stdout();
+            if let Err(e) = smarterrouter::profile::cli::print_summary(&profiles, &mut out) {
+                eprintln!("smarterrouter profile: {e}");
+                return ExitCode::FAILURE;
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("smarterrouter profile: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 fn init_logging(log: &config::LogConfig) {

@@ -12,5 +12,6 @@ mod forwarding;
 mod harness;
 mod local_endpoints;
 mod logs;
+mod profiling;
 mod routing;
 mod streaming;

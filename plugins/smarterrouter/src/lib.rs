@@ -27,6 +27,7 @@ pub mod api;
 pub mod config;
 pub mod error;
 pub mod metrics;
+pub mod profile;
 pub mod proxy;
 pub mod routing;
 pub mod store;
@@ -51,6 +52,8 @@ pub struct RouterState {
     /// The writer, until `services` hands it to Pingora.
     store_writer: std::sync::Mutex<Option<store::writer::StoreWriter>>,
     pub feedback: routing::feedback::FeedbackIndex,
+    /// Measured model profiles (from the store, and from profiling runs).
+    pub profiles: profile::ProfileBook,
     /// Recent routing decisions by request id, for `POST /v1/feedback`.
     pub recent: store::recent::RecentDecisions,
     pub config: config::RouterConfig,
@@ -75,6 +78,10 @@ impl RouterState {
                 .as_deref()
                 .and_then(routing::analysis::Category::parse);
             feedback.add(&f.model, category, f.score, f.unix_ms);
+        }
+        let profiles = profile::ProfileBook::default();
+        for p in store.profiles().map_err(|e| e.to_string())? {
+            profiles.insert(p);
         }
         let (store_tx, writer) = store::writer::channel(Arc::clone(&store));
         let mut builder = reqwest::Client::builder()
@@ -104,6 +111,7 @@ impl RouterState {
             store_tx,
             store_writer: std::sync::Mutex::new(Some(writer)),
             feedback,
+            profiles,
             recent: store::recent::RecentDecisions::new(10_000),
             scoring: loaded.router.routing.scoring(),
             config: loaded.router.clone(),

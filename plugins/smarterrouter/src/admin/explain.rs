@@ -9,7 +9,7 @@ use crate::api::Dialect;
 use crate::error::RequestError;
 use crate::proxy::local::LocalResponse;
 use crate::routing::analysis::{analyse, Category, PromptAnalysis};
-use crate::routing::{score_with_feedback, ModelCatalog};
+use crate::routing::{score_with_inputs, ModelCatalog};
 use crate::RouterState;
 
 pub fn explain(state: &RouterState, query: Option<&str>, body: Option<&[u8]>) -> LocalResponse {
@@ -72,7 +72,7 @@ fn build(
     let analysis = analyse(&view);
     let facts = state.registry.candidate_facts(false);
     let feedback = state.config.feedback.enabled.then_some(&state.feedback);
-    let scored = score_with_feedback(&analysis, &facts, &scoring, feedback);
+    let scored = score_with_inputs(&analysis, &facts, &scoring, feedback, Some(&state.profiles));
     let named_model = named_model.filter(|m| {
         !state
             .config
@@ -96,6 +96,13 @@ fn build(
         "scoring": scored.map(|s| s.to_json()),
         "models_known": facts.iter().map(|f| json!({
             "model": f.name, "params_b": f.params_b, "loaded": f.loaded,
+            "profile": state.profiles.quality(&f.name).map(|p| json!({
+                "coding": p.quality[Category::Coding.index()],
+                "reasoning": p.quality[Category::Reasoning.index()],
+                "creativity": p.quality[Category::Creativity.index()],
+                "factual": p.quality[Category::Factual.index()],
+                "tokens_per_sec": p.tokens_per_sec,
+            })),
             "capabilities_from": f.source.as_str(),
             "vision": f.capabilities.vision, "tools": f.capabilities.tools,
             "embedding": f.capabilities.embedding, "context_length": f.context_length,

@@ -66,6 +66,8 @@ pub enum Local {
     Explain,
     /// `POST /v1/feedback`.
     Feedback,
+    /// `GET /admin/profiles`.
+    Profiles,
 }
 
 /// What a request is for.
@@ -100,6 +102,7 @@ impl Endpoint {
                 Local::OllamaVersion => "/api/version",
                 Local::Explain => "/admin/explain",
                 Local::Feedback => "/v1/feedback",
+                Local::Profiles => "/admin/profiles",
             },
         }
     }
@@ -145,6 +148,7 @@ pub fn route(method: &str, path: &str) -> Result<Endpoint, RouteMiss> {
         "/api/ps" => ("GET", Endpoint::Local(Local::OllamaPs)),
         "/api/version" => ("GET", Endpoint::Local(Local::OllamaVersion)),
         "/v1/feedback" => ("POST", Endpoint::Local(Local::Feedback)),
+        "/admin/profiles" => ("GET", Endpoint::Local(Local::Profiles)),
         "/admin/explain" if method == "POST" => ("POST", Endpoint::Local(Local::Explain)),
         "/admin/explain" => ("GET", Endpoint::Local(Local::Explain)),
         p if p.starts_with("/v1/models/") => ("GET", Endpoint::Local(Local::OpenAiModel)),

@@ -75,6 +75,23 @@ pub(super) fn apply_overrides(
             )),
         }
     }
+    let mut number = |name: &str, set: &mut dyn FnMut(u64)| {
+        if let Some(value) = get(name) {
+            match value.parse::<u64>() {
+                Ok(n) => set(n),
+                Err(_) => problems.push(format!("{name}={value:?}: expected a whole number")),
+            }
+        }
+    };
+    number("ROUTER_PROFILE_PROMPTS_PER_CATEGORY", &mut |n| {
+        router.profiling.prompts_per_category = n as usize
+    });
+    number("ROUTER_PROFILE_TIMEOUT", &mut |n| {
+        router.profiling.timeout_secs = n
+    });
+    number("ROUTER_PROFILE_CONCURRENCY", &mut |n| {
+        router.profiling.concurrency = n as usize
+    });
     if let Some(dir) = get("ROUTER_DATA_DIR") {
         router.data_dir = dir;
     }

@@ -38,6 +38,7 @@ pub struct RouterConfig {
     /// Directory of the embedded store (`ROUTER_DATA_DIR`).
     pub data_dir: String,
     pub feedback: FeedbackConfig,
+    pub profiling: ProfilingConfig,
     pub pools: Vec<PoolConfig>,
 }
 
@@ -56,6 +57,7 @@ impl Default for RouterConfig {
             routing: RoutingConfig::default(),
             data_dir: "./data".to_string(),
             feedback: FeedbackConfig::default(),
+            profiling: ProfilingConfig::default(),
             pools: vec![PoolConfig {
                 name: "local".to_string(),
                 nodes: vec![NodeConfig {
@@ -146,6 +148,32 @@ impl Default for UpstreamConfig {
             connect_timeout_ms: 2000,
             read_timeout_secs: 300,
             max_attempts: 3,
+        }
+    }
+}
+
+/// `router.profiling`: how `smarterrouter profile` measures models.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct ProfilingConfig {
+    /// Prompts per suite category (`ROUTER_PROFILE_PROMPTS_PER_CATEGORY`; suites have 5).
+    pub prompts_per_category: usize,
+    /// Seconds allowed per prompt (`ROUTER_PROFILE_TIMEOUT`).
+    pub timeout_secs: u64,
+    /// Models profiled at once (`ROUTER_PROFILE_CONCURRENCY`); each model's prompts run one at a
+    /// time, so a node sees at most this many profiling requests.
+    pub concurrency: usize,
+    /// Longest answer asked for, in tokens.
+    pub max_tokens: u32,
+}
+
+impl Default for ProfilingConfig {
+    fn default() -> Self {
+        ProfilingConfig {
+            prompts_per_category: 3,
+            timeout_secs: 90,
+            concurrency: 1,
+            max_tokens: 256,
         }
     }
 }

@@ -111,6 +111,22 @@ pub(super) fn check(router: &RouterConfig, problems: &mut Vec<String>) -> Vec<Re
             router.admin.listen
         ));
     }
+    let profiling = &router.profiling;
+    if !(1..=50).contains(&profiling.prompts_per_category) {
+        problems.push(format!(
+            "router.profiling.prompts_per_category: {} is out of range (1 to 50)",
+            profiling.prompts_per_category
+        ));
+    }
+    if profiling.timeout_secs == 0
+        || !(1..=64).contains(&profiling.concurrency)
+        || profiling.max_tokens == 0
+    {
+        problems.push(format!(
+            "router.profiling: timeout_secs ({}) and max_tokens ({}) must be at least 1, concurrency ({}) 1 to 64",
+            profiling.timeout_secs, profiling.max_tokens, profiling.concurrency
+        ));
+    }
     if router.data_dir.trim().is_empty() {
         problems.push("router.data_dir: must name a directory (default ./data)".to_string());
     }

@@ -48,6 +48,7 @@ pub async fn prepare(
             scoring: &state.scoring,
             override_explicit_model: state.config.routing.override_explicit_model,
             feedback: state.config.feedback.enabled.then_some(&state.feedback),
+            profiles: Some(&state.profiles),
         },
         state.registry.as_ref(),
     )?;

@@ -57,6 +57,7 @@ pub async fn respond(state: &RouterState, local: Local, path: &str) -> LocalResp
         Local::OllamaPs => LocalResponse::json(200, &ollama_ps(state).await),
         Local::OllamaVersion => LocalResponse::json(200, &ollama_version(state)),
         Local::Explain => crate::admin::explain::explain(state, None, None),
+        Local::Profiles => LocalResponse::json(200, &json!({ "profiles": state.profiles.all() })),
         Local::Feedback => LocalResponse::error(
             &RequestError::MethodNotAllowed {
                 method: "GET".to_string(),

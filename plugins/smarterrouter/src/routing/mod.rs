@@ -77,6 +77,7 @@ pub struct RoutingSettings<'a> {
     /// Route even requests that name a real model.
     pub override_explicit_model: bool,
     pub feedback: Option<&'a feedback::FeedbackIndex>,
+    pub profiles: Option<&'a crate::profile::ProfileBook>,
 }
 
 pub fn decide(
@@ -113,35 +114,47 @@ pub fn decide(
         });
     }
     let facts = catalog.candidate_facts(request.ollama_only);
-    if let Some(scored) = score_with_feedback(analysis, &facts, settings.scoring, settings.feedback)
-    {
+    if let Some(scored) = score_with_inputs(
+        analysis,
+        &facts,
+        settings.scoring,
+        settings.feedback,
+        settings.profiles,
+    ) {
         return Ok(scored.decision);
     }
     fallback(settings, catalog)
 }
 
-/// Runs the scoring engine over model facts, with user feedback when there is any.
+/// Runs the scoring engine over model facts alone (size priors, no feedback).
 pub fn score_facts(
     analysis: &PromptAnalysis,
     facts: &[ModelFacts],
     settings: &ScoringSettings,
 ) -> Option<Scored> {
-    score_with_feedback(analysis, facts, settings, None)
+    score_with_inputs(analysis, facts, settings, None, None)
 }
 
-pub fn score_with_feedback(
+/// Runs the scoring engine with measured profiles and user feedback where there are any.
+pub fn score_with_inputs(
     analysis: &PromptAnalysis,
     facts: &[ModelFacts],
     settings: &ScoringSettings,
     feedback: Option<&feedback::FeedbackIndex>,
+    profiles: Option<&crate::profile::ProfileBook>,
 ) -> Option<Scored> {
     let category = analysis.dominant();
     let now = crate::store::now_unix_ms();
+    let measured: Vec<Option<score::QualityProfile>> = facts
+        .iter()
+        .map(|f| profiles.and_then(|book| book.quality(&f.name)))
+        .collect();
     let candidates: Vec<Candidate<'_>> = facts
         .iter()
-        .map(|f| Candidate {
+        .zip(&measured)
+        .map(|(f, profile)| Candidate {
             facts: f,
-            profile: None,
+            profile: profile.as_ref(),
             feedback: feedback.map_or(0.0, |index| index.value(&f.name, category, now)),
         })
         .collect();

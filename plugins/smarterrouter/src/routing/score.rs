@@ -19,8 +19,8 @@ use super::RoutingDecision;
 /// Measured numbers for a model (filled by the profiler).
 #[derive(Debug, Clone, PartialEq)]
 pub struct QualityProfile {
-    /// 0..1 per category, indexed by [`Category::index`].
-    pub quality: [f32; 4],
+    /// 0..1 per category, indexed by [`Category::index`]; `None` where not measured.
+    pub quality: [Option<f32>; 4],
     pub tokens_per_sec: Option<f32>,
 }
 
@@ -256,12 +256,13 @@ fn terms(
 ) -> ScoreTerms {
     let facts = cand.facts;
     let specialised = specialisations(facts);
+    let prior = |c: Category| prior_quality_with(facts, c, specialised[c.index()]);
     let (per_category, quality_source) = match cand.profile {
-        Some(profile) => (profile.quality, "profile"),
-        None => (
-            Category::ALL.map(|c| prior_quality_with(facts, c, specialised[c.index()])),
-            "prior",
+        Some(profile) => (
+            Category::ALL.map(|c| profile.quality[c.index()].unwrap_or_else(|| prior(c))),
+            "profile",
         ),
+        None => (Category::ALL.map(prior), "prior"),
     };
     let quality: f32 = (0..4)
         .map(|i| weights[i] * per_category[i].clamp(0.0, 1.5))

@@ -59,6 +59,7 @@ fn settings<'a>(
         scoring,
         override_explicit_model: false,
         feedback: None,
+        profiles: None,
     }
 }
 

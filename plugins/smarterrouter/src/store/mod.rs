@@ -60,6 +60,9 @@ pub trait Store: Send + Sync {
     fn next_feedback_id(&self) -> Result<u64, StoreError>;
     fn record_decision(&self, decision: &DecisionRecord) -> Result<(), StoreError>;
     fn decision(&self, request_id: &str) -> Result<Option<DecisionRecord>, StoreError>;
+    /// Saves a model's profile, replacing the previous one, and flushes it to disk.
+    fn put_profile(&self, profile: &crate::profile::ModelProfile) -> Result<(), StoreError>;
+    fn profiles(&self) -> Result<Vec<crate::profile::ModelProfile>, StoreError>;
     /// Waits until everything written so far is on disk.
     fn flush(&self) -> Result<(), StoreError>;
 }

@@ -15,6 +15,7 @@ pub struct SledStore {
     decisions: sled::Tree,
     /// request id -> sequence key in `decisions`, for lookups by id.
     decision_ids: sled::Tree,
+    profiles: sled::Tree,
 }
 
 impl SledStore {
@@ -39,6 +40,7 @@ impl SledStore {
             feedback: tree("feedback")?,
             decisions: tree("decisions")?,
             decision_ids: tree("decision_ids")?,
+            profiles: tree("profiles")?,
             path: path.clone(),
             db,
         };
@@ -155,6 +157,22 @@ impl Store for SledStore {
             Some(raw) => self.decode(&raw).map(Some),
             None => Ok(None),
         }
+    }
+
+    fn put_profile(&self, profile: &crate::profile::ModelProfile) -> Result<(), StoreError> {
+        let value = self.encode(profile)?;
+        self.profiles
+            .insert(profile.model.as_bytes(), value)
+            .map_err(|e| self.io(e))?;
+        self.flush()
+    }
+
+    fn profiles(&self) -> Result<Vec<crate::profile::ModelProfile>, StoreError> {
+        self.profiles
+            .iter()
+            .values()
+            .map(|v| v.map_err(|e| self.io(e)).and_then(|raw| self.decode(&raw)))
+            .collect()
     }
 
     fn flush(&self) -> Result<(), StoreError> {

@@ -106,6 +106,25 @@ fn stream(state: Arc<MockState>, frames: Vec<Bytes>, content_type: &'static str)
         .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
 }
 
+/// The prompt a scripted reply is matched against: the last user message, or `prompt`.
+fn last_user_text(req: &Value) -> String {
+    if let Some(messages) = req.get("messages").and_then(Value::as_array) {
+        let last_user = messages
+            .iter()
+            .rev()
+            .find(|m| m.get("role").and_then(Value::as_str) == Some("user"));
+        return last_user
+            .and_then(|m| m.get("content"))
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string();
+    }
+    req.get("prompt")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string()
+}
+
 fn parse(body: &Bytes) -> Option<Value> {
     serde_json::from_slice::<Value>(body)
         .ok()
@@ -244,14 +263,14 @@ async fn ollama_generation(s: Arc<MockState>, body: Bytes, chat: bool) -> Respon
         return json_response(StatusCode::OK, &v);
     }
     pause(&s).await;
-    let tokens = s.config.tokens;
+    let pieces = s.reply_pieces(&model, &last_user_text(&req));
     if req.get("stream").and_then(Value::as_bool).unwrap_or(true) {
-        let frames = replies::ollama_frames(&model, chat, prompt_tokens(&body), tokens);
+        let frames = replies::ollama_frames(&model, chat, prompt_tokens(&body), &pieces);
         stream(s, frames, "application/x-ndjson")
     } else {
         json_response(
             StatusCode::OK,
-            &replies::ollama_single(&model, chat, prompt_tokens(&body), tokens),
+            &replies::ollama_single(&model, chat, prompt_tokens(&body), &pieces),
         )
     }
 }
@@ -345,19 +364,19 @@ async fn openai_generation(s: Arc<MockState>, body: Bytes, chat: bool) -> Respon
         return openai_error(StatusCode::BAD_REQUEST, "[] is too short - 'messages'");
     }
     pause(&s).await;
-    let tokens = s.config.tokens;
+    let pieces = s.reply_pieces(&model, &last_user_text(&req));
     if req.get("stream").and_then(Value::as_bool).unwrap_or(false) {
         let include_usage = req
             .pointer("/stream_options/include_usage")
             .and_then(Value::as_bool)
             .unwrap_or(false);
         let frames =
-            replies::openai_frames(&model, chat, include_usage, prompt_tokens(&body), tokens);
+            replies::openai_frames(&model, chat, include_usage, prompt_tokens(&body), &pieces);
         stream(s, frames, "text/event-stream")
     } else {
         json_response(
             StatusCode::OK,
-            &replies::openai_single(&model, chat, prompt_tokens(&body), tokens),
+            &replies::openai_single(&model, chat, prompt_tokens(&body), &pieces),
         )
     }
 }

@@ -103,6 +103,16 @@ pub struct MockConfig {
     pub token_interval: Duration,
     /// Keep at most this many recorded requests (oldest dropped).
     pub record_limit: usize,
+    /// Scripted replies: a model answers `reply` when the prompt contains `prompt_contains`.
+    pub scripted: Vec<Script>,
+}
+
+/// One scripted answer.
+#[derive(Debug, Clone)]
+pub struct Script {
+    pub model: String,
+    pub prompt_contains: String,
+    pub reply: String,
 }
 
 impl Default for MockConfig {
@@ -117,6 +127,7 @@ impl Default for MockConfig {
             tokens: 5,
             token_interval: Duration::ZERO,
             record_limit: 1000,
+            scripted: Vec::new(),
         }
     }
 }
@@ -187,6 +198,23 @@ impl MockState {
             .models
             .iter()
             .find(|m| m.name == name || m.name == tagged)
+    }
+
+    /// What `model` answers to `prompt`, as stream pieces: a scripted reply split after each
+    /// space, else the canned answer.
+    pub fn reply_pieces(&self, model: &str, prompt: &str) -> Vec<String> {
+        let scripted = self.config.scripted.iter().find(|s| {
+            (s.model == model || format!("{}:latest", model) == s.model)
+                && prompt.contains(&s.prompt_contains)
+        });
+        match scripted {
+            Some(script) => script
+                .reply
+                .split_inclusive(' ')
+                .map(str::to_string)
+                .collect(),
+            None => replies::canned(self.config.tokens),
+        }
     }
 
     pub fn streams(&self) -> (usize, usize, usize) {

@@ -24,7 +24,8 @@ pub fn token(i: usize) -> String {
     format!("{} ", WORDS[i % WORDS.len()])
 }
 
-pub fn full_text(tokens: usize) -> String {
+/// The canned answer as stream pieces.
+pub fn canned(tokens: usize) -> Vec<String> {
     (0..tokens).map(token).collect()
 }
 
@@ -75,7 +76,13 @@ fn merge(mut base: Value, extra: Value) -> Value {
 }
 
 /// NDJSON lines for `/api/chat` (chat = true) or `/api/generate`.
-pub fn ollama_frames(model: &str, chat: bool, prompt_tokens: usize, tokens: usize) -> Vec<Bytes> {
+pub fn ollama_frames(
+    model: &str,
+    chat: bool,
+    prompt_tokens: usize,
+    pieces: &[String],
+) -> Vec<Bytes> {
+    let tokens = pieces.len();
     let piece = |text: &str| {
         if chat {
             json!({"message": {"role": "assistant", "content": text}})
@@ -83,11 +90,12 @@ pub fn ollama_frames(model: &str, chat: bool, prompt_tokens: usize, tokens: usiz
             json!({"response": text})
         }
     };
-    let mut frames: Vec<Bytes> = (0..tokens)
-        .map(|i| {
+    let mut frames: Vec<Bytes> = pieces
+        .iter()
+        .map(|text| {
             let line = merge(
                 json!({"model": model, "created_at": CREATED_AT, "done": false}),
-                piece(&token(i)),
+                piece(text),
             );
             Bytes::from(format!("{line}\n"))
         })
@@ -103,8 +111,9 @@ pub fn ollama_frames(model: &str, chat: bool, prompt_tokens: usize, tokens: usiz
     frames
 }
 
-pub fn ollama_single(model: &str, chat: bool, prompt_tokens: usize, tokens: usize) -> Value {
-    let text = full_text(tokens);
+pub fn ollama_single(model: &str, chat: bool, prompt_tokens: usize, pieces: &[String]) -> Value {
+    let tokens = pieces.len();
+    let text: String = pieces.concat();
     let piece = if chat {
         json!({"message": {"role": "assistant", "content": text}})
     } else {
@@ -130,8 +139,9 @@ pub fn openai_frames(
     chat: bool,
     include_usage: bool,
     prompt_tokens: usize,
-    tokens: usize,
+    pieces: &[String],
 ) -> Vec<Bytes> {
+    let tokens = pieces.len();
     let (id, object) = if chat {
         ("chatcmpl-mock", "chat.completion.chunk")
     } else {
@@ -146,16 +156,16 @@ pub fn openai_frames(
         Bytes::from(format!("data: {v}\n\n"))
     };
     let mut frames = Vec::new();
-    for i in 0..tokens {
+    for (i, text) in pieces.iter().enumerate() {
         let choice = if chat {
             let delta = if i == 0 {
-                json!({"role": "assistant", "content": token(i)})
+                json!({"role": "assistant", "content": text})
             } else {
-                json!({"content": token(i)})
+                json!({"content": text})
             };
             json!([{"index": 0, "delta": delta, "finish_reason": null}])
         } else {
-            json!([{"index": 0, "text": token(i), "finish_reason": null}])
+            json!([{"index": 0, "text": text, "finish_reason": null}])
         };
         frames.push(event(choice, None));
     }
@@ -172,8 +182,9 @@ pub fn openai_frames(
     frames
 }
 
-pub fn openai_single(model: &str, chat: bool, prompt_tokens: usize, tokens: usize) -> Value {
-    let text = full_text(tokens);
+pub fn openai_single(model: &str, chat: bool, prompt_tokens: usize, pieces: &[String]) -> Value {
+    let tokens = pieces.len();
+    let text: String = pieces.concat();
     if chat {
         json!({"id": "chatcmpl-mock", "object": "chat.completion", "created": 1_795_000_000u64,
                "model": model, "system_fingerprint": "fp_ollama",

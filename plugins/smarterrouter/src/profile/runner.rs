@@ -1,0 +1,254 @@
+//! Runs the suites against one model on one node through its OpenAI-compatible streaming chat
+//! endpoint (Ollama and llama-server both have it), grading each answer and timing the stream.
+//! On Ollama nodes it also measures a cold load and reads the model's VRAM from `/api/ps`.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use futures_util::StreamExt;
+use serde_json::{json, Value};
+
+use super::suites::Suite;
+use super::{CategoryResult, ModelProfile};
+use crate::config::NodeKind;
+
+/// What to profile.
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub model: String,
+    pub node_url: String,
+    pub node_kind: NodeKind,
+    pub digest: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct RunSettings {
+    pub prompts_per_category: usize,
+    pub timeout: Duration,
+    pub max_tokens: u32,
+}
+
+/// One graded prompt, reported as it finishes.
+#[derive(Debug, Clone)]
+pub struct Progress {
+    pub model: String,
+    pub category: String,
+    pub prompt_id: String,
+    pub passed: bool,
+    pub error: Option<String>,
+    pub done: usize,
+    pub total: usize,
+}
+
+/// The measurements of one streamed answer.
+struct Answer {
+    text: String,
+    ttft: Option<Duration>,
+    tokens_per_sec: Option<f32>,
+}
+
+pub async fn profile_model(
+    client: &reqwest::Client,
+    target: &Target,
+    suites: &[Suite],
+    settings: &RunSettings,
+    progress: &(dyn Fn(Progress) + Send + Sync),
+) -> ModelProfile {
+    let (load_ms, vram_bytes) = if target.node_kind == NodeKind::Ollama {
+        measure_load(client, target, settings.timeout).await
+    } else {
+        (None, None)
+    };
+    let per = settings.prompts_per_category.max(1);
+    let total: usize = suites.iter().map(|s| s.prompts.len().min(per)).sum();
+    let mut done = 0;
+    let mut errors = 0;
+    let mut categories = BTreeMap::new();
+    let mut ttfts = Vec::new();
+    let mut speeds = Vec::new();
+    for suite in suites {
+        let mut correct = 0;
+        let mut asked = 0;
+        for prompt in suite.prompts.iter().take(per) {
+            let result = tokio::time::timeout(
+                settings.timeout,
+                ask(client, target, &prompt.prompt, settings.max_tokens),
+            )
+            .await;
+            let (passed, error) = match result {
+                Ok(Ok(answer)) => {
+                    ttfts.extend(answer.ttft);
+                    speeds.extend(answer.tokens_per_sec);
+                    (prompt.grader.passes(&answer.text), None)
+                }
+                Ok(Err(e)) => (false, Some(e)),
+                Err(_) => (
+                    false,
+                    Some(format!("no answer within {} s", settings.timeout.as_secs())),
+                ),
+            };
+            if error.is_some() {
+                errors += 1;
+            }
+            asked += 1;
+            correct += usize::from(passed);
+            done += 1;
+            progress(Progress {
+                model: target.model.clone(),
+                category: suite.category.clone(),
+                prompt_id: prompt.id.clone(),
+                passed,
+                error,
+                done,
+                total,
+            });
+        }
+        categories.insert(suite.category.clone(), CategoryResult::new(correct, asked));
+    }
+    ModelProfile {
+        model: target.model.clone(),
+        node_url: target.node_url.clone(),
+        node_kind: target.node_kind.as_str().to_string(),
+        digest: target.digest.clone(),
+        profiled_unix_ms: crate::store::now_unix_ms(),
+        categories,
+        ttft_ms: median(ttfts.iter().map(|d| d.as_secs_f32() * 1000.0).collect()),
+        tokens_per_sec: median(speeds),
+        load_ms,
+        vram_bytes,
+        prompts_per_category: per,
+        errors,
+    }
+}
+
+fn median(mut values: Vec<f32>) -> Option<f32> {
+    if values.is_empty() {
+        return None;
+    }
+    values.sort_by(f32::total_cmp);
+    Some(values[values.len() / 2])
+}
+
+async fn ask(
+    client: &reqwest::Client,
+    target: &Target,
+    prompt: &str,
+    max_tokens: u32,
+) -> Result<Answer, String> {
+    let body = json!({
+        "model": target.model,
+        "messages": [{"role": "user", "content": prompt}],
+        "stream": true,
+        "stream_options": {"include_usage": true},
+        "temperature": 0,
+        "max_tokens": max_tokens,
+    });
+    let started = Instant::now();
+    let response = client
+        .post(format!("{}/v1/chat/completions", target.node_url))
+        .json(&body)
+        .send()
+        .await
+        .map_err(|e| format!("request failed: {e}"))?;
+    if !response.status().is_success() {
+        return Err(format!("node answered HTTP {}", response.status()));
+    }
+    let mut text = String::new();
+    let mut first_token: Option<Instant> = None;
+    let mut completion_tokens: Option<u64> = None;
+    let mut pending = String::new();
+    let mut stream = response.bytes_stream();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|e| format!("stream broke: {e}"))?;
+        pending.push_str(&String::from_utf8_lossy(&chunk));
+        while let Some(end) = pending.find('\n') {
+            let line: String = pending.drain(..=end).collect();
+            let Some(data) = line.trim().strip_prefix("data:") else {
+                continue;
+            };
+            let data = data.trim();
+            if data == "[DONE]" {
+                continue;
+            }
+            let Ok(event) = serde_json::from_str::<Value>(data) else {
+                continue;
+            };
+            if let Some(piece) = event
+                .pointer("/choices/0/delta/content")
+                .and_then(Value::as_str)
+            {
+                if !piece.is_empty() {
+                    first_token.get_or_insert_with(Instant::now);
+                    text.push_str(piece);
+                }
+            }
+            if let Some(n) = event
+                .pointer("/usage/completion_tokens")
+                .and_then(Value::as_u64)
+            {
+                completion_tokens = Some(n);
+            }
+        }
+    }
+    let finished = Instant::now();
+    let tokens_per_sec = match (first_token, completion_tokens) {
+        (Some(first), Some(n)) if n > 1 => {
+            let secs = finished.duration_since(first).as_secs_f32();
+            (secs > 0.0).then(|| (n - 1) as f32 / secs)
+        }
+        _ => None,
+    };
+    Ok(Answer {
+        text,
+        ttft: first_token.map(|t| t.duration_since(started)),
+        tokens_per_sec,
+    })
+}
+
+/// Unloads the model, times a fresh load, and reads its VRAM from `/api/ps`.
+async fn measure_load(
+    client: &reqwest::Client,
+    target: &Target,
+    timeout: Duration,
+) -> (Option<f32>, Option<u64>) {
+    let generate = format!("{}/api/generate", target.node_url);
+    let unload = client
+        .post(&generate)
+        .json(&json!({"model": target.model, "keep_alive": 0}))
+        .timeout(timeout)
+        .send()
+        .await;
+    if unload.is_err() {
+        return (None, None);
+    }
+    let started = Instant::now();
+    let load = client
+        .post(&generate)
+        .json(&json!({"model": target.model}))
+        .timeout(timeout)
+        .send()
+        .await;
+    let load_ms = match load {
+        Ok(r) if r.status().is_success() => Some(started.elapsed().as_secs_f32() * 1000.0),
+        _ => None,
+    };
+    let vram = async {
+        let ps: Value = client
+            .get(format!("{}/api/ps", target.node_url))
+            .timeout(timeout)
+            .send()
+            .await
+            .ok()?
+            .json()
+            .await
+            .ok()?;
+        ps.get("models")?
+            .as_array()?
+            .iter()
+            .find(|m| m.get("name").and_then(Value::as_str) == Some(target.model.as_str()))?
+            .get("size_vram")?
+            .as_u64()
+    }
+    .await;
+    (load_ms, vram)
+}

@@ -1,0 +1,235 @@
+//! `smarterrouter profile` against a mock scripted to answer the suites right (one model) or
+//! wrong (another): measured, differing scores; saved durably (SIGKILL right after a profile is
+//! reported saved loses nothing); served by /admin/profiles; used by routing.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use serde_json::Value;
+use smarterrouter::profile::suites;
+
+use crate::harness::*;
+
+fn scripted_mock_config() -> MockConfig {
+    let mut scripted = Vec::new();
+    for suite in suites::all().unwrap() {
+        for prompt in &suite.prompts {
+            scripted.push(mock_ollama::Script {
+                model: "smart:7b".into(),
+                prompt_contains: prompt.prompt.clone(),
+                reply: prompt.grader.passing_reply(),
+            });
+            scripted.push(mock_ollama::Script {
+                model: "dumb:7b".into(),
+                prompt_contains: prompt.prompt.clone(),
+                reply: "I do not know.".into(),
+            });
+        }
+    }
+    MockConfig {
+        // The first model is reported loaded; keep the two chat models equal otherwise.
+        models: vec![
+            MockModel::embedding("nomic-embed-text:latest"),
+            MockModel::with("smart:7b", "7B", &[]),
+            MockModel::with("dumb:7b", "7B", &[]),
+        ],
+        latency: Duration::from_millis(30),
+        scripted,
+        ..MockConfig::default()
+    }
+}
+
+fn config(dir: &std::path::Path, mock: &MockOllama) -> std::path::PathBuf {
+    let path = dir.join("profile.yaml");
+    std::fs::write(
+        &path,
+        format!(
+            "pid_file: {d}/p.pid\nupgrade_sock: {d}/p.sock\nrouter:\n  data_dir: {d}/data\n  log: {{level: warn}}\n\
+             \x20 profiling: {{prompts_per_category: 3, timeout_secs: 10}}\n  pools:\n    - name: lab\n      nodes:\n        - url: {url}\n",
+            d = dir.display(),
+            url = mock.url()
+        ),
+    )
+    .unwrap();
+    path
+}
+
+fn profile_command(conf: &std::path::Path) -> Command {
+    let mut command = Command::new(BIN);
+    command.arg("profile").arg("-c").arg(conf);
+    for (name, _) in std::env::vars().filter(|(k, _)| k.starts_with("ROUTER_")) {
+        command.env_remove(name);
+    }
+    command
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_profile_reported_saved_survives_sigkill() {
+    let mock = mock(scripted_mock_config()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let conf = config(dir.path(), &mock);
+    let mut child = profile_command(&conf)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let first_saved = tokio::task::spawn_blocking(move || {
+        BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+            .find(|line| line.contains("profile saved"))
+    })
+    .await
+    .unwrap()
+    .expect("a profile is reported saved");
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let saved_model = if first_saved.contains("[smart:7b]") {
+        "smart:7b"
+    } else {
+        "dumb:7b"
+    };
+
+    let router = RouterProcess::start(RouterOptions {
+        extra: String::new(),
+        data_dir: Some(dir.path().join("data").display().to_string()),
+        ..RouterOptions::new(vec![node(&mock.url(), "ollama")])
+    })
+    .await;
+    let profiles: Value = client()
+        .get(format!("{}/admin/profiles", router.admin_url()))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let names: Vec<&str> = profiles["profiles"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["model"].as_str().unwrap())
+        .collect();
+    assert!(
+        names.contains(&saved_model),
+        "{saved_model} was reported saved before SIGKILL: {profiles}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn profiles_measure_differing_quality_and_steer_routing() {
+    let mock = mock(scripted_mock_config()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let conf = config(dir.path(), &mock);
+    let output = tokio::task::spawn_blocking(move || profile_command(&conf).output().unwrap())
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout).to_string();
+    let stderr = String::from_utf8_lossy(&output.stderr).to_string();
+    assert!(output.status.success(), "{stdout}\n{stderr}");
+    let row = |model: &str| {
+        stdout
+            .lines()
+            .find(|l| l.starts_with(model))
+            .unwrap_or_default()
+            .to_string()
+    };
+    assert!(row("smart:7b").contains("3/3 1.00"), "{stdout}");
+    assert!(row("dumb:7b").contains("0/3 0.00"), "{stdout}");
+    assert!(
+        !stdout.contains("nomic-embed-text"),
+        "embedding models are not profiled"
+    );
+    let asked = mock.state.requests_to("/v1/chat/completions");
+    assert_eq!(
+        asked.len(),
+        2 * 6 * 3,
+        "2 models x 6 categories x 3 prompts"
+    );
+    assert!(asked
+        .iter()
+        .all(|r| r.json()["stream"] == true && r.json()["temperature"] == 0));
+    assert!(mock.state.count("/api/ps") > 0, "VRAM read from /api/ps");
+
+    let router = RouterProcess::start(RouterOptions {
+        extra: String::new(),
+        data_dir: Some(dir.path().join("data").display().to_string()),
+        ..RouterOptions::new(vec![node(&mock.url(), "ollama")])
+    })
+    .await;
+    let profiles: Value = client()
+        .get(format!("{}/admin/profiles", router.url()))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let find = |model: &str| {
+        profiles["profiles"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["model"] == model)
+            .unwrap()
+            .clone()
+    };
+    let smart = find("smart:7b");
+    let dumb = find("dumb:7b");
+    assert_eq!(smart["categories"]["coding"]["score"], 1.0);
+    assert_eq!(dumb["categories"]["coding"]["score"], 0.0);
+    assert!(smart["categories"]["coding"]["ci_low"].as_f64().unwrap() > 0.3);
+    assert_eq!(smart["categories"]["coding"]["total"], 3);
+    assert!(smart["tokens_per_sec"].as_f64().is_some(), "{smart}");
+    assert!(
+        smart["ttft_ms"].as_f64().unwrap() >= 25.0,
+        "the mock waits 30 ms before answering: {smart}"
+    );
+    assert!(smart["vram_bytes"].is_u64() || smart["vram_bytes"].is_null());
+
+    let response = client()
+        .post(format!("{}/v1/chat/completions", router.url()))
+        .json(&chat_body(
+            "auto",
+            "Write a Python function that parses JSON",
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.headers()["x-smarterrouter-model"], "smart:7b");
+    let explain: Value = client()
+        .get(format!(
+            "{}/admin/explain?prompt=Write%20a%20Python%20function",
+            router.admin_url()
+        ))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let smart_terms = explain["scoring"]["candidates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["model"] == "smart:7b")
+        .unwrap()
+        .clone();
+    assert_eq!(
+        smart_terms["terms"]["quality_source"], "profile",
+        "{smart_terms}"
+    );
+    let known = explain["models_known"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["model"] == "dumb:7b")
+        .unwrap()
+        .clone();
+    assert_eq!(
+        known["profile"]["coding"], 0.0,
+        "explain shows the profile numbers used: {known}"
+    );
+}
