@@ -93,7 +93,7 @@ def main():
         conf = workdir / "bench.yaml"
         conf.write_text(
             f"threads: {args.threads}\ngrace_period_seconds: 0\npid_file: {workdir}/p.pid\nupgrade_sock: {workdir}/u.sock\n"
-            f"router:\n  host: 127.0.0.1\n  port: {router_port}\n  data_dir: {workdir}/data\n  admin: {{listen: 127.0.0.1:{admin_port}}}\n"
+            f"router:\n  host: 127.0.0.1\n  port: {router_port}\n  data_dir: {workdir}/data\n  profiling: {{auto: false}}\n  admin: {{listen: 127.0.0.1:{admin_port}}}\n"
             f"  log: {{level: warn}}\n  pools:\n    - name: bench\n      nodes:\n        - url: http://127.0.0.1:{mock_port}\n"
         )
         env = {k: v for k, v in os.environ.items() if not k.startswith("ROUTER_")}

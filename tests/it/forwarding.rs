@@ -191,6 +191,7 @@ async fn environment_overrides_replace_pool_and_quality_preference() {
         wait_healthy: true,
         discovery_secs: 1,
         data_dir: None,
+        auto_profile: false,
     })
     .await;
     let response = client()

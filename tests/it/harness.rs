@@ -48,6 +48,8 @@ pub struct RouterOptions {
     pub discovery_secs: u64,
     /// `router.data_dir`; a fresh one in the test's temp dir when unset.
     pub data_dir: Option<String>,
+    /// `router.profiling.auto` (off in tests unless a test is about it: it sends requests).
+    pub auto_profile: bool,
 }
 
 impl RouterOptions {
@@ -59,6 +61,7 @@ impl RouterOptions {
             wait_healthy: true,
             discovery_secs: 1,
             data_dir: None,
+            auto_profile: false,
         }
     }
 }
@@ -75,7 +78,8 @@ impl RouterProcess {
         let mut yaml = format!(
             "threads: 2\ngrace_period_seconds: 0\ngraceful_shutdown_timeout_seconds: 1\n\
              pid_file: {d}/sr.pid\nupgrade_sock: {d}/sr.sock\nrouter:\n  host: 127.0.0.1\n  port: {port}\n  data_dir: {data}\n\
-             \x20 admin:\n    listen: 127.0.0.1:{admin_port}\n  discovery:\n    interval_secs: {secs}\n    timeout_ms: 1000\n{extra}",
+             \x20 admin:\n    listen: 127.0.0.1:{admin_port}\n  discovery:\n    interval_secs: {secs}\n    timeout_ms: 1000\n\
+             \x20 profiling:\n    auto: {auto}\n    prompts_per_category: 1\n    timeout_secs: 5\n{extra}",
             d = dir.path().display(),
             data = options
                 .data_dir
@@ -83,6 +87,7 @@ impl RouterProcess {
                 .unwrap_or_else(|| dir.path().join("data").display().to_string()),
             extra = options.extra,
             secs = options.discovery_secs,
+            auto = options.auto_profile,
         );
         if !options.nodes.is_empty() {
             yaml.push_str("  pools:\n    - name: testpool\n      nodes:\n");

@@ -233,3 +233,84 @@ async fn profiles_measure_differing_quality_and_steer_routing() {
         "explain shows the profile numbers used: {known}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_router_profiles_new_models_itself_and_reprofiles_on_request() {
+    let mock = mock(scripted_mock_config()).await;
+    let router = RouterProcess::start(RouterOptions {
+        extra: String::new(),
+        auto_profile: true,
+        ..RouterOptions::new(vec![node(&mock.url(), "ollama")])
+    })
+    .await;
+    // Automatic: both chat models get a profile without anyone asking.
+    let mut profiles = Value::Null;
+    for _ in 0..200 {
+        profiles = client()
+            .get(format!("{}/admin/profiles", router.admin_url()))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if profiles["profiles"]
+            .as_array()
+            .is_some_and(|p| p.len() == 2)
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let models: Vec<&str> = profiles["profiles"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["model"].as_str().unwrap())
+        .collect();
+    assert_eq!(models, ["dumb:7b", "smart:7b"], "{profiles}");
+
+    // On request: a job id at once, then progress until done.
+    let before = mock.state.count("/v1/chat/completions");
+    let response = client()
+        .post(format!(
+            "{}/admin/reprofile?model=smart:7b&force=true",
+            router.admin_url()
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 202);
+    let job: Value = response.json().await.unwrap();
+    let id = job["id"].as_str().unwrap().to_string();
+    assert!(id.starts_with("job-"));
+    let mut status = Value::Null;
+    for _ in 0..200 {
+        status = client()
+            .get(format!("{}/admin/reprofile/{id}", router.url()))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if status["state"] == "done" || status["state"] == "failed" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(status["state"], "done", "{status}");
+    assert_eq!(status["finished_models"], serde_json::json!(["smart:7b"]));
+    assert_eq!(status["prompts_done"], status["prompts_total"]);
+    assert_eq!(
+        mock.state.count("/v1/chat/completions") - before,
+        6,
+        "one prompt per category"
+    );
+    let missing = client()
+        .get(format!("{}/admin/reprofile/job-nope", router.url()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(missing.status(), 404);
+}

@@ -97,6 +97,7 @@ def start_router(workdir, nodes, default_model=None):
         f"  data_dir: {workdir}/data",
         f"  admin: {{listen: 127.0.0.1:{admin}}}",
         "  discovery: {interval_secs: 1, timeout_ms: 2000}",
+        "  profiling: {auto: false}",
     ]
     if default_model:
         lines.append(f"  default_model: {default_model}")

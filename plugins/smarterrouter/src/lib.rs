@@ -54,6 +54,8 @@ pub struct RouterState {
     pub feedback: routing::feedback::FeedbackIndex,
     /// Measured model profiles (from the store, and from profiling runs).
     pub profiles: profile::ProfileBook,
+    /// Profiling jobs (`/admin/reprofile`).
+    pub jobs: profile::jobs::ProfileJobs,
     /// Recent routing decisions by request id, for `POST /v1/feedback`.
     pub recent: store::recent::RecentDecisions,
     pub config: config::RouterConfig,
@@ -112,6 +114,7 @@ impl RouterState {
             store_writer: std::sync::Mutex::new(Some(writer)),
             feedback,
             profiles,
+            jobs: profile::jobs::ProfileJobs::default(),
             recent: store::recent::RecentDecisions::new(10_000),
             scoring: loaded.router.routing.scoring(),
             config: loaded.router.clone(),
@@ -165,6 +168,12 @@ pub fn services(
     list.push(Box::new(background_service(
         "smarterrouter discovery",
         discovery,
+    )));
+    list.push(Box::new(background_service(
+        "smarterrouter profiler",
+        profile::jobs::Profiler {
+            state: Arc::clone(state),
+        },
     )));
     let writer = state.store_writer.lock().ok().and_then(|mut w| w.take());
     if let Some(writer) = writer {

@@ -128,7 +128,7 @@ pub fn analysis_json(analysis: &PromptAnalysis) -> Value {
     })
 }
 
-fn query_params(query: &str) -> Vec<(String, String)> {
+pub fn query_params(query: &str) -> Vec<(String, String)> {
     query
         .split('&')
         .filter(|p| !p.is_empty())

@@ -39,7 +39,10 @@ impl ServeHttp for AdminApp {
                 };
                 explain::explain(&self.state, query.as_deref(), body.as_deref())
             }
-            Ok(Endpoint::Local(l)) => local::respond(&self.state, l, &path).await,
+            Ok(Endpoint::Local(l)) => {
+                let query = session.req_header().uri.query().map(str::to_string);
+                local::respond(&self.state, l, &path, query.as_deref()).await
+            }
             Ok(Endpoint::Forwarded(_)) => LocalResponse::error(
                 &RequestError::UnknownPath(format!(
                     "{path} on the admin port (send model requests to the proxy port {})",

@@ -68,6 +68,10 @@ pub enum Local {
     Feedback,
     /// `GET /admin/profiles`.
     Profiles,
+    /// `POST /admin/reprofile[?model=M&force=true]`.
+    Reprofile,
+    /// `GET /admin/reprofile/{id}`.
+    ReprofileStatus,
 }
 
 /// What a request is for.
@@ -103,6 +107,8 @@ impl Endpoint {
                 Local::Explain => "/admin/explain",
                 Local::Feedback => "/v1/feedback",
                 Local::Profiles => "/admin/profiles",
+                Local::Reprofile => "/admin/reprofile",
+                Local::ReprofileStatus => "/admin/reprofile/{id}",
             },
         }
     }
@@ -149,6 +155,8 @@ pub fn route(method: &str, path: &str) -> Result<Endpoint, RouteMiss> {
         "/api/version" => ("GET", Endpoint::Local(Local::OllamaVersion)),
         "/v1/feedback" => ("POST", Endpoint::Local(Local::Feedback)),
         "/admin/profiles" => ("GET", Endpoint::Local(Local::Profiles)),
+        "/admin/reprofile" => ("POST", Endpoint::Local(Local::Reprofile)),
+        p if p.starts_with("/admin/reprofile/") => ("GET", Endpoint::Local(Local::ReprofileStatus)),
         "/admin/explain" if method == "POST" => ("POST", Endpoint::Local(Local::Explain)),
         "/admin/explain" => ("GET", Endpoint::Local(Local::Explain)),
         p if p.starts_with("/v1/models/") => ("GET", Endpoint::Local(Local::OpenAiModel)),

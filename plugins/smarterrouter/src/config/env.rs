@@ -92,6 +92,14 @@ pub(super) fn apply_overrides(
     number("ROUTER_PROFILE_CONCURRENCY", &mut |n| {
         router.profiling.concurrency = n as usize
     });
+    if let Some(value) = get("ROUTER_MODEL_AUTO_PROFILE_ENABLED") {
+        match parse_bool(&value) {
+            Some(b) => router.profiling.auto = b,
+            None => problems.push(format!(
+                "ROUTER_MODEL_AUTO_PROFILE_ENABLED={value:?}: expected true or false"
+            )),
+        }
+    }
     if let Some(dir) = get("ROUTER_DATA_DIR") {
         router.data_dir = dir;
     }

@@ -165,6 +165,11 @@ pub struct ProfilingConfig {
     pub concurrency: usize,
     /// Longest answer asked for, in tokens.
     pub max_tokens: u32,
+    /// Profile in the background: at start and when a model appears, has no profile, or its
+    /// profile is older than `max_age_hours` or from another digest
+    /// (`ROUTER_MODEL_AUTO_PROFILE_ENABLED`).
+    pub auto: bool,
+    pub max_age_hours: u64,
 }
 
 impl Default for ProfilingConfig {
@@ -174,6 +179,8 @@ impl Default for ProfilingConfig {
             timeout_secs: 90,
             concurrency: 1,
             max_tokens: 256,
+            auto: true,
+            max_age_hours: 168,
         }
     }
 }

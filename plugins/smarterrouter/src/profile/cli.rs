@@ -36,7 +36,19 @@ pub async fn run(
     }
     .refresh_all()
     .await;
-    let targets = targets(&state, only.as_deref())?;
+    let (targets, skipped) = targets(&state, only.as_deref());
+    for line in &skipped {
+        eprintln!("{line}");
+    }
+    if targets.is_empty() {
+        return Err(match only.as_deref() {
+            Some(name) => format!(
+                "no healthy node has model {name:?} (available: {})",
+                state.registry.all_models().join(", ")
+            ),
+            None => "no healthy node offers a chat model".to_string(),
+        });
+    }
     let config = &state.config.profiling;
     let settings = RunSettings {
         prompts_per_category: config.prompts_per_category,
@@ -95,16 +107,18 @@ pub async fn run(
     Ok(profiles)
 }
 
-fn targets(state: &RouterState, only: Option<&str>) -> Result<Vec<Target>, String> {
+/// The models to profile on healthy nodes (one node per model), and a line per skipped node.
+pub fn targets(state: &RouterState, only: Option<&str>) -> (Vec<Target>, Vec<String>) {
     let mut targets = Vec::new();
+    let mut skipped = Vec::new();
     for node in state.registry.nodes() {
         let node_state = node.state();
         if !node_state.healthy {
-            eprintln!(
+            skipped.push(format!(
                 "skipping node {} (down: {})",
                 node.url,
                 node_state.last_error.as_deref().unwrap_or("no answer")
-            );
+            ));
             continue;
         }
         for model in node_state.models.iter() {
@@ -121,21 +135,13 @@ fn targets(state: &RouterState, only: Option<&str>) -> Result<Vec<Target>, Strin
                         .tags_entry
                         .get("digest")
                         .and_then(|d| d.as_str())
+                        .filter(|d| !d.is_empty())
                         .map(str::to_string),
                 });
             }
         }
     }
-    if targets.is_empty() {
-        return Err(match only {
-            Some(name) => format!(
-                "no healthy node has model {name:?} (available: {})",
-                state.registry.all_models().join(", ")
-            ),
-            None => "no healthy node offers a chat model (see the node lines above)".to_string(),
-        });
-    }
-    Ok(targets)
+    (targets, skipped)
 }
 
 /// The summary table: one row per model, score per category, speed and memory.

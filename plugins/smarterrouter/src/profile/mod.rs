@@ -5,6 +5,7 @@
 
 pub mod cli;
 pub mod graders;
+pub mod jobs;
 pub mod runner;
 pub mod suites;
 
@@ -110,6 +111,10 @@ impl ProfileBook {
         if let Ok(mut map) = self.profiles.write() {
             map.insert(profile.model.clone(), profile);
         }
+    }
+
+    pub fn get(&self, model: &str) -> Option<ModelProfile> {
+        self.profiles.read().ok()?.get(model).cloned()
     }
 
     pub fn quality(&self, model: &str) -> Option<QualityProfile> {

@@ -38,7 +38,12 @@ impl LocalResponse {
     }
 }
 
-pub async fn respond(state: &RouterState, local: Local, path: &str) -> LocalResponse {
+pub async fn respond(
+    state: &RouterState,
+    local: Local,
+    path: &str,
+    query: Option<&str>,
+) -> LocalResponse {
     match local {
         Local::Root => LocalResponse {
             status: 200,
@@ -57,6 +62,29 @@ pub async fn respond(state: &RouterState, local: Local, path: &str) -> LocalResp
         Local::OllamaPs => LocalResponse::json(200, &ollama_ps(state).await),
         Local::OllamaVersion => LocalResponse::json(200, &ollama_version(state)),
         Local::Explain => crate::admin::explain::explain(state, None, None),
+        Local::Reprofile => {
+            let params = crate::admin::explain::query_params(query.unwrap_or_default());
+            let get = |k: &str| {
+                params
+                    .iter()
+                    .find(|(name, _)| name == k)
+                    .map(|(_, v)| v.clone())
+            };
+            let force = get("force").is_some_and(|v| v == "true" || v == "1");
+            LocalResponse::json(202, &json!(state.jobs.submit(get("model"), force)))
+        }
+        Local::ReprofileStatus => {
+            let id = path
+                .trim_end_matches('/')
+                .trim_start_matches("/admin/reprofile/");
+            match state.jobs.status(id) {
+                Some(status) => LocalResponse::json(200, &json!(status)),
+                None => LocalResponse::error(
+                    &RequestError::UnknownPath(format!("profiling job {id:?}")),
+                    Dialect::OpenAi,
+                ),
+            }
+        }
         Local::Profiles => LocalResponse::json(200, &json!({ "profiles": state.profiles.all() })),
         Local::Feedback => LocalResponse::error(
             &RequestError::MethodNotAllowed {

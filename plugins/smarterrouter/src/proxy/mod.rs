@@ -104,7 +104,8 @@ impl ProxyHttp for Router {
                 Ok(true)
             }
             Endpoint::Local(local) => {
-                let response = local::respond(&self.state, local, &path).await;
+                let query = session.req_header().uri.query().map(str::to_string);
+                let response = local::respond(&self.state, local, &path, query.as_deref()).await;
                 send(session, ctx, response).await?;
                 Ok(true)
             }

@@ -1,0 +1,258 @@
+//! Profiling in the router process: a background service that profiles models with no profile,
+//! a stale one (older than `router.profiling.max_age_hours`) or one taken from another digest, at
+//! start and whenever discovery finds such a model; plus the jobs behind `POST /admin/reprofile`
+//! (which answers at once with a job id) and `GET /admin/reprofile/{id}` (progress).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use pingora::server::ShutdownWatch;
+use pingora::services::background::BackgroundService;
+use serde::Serialize;
+use tokio::sync::mpsc;
+
+use super::runner::{profile_model, Progress, RunSettings, Target};
+use super::{suites, ModelProfile};
+use crate::RouterState;
+
+/// A profiling job as `/admin/reprofile/{id}` shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct JobStatus {
+    pub id: String,
+    /// `queued`, `running`, `done` or `failed`.
+    pub state: &'static str,
+    /// `admin` or `automatic`.
+    pub trigger: &'static str,
+    pub models: Vec<String>,
+    pub prompts_done: usize,
+    pub prompts_total: usize,
+    pub finished_models: Vec<String>,
+    pub error: Option<String>,
+    pub created_unix_ms: u64,
+    pub finished_unix_ms: Option<u64>,
+}
+
+#[derive(Debug)]
+struct JobRequest {
+    id: String,
+    only: Option<String>,
+    force: bool,
+}
+
+/// Job registry shared by the admin endpoints and the background service.
+pub struct ProfileJobs {
+    statuses: Mutex<HashMap<String, JobStatus>>,
+    tx: mpsc::UnboundedSender<JobRequest>,
+    rx: Mutex<Option<mpsc::UnboundedReceiver<JobRequest>>>,
+}
+
+impl Default for ProfileJobs {
+    fn default() -> Self {
+        let (tx, rx) = mpsc::unbounded_channel();
+        ProfileJobs {
+            statuses: Mutex::new(HashMap::new()),
+            tx,
+            rx: Mutex::new(Some(rx)),
+        }
+    }
+}
+
+impl ProfileJobs {
+    /// Queues a job and returns its status at once.
+    pub fn submit(&self, only: Option<String>, force: bool) -> JobStatus {
+        let id = format!("job-{}", uuid::Uuid::new_v4().simple());
+        let status = JobStatus {
+            id: id.clone(),
+            state: "queued",
+            trigger: "admin",
+            models: only.clone().into_iter().collect(),
+            prompts_done: 0,
+            prompts_total: 0,
+            finished_models: Vec::new(),
+            error: None,
+            created_unix_ms: crate::store::now_unix_ms(),
+            finished_unix_ms: None,
+        };
+        self.update(&id, |s| *s = status.clone());
+        if self.tx.send(JobRequest { id, only, force }).is_err() {
+            self.update(&status.id, |s| {
+                s.state = "failed";
+                s.error = Some("the profiler is not running".to_string());
+            });
+        }
+        status
+    }
+
+    pub fn status(&self, id: &str) -> Option<JobStatus> {
+        self.statuses.lock().ok()?.get(id).cloned()
+    }
+
+    fn update(&self, id: &str, change: impl FnOnce(&mut JobStatus)) {
+        if let Ok(mut statuses) = self.statuses.lock() {
+            let entry = statuses.entry(id.to_string()).or_insert_with(|| JobStatus {
+                id: id.to_string(),
+                state: "queued",
+                trigger: "automatic",
+                models: Vec::new(),
+                prompts_done: 0,
+                prompts_total: 0,
+                finished_models: Vec::new(),
+                error: None,
+                created_unix_ms: crate::store::now_unix_ms(),
+                finished_unix_ms: None,
+            });
+            change(entry);
+        }
+    }
+}
+
+/// The Pingora background service running profiles.
+pub struct Profiler {
+    pub state: Arc<RouterState>,
+}
+
+#[async_trait]
+impl BackgroundService for Profiler {
+    async fn start(&self, mut shutdown: ShutdownWatch) {
+        let taken = self.state.jobs.rx.lock().ok().and_then(|mut rx| rx.take());
+        let Some(mut rx) = taken else {
+            return;
+        };
+        let interval = Duration::from_secs(self.state.config.discovery.interval_secs.max(5));
+        // Give discovery a moment to find the models first.
+        let mut next_auto = tokio::time::Instant::now() + Duration::from_secs(2);
+        loop {
+            tokio::select! {
+                _ = shutdown.changed() => return,
+                request = rx.recv() => match request {
+                    Some(request) => self.run_job(&request.id, request.only.as_deref(), request.force).await,
+                    None => return,
+                },
+                _ = tokio::time::sleep_until(next_auto), if self.state.config.profiling.auto => {
+                    let id = format!("auto-{}", crate::store::now_unix_ms());
+                    if !self.stale_targets(None, false).is_empty() {
+                        self.run_job(&id, None, false).await;
+                    }
+                    next_auto = tokio::time::Instant::now() + interval;
+                }
+            }
+        }
+    }
+}
+
+impl Profiler {
+    /// Models that need a profile: none yet, too old, or from another digest (all with `force`).
+    fn stale_targets(&self, only: Option<&str>, force: bool) -> Vec<Target> {
+        let (targets, _) = super::cli::targets(&self.state, only);
+        let max_age_ms = self
+            .state
+            .config
+            .profiling
+            .max_age_hours
+            .saturating_mul(3_600_000);
+        let now = crate::store::now_unix_ms();
+        targets
+            .into_iter()
+            .filter(|t| {
+                force
+                    || match self.state.profiles.get(&t.model) {
+                        None => true,
+                        Some(p) => {
+                            now.saturating_sub(p.profiled_unix_ms) > max_age_ms
+                                || p.digest != t.digest
+                        }
+                    }
+            })
+            .collect()
+    }
+
+    async fn run_job(&self, id: &str, only: Option<&str>, force: bool) {
+        let jobs = &self.state.jobs;
+        let targets = self.stale_targets(only, force);
+        let suites = match suites::all() {
+            Ok(s) => s,
+            Err(e) => {
+                jobs.update(id, |s| {
+                    s.state = "failed";
+                    s.error = Some(e);
+                });
+                return;
+            }
+        };
+        let config = &self.state.config.profiling;
+        let settings = RunSettings {
+            prompts_per_category: config.prompts_per_category,
+            timeout: Duration::from_secs(config.timeout_secs),
+            max_tokens: config.max_tokens,
+        };
+        let per_model: usize = suites
+            .iter()
+            .map(|s| s.prompts.len().min(settings.prompts_per_category.max(1)))
+            .sum();
+        jobs.update(id, |s| {
+            s.state = "running";
+            s.models = targets.iter().map(|t| t.model.clone()).collect();
+            s.prompts_total = per_model * targets.len();
+        });
+        if targets.is_empty() {
+            jobs.update(id, |s| {
+                s.state = if only.is_some() { "failed" } else { "done" };
+                if only.is_some() {
+                    s.error = Some("no healthy node has that model".to_string());
+                }
+                s.finished_unix_ms = Some(crate::store::now_unix_ms());
+            });
+            return;
+        }
+        let client = match reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(10))
+            .build()
+        {
+            Ok(c) => c,
+            Err(e) => {
+                jobs.update(id, |s| {
+                    s.state = "failed";
+                    s.error = Some(e.to_string());
+                });
+                return;
+            }
+        };
+        let report = |_: Progress| jobs.update(id, |s| s.prompts_done += 1);
+        let sem = Arc::new(tokio::sync::Semaphore::new(config.concurrency.max(1)));
+        let runs = targets.iter().map(|target| {
+            let (client, suites, settings, sem, report) =
+                (&client, &suites, &settings, Arc::clone(&sem), &report);
+            async move {
+                let _permit = sem.acquire().await.ok()?;
+                tracing::info!(model = %target.model, "profiling");
+                let profile = profile_model(client, target, suites, settings, report).await;
+                Some(profile)
+            }
+        });
+        let profiles: Vec<ModelProfile> = futures_util::future::join_all(runs)
+            .await
+            .into_iter()
+            .flatten()
+            .collect();
+        let mut error = None;
+        for profile in profiles {
+            let store = Arc::clone(&self.state.store);
+            let saved = profile.clone();
+            match tokio::task::spawn_blocking(move || store.put_profile(&saved)).await {
+                Ok(Ok(())) => {
+                    jobs.update(id, |s| s.finished_models.push(profile.model.clone()));
+                    self.state.profiles.insert(profile);
+                }
+                Ok(Err(e)) => error = Some(e.to_string()),
+                Err(e) => error = Some(e.to_string()),
+            }
+        }
+        jobs.update(id, |s| {
+            s.state = if error.is_some() { "failed" } else { "done" };
+            s.error = error;
+            s.finished_unix_ms = Some(crate::store::now_unix_ms());
+        });
+    }
+}
