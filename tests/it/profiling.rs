@@ -314,3 +314,58 @@ async fn the_router_profiles_new_models_itself_and_reprofiles_on_request() {
         .unwrap();
     assert_eq!(missing.status(), 404);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_judge_grades_creativity_and_retries_after_429() {
+    let lab = mock(scripted_mock_config()).await;
+    // The judge is another OpenAI-compatible server; it refuses the first two calls with 429.
+    let judge = mock(MockConfig {
+        models: vec![MockModel::with("judge-model", "70B", &[])],
+        scripted: vec![mock_ollama::Script {
+            model: "judge-model".into(),
+            prompt_contains: "Answer:".into(),
+            reply: r#"{"score": 8, "reason": "vivid"}"#.into(),
+        }],
+        fail_first_chat: 2,
+        ..MockConfig::default()
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let conf = config(dir.path(), &lab);
+    let mut command = profile_command(&conf);
+    command
+        .arg("--model")
+        .arg("smart:7b")
+        .env("ROUTER_JUDGE_ENABLED", "true")
+        .env("ROUTER_JUDGE_MODEL", "judge-model")
+        .env("ROUTER_JUDGE_BASE_URL", format!("{}/v1", judge.url()))
+        .env("ROUTER_JUDGE_API_KEY", "secret-key");
+    // Short backoff so the test is quick: the base delay comes from the file.
+    let text = std::fs::read_to_string(&conf).unwrap().replace(
+        "timeout_secs: 10}",
+        "timeout_secs: 10, judge: {retry_base_delay_ms: 10}}",
+    );
+    std::fs::write(&conf, text).unwrap();
+    let output = tokio::task::spawn_blocking(move || command.output().unwrap())
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout).to_string();
+    let stderr = String::from_utf8_lossy(&output.stderr).to_string();
+    assert!(output.status.success(), "{stdout}\n{stderr}");
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l.starts_with("smart:7b") && l.contains("3/3 0.80")),
+        "judged creativity: mean grade 0.8\n{stdout}"
+    );
+    let calls = judge.state.requests_to("/v1/chat/completions");
+    assert_eq!(calls.len(), 3 + 2, "three grades, two of them after 429s");
+    assert_eq!(calls[0].headers["authorization"], "Bearer secret-key");
+    assert!(
+        calls[0].json()["messages"][1]["content"]
+            .as_str()
+            .unwrap()
+            .contains("haiku"),
+        "the task is sent"
+    );
+}

@@ -3,24 +3,28 @@ one for chat, one started with --embeddings for embeddings. LLAMA_SERVER and SMO
 scripts/setup-real-backend.sh (scripts/test sets them)."""
 
 import os
+import re
+import subprocess
+import time
 
 import openai
 import pytest
 
-from conftest import Process, free_port, get_json, start_router, wait_until
+from conftest import ROUTER_BIN, Process, free_port, get_json, start_router, wait_until
 
 LLAMA_SERVER = os.environ.get("LLAMA_SERVER")
 SMOLLM2_GGUF = os.environ.get("SMOLLM2_GGUF")
+GEMMA_GGUF = os.environ.get("GEMMA_GGUF")
 
-if not (LLAMA_SERVER and SMOLLM2_GGUF):
+if not (LLAMA_SERVER and SMOLLM2_GGUF and GEMMA_GGUF):
     if os.environ.get("CI"):
         raise RuntimeError("CI must run the real-backend test: run scripts/setup-real-backend.sh first")
-    pytest.skip("LLAMA_SERVER/SMOLLM2_GGUF not set (scripts/test sets them)", allow_module_level=True)
+    pytest.skip("LLAMA_SERVER/SMOLLM2_GGUF/GEMMA_GGUF not set (scripts/test sets them)", allow_module_level=True)
 
 
-def start_llama(workdir, name, alias, *extra):
+def start_llama(workdir, name, alias, *extra, model=None):
     port = free_port()
-    args = [LLAMA_SERVER, "-m", SMOLLM2_GGUF, "--alias", alias, "--host", "127.0.0.1", "--port", str(port),
+    args = [LLAMA_SERVER, "-m", model or SMOLLM2_GGUF, "--alias", alias, "--host", "127.0.0.1", "--port", str(port),
             "-c", "2048", "-np", "1", "-t", "1", *extra]
     process = Process(args, workdir / f"{name}.log")
     url = f"http://127.0.0.1:{port}"
@@ -75,3 +79,52 @@ def test_chat_stream_and_embeddings_through_router(real_router):
 
     ids = [m.id for m in client.models.list()]
     assert "smollm2-135m" in ids and "smollm2-embed" in ids
+
+
+def test_profile_two_real_models(workdir):
+    """`smarterrouter profile` measures SmolLM2-135M and Gemma-3-270M for real: checked answers per
+    category and real tokens/s; the router then serves the profiles."""
+    smol, smol_url = start_llama(workdir, "smol", "smollm2-135m")
+    gemma, gemma_url = start_llama(workdir, "gemma", "gemma3-270m", "--no-jinja", "--chat-template", "gemma",
+                                   model=GEMMA_GGUF)
+    conf = workdir / "profile.yaml"
+    conf.write_text(
+        f"pid_file: {workdir}/p.pid\nupgrade_sock: {workdir}/p.sock\nrouter:\n  host: 127.0.0.1\n"
+        f"  port: {free_port()}\n  admin: {{listen: 127.0.0.1:{free_port()}}}\n  data_dir: {workdir}/data\n"
+        "  profiling: {prompts_per_category: 2, max_tokens: 48, timeout_secs: 60, auto: false}\n"
+        f"  pools:\n    - name: cpu\n      nodes:\n        - {{url: {smol_url}, kind: openai}}\n"
+        f"        - {{url: {gemma_url}, kind: openai}}\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ROUTER_")}
+    started = time.monotonic()
+    done = subprocess.run([ROUTER_BIN, "profile", "-c", str(conf)], capture_output=True, text=True, timeout=900, env=env)
+    elapsed = time.monotonic() - started
+    print(done.stdout)
+    print(f"profiled 2 models in {elapsed:.1f} s")
+    assert done.returncode == 0, done.stderr[-3000:]
+    rows = {line.split()[0]: line for line in done.stdout.splitlines()[1:] if line.strip()}
+    assert set(rows) == {"smollm2-135m", "gemma3-270m"}, done.stdout
+
+    router = Process([ROUTER_BIN, "-c", str(conf)], workdir / "router.log", env=env)
+    try:
+        url = re.search(r"port: (\d+)", conf.read_text()).group(1)
+        admin = re.search(r"listen: (127\.0\.0\.1:\d+)", conf.read_text()).group(1)
+        wait_until(lambda: get_json(f"http://127.0.0.1:{url}/health")["status"] == "ok", 20, "router")
+        profiles = {p["model"]: p for p in get_json(f"http://{admin}/admin/profiles")["profiles"]}
+    finally:
+        router.stop()
+        smol.stop()
+        gemma.stop()
+    assert set(profiles) == {"smollm2-135m", "gemma3-270m"}
+    for p in profiles.values():
+        assert p["tokens_per_sec"] and p["tokens_per_sec"] > 1, p
+        assert p["ttft_ms"] and p["ttft_ms"] > 0, p
+        assert set(p["categories"]) == {"coding", "reasoning", "math", "factual", "instruction", "creativity"}
+        assert all(c["total"] == 2 for c in p["categories"].values())
+    smol_scores = [c["score"] for c in profiles["smollm2-135m"]["categories"].values()]
+    gemma_scores = [c["score"] for c in profiles["gemma3-270m"]["categories"].values()]
+    assert profiles["smollm2-135m"]["tokens_per_sec"] != profiles["gemma3-270m"]["tokens_per_sec"]
+    print("smollm2 scores", smol_scores, "gemma scores", gemma_scores)
+    assert smol_scores != gemma_scores, "two different models measured differently"
+    assert any(s > 0 for s in smol_scores + gemma_scores), "some answers are right"
+    assert not all(s == 1 for s in smol_scores + gemma_scores), "not everything is right"

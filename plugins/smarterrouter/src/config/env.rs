@@ -100,6 +100,23 @@ pub(super) fn apply_overrides(
             )),
         }
     }
+    if let Some(value) = get("ROUTER_JUDGE_ENABLED") {
+        match parse_bool(&value) {
+            Some(b) => router.profiling.judge.enabled = b,
+            None => problems.push(format!(
+                "ROUTER_JUDGE_ENABLED={value:?}: expected true or false"
+            )),
+        }
+    }
+    if let Some(model) = get("ROUTER_JUDGE_MODEL") {
+        router.profiling.judge.model = model;
+    }
+    if let Some(url) = get("ROUTER_JUDGE_BASE_URL") {
+        router.profiling.judge.base_url = url;
+    }
+    if let Some(key) = get("ROUTER_JUDGE_API_KEY") {
+        router.profiling.judge.api_key = Some(key);
+    }
     if let Some(dir) = get("ROUTER_DATA_DIR") {
         router.data_dir = dir;
     }

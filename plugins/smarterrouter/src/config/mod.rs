@@ -170,6 +170,38 @@ pub struct ProfilingConfig {
     /// (`ROUTER_MODEL_AUTO_PROFILE_ENABLED`).
     pub auto: bool,
     pub max_age_hours: u64,
+    pub judge: JudgeConfig,
+}
+
+/// `router.profiling.judge`: an OpenAI-compatible LLM that grades open-ended (creativity)
+/// answers 0..10 instead of the form checks. `ROUTER_JUDGE_ENABLED`, `ROUTER_JUDGE_MODEL`,
+/// `ROUTER_JUDGE_BASE_URL`, `ROUTER_JUDGE_API_KEY`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct JudgeConfig {
+    pub enabled: bool,
+    pub model: String,
+    /// Up to and including `/v1`; the judge posts to `{base_url}/chat/completions`.
+    pub base_url: String,
+    pub api_key: Option<String>,
+    /// Retries after a 429, a 5xx or a network error, with exponential backoff.
+    pub max_retries: u32,
+    pub retry_base_delay_ms: u64,
+    pub timeout_secs: u64,
+}
+
+impl Default for JudgeConfig {
+    fn default() -> Self {
+        JudgeConfig {
+            enabled: false,
+            model: "gpt-4o".to_string(),
+            base_url: "https://api.openai.com/v1".to_string(),
+            api_key: None,
+            max_retries: 3,
+            retry_base_delay_ms: 1000,
+            timeout_secs: 60,
+        }
+    }
 }
 
 impl Default for ProfilingConfig {
@@ -181,6 +213,7 @@ impl Default for ProfilingConfig {
             max_tokens: 256,
             auto: true,
             max_age_hours: 168,
+            judge: JudgeConfig::default(),
         }
     }
 }

@@ -127,6 +127,22 @@ pub(super) fn check(router: &RouterConfig, problems: &mut Vec<String>) -> Vec<Re
             profiling.timeout_secs, profiling.max_tokens, profiling.concurrency
         ));
     }
+    let judge = &profiling.judge;
+    if judge.enabled {
+        let url_ok = url::Url::parse(&judge.base_url)
+            .is_ok_and(|u| u.scheme() == "http" || u.scheme() == "https");
+        if !url_ok {
+            problems.push(format!(
+                "router.profiling.judge.base_url: {:?} is not an http(s) URL (e.g. https://api.openai.com/v1)",
+                judge.base_url
+            ));
+        }
+        if judge.model.trim().is_empty() || judge.timeout_secs == 0 {
+            problems.push(
+                "router.profiling.judge: model must be set and timeout_secs at least 1".to_string(),
+            );
+        }
+    }
     if router.data_dir.trim().is_empty() {
         problems.push("router.data_dir: must name a directory (default ./data)".to_string());
     }

@@ -75,12 +75,24 @@ pub async fn run(
             p.model, p.done, p.total, p.category, p.prompt_id
         );
     };
+    let judge = match config.judge.enabled {
+        true => Some(super::judge::Judge::new(config.judge.clone())?),
+        false => None,
+    };
+    if judge.is_some() {
+        eprintln!(
+            "creativity answers are graded by the judge model {}",
+            config.judge.model
+        );
+    }
     let results: Vec<Result<ModelProfile, String>> = futures_util::stream::iter(targets)
         .map(|target| {
-            let (client, suites, settings, state) = (&client, &suites, &settings, &state);
+            let (client, suites, settings, state, judge) =
+                (&client, &suites, &settings, &state, judge.as_ref());
             async move {
                 let started = std::time::Instant::now();
-                let profile = profile_model(client, &target, suites, settings, &report).await;
+                let profile =
+                    profile_model(client, &target, suites, settings, judge, &report).await;
                 let store = Arc::clone(&state.store);
                 let saved = profile.clone();
                 tokio::task::spawn_blocking(move || store.put_profile(&saved))

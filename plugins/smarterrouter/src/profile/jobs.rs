@@ -219,15 +219,35 @@ impl Profiler {
                 return;
             }
         };
+        let judge = if config.judge.enabled {
+            match super::judge::Judge::new(config.judge.clone()) {
+                Ok(judge) => Some(judge),
+                Err(e) => {
+                    jobs.update(id, |s| {
+                        s.state = "failed";
+                        s.error = Some(e);
+                    });
+                    return;
+                }
+            }
+        } else {
+            None
+        };
         let report = |_: Progress| jobs.update(id, |s| s.prompts_done += 1);
         let sem = Arc::new(tokio::sync::Semaphore::new(config.concurrency.max(1)));
         let runs = targets.iter().map(|target| {
-            let (client, suites, settings, sem, report) =
-                (&client, &suites, &settings, Arc::clone(&sem), &report);
+            let (client, suites, settings, sem, report, judge) = (
+                &client,
+                &suites,
+                &settings,
+                Arc::clone(&sem),
+                &report,
+                judge.as_ref(),
+            );
             async move {
                 let _permit = sem.acquire().await.ok()?;
                 tracing::info!(model = %target.model, "profiling");
-                let profile = profile_model(client, target, suites, settings, report).await;
+                let profile = profile_model(client, target, suites, settings, judge, report).await;
                 Some(profile)
             }
         });

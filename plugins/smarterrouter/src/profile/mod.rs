@@ -6,6 +6,7 @@
 pub mod cli;
 pub mod graders;
 pub mod jobs;
+pub mod judge;
 pub mod runner;
 pub mod suites;
 
@@ -25,6 +26,9 @@ pub struct CategoryResult {
     pub score: f32,
     pub ci_low: f32,
     pub ci_high: f32,
+    /// Graded by the LLM judge: `score` is its mean grade, `correct` the answers graded 5+/10.
+    #[serde(default)]
+    pub judged: bool,
 }
 
 impl CategoryResult {
@@ -40,7 +44,19 @@ impl CategoryResult {
             },
             ci_low,
             ci_high,
+            judged: false,
         }
+    }
+
+    /// A category graded by the judge: mean grade, interval on the share graded 5+/10.
+    pub fn judged(grades: &[f32]) -> Self {
+        let correct = grades.iter().filter(|g| **g >= 0.5).count();
+        let mut result = CategoryResult::new(correct, grades.len());
+        if !grades.is_empty() {
+            result.score = grades.iter().sum::<f32>() / grades.len() as f32;
+        }
+        result.judged = true;
+        result
     }
 }
 

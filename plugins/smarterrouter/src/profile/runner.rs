@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use futures_util::StreamExt;
 use serde_json::{json, Value};
 
+use super::judge::Judge;
 use super::suites::Suite;
 use super::{CategoryResult, ModelProfile};
 use crate::config::NodeKind;
@@ -47,11 +48,15 @@ struct Answer {
     tokens_per_sec: Option<f32>,
 }
 
+/// Suite categories the judge grades when it is enabled.
+const JUDGED: &[&str] = &["creativity"];
+
 pub async fn profile_model(
     client: &reqwest::Client,
     target: &Target,
     suites: &[Suite],
     settings: &RunSettings,
+    judge: Option<&Judge>,
     progress: &(dyn Fn(Progress) + Send + Sync),
 ) -> ModelProfile {
     let (load_ms, vram_bytes) = if target.node_kind == NodeKind::Ollama {
@@ -69,6 +74,8 @@ pub async fn profile_model(
     for suite in suites {
         let mut correct = 0;
         let mut asked = 0;
+        let judge = judge.filter(|_| JUDGED.contains(&suite.category.as_str()));
+        let mut grades = Vec::new();
         for prompt in suite.prompts.iter().take(per) {
             let result = tokio::time::timeout(
                 settings.timeout,
@@ -79,7 +86,21 @@ pub async fn profile_model(
                 Ok(Ok(answer)) => {
                     ttfts.extend(answer.ttft);
                     speeds.extend(answer.tokens_per_sec);
-                    (prompt.grader.passes(&answer.text), None)
+                    match judge {
+                        Some(judge) => match judge.score(&prompt.prompt, &answer.text).await {
+                            Ok(grade) => {
+                                grades.push(grade);
+                                (grade >= 0.5, None)
+                            }
+                            // The judge failed: this answer gets the form check instead.
+                            Err(e) => {
+                                let passed = prompt.grader.passes(&answer.text);
+                                grades.push(if passed { 1.0 } else { 0.0 });
+                                (passed, Some(e))
+                            }
+                        },
+                        None => (prompt.grader.passes(&answer.text), None),
+                    }
                 }
                 Ok(Err(e)) => (false, Some(e)),
                 Err(_) => (
@@ -103,7 +124,12 @@ pub async fn profile_model(
                 total,
             });
         }
-        categories.insert(suite.category.clone(), CategoryResult::new(correct, asked));
+        let result = if judge.is_some() {
+            CategoryResult::judged(&grades)
+        } else {
+            CategoryResult::new(correct, asked)
+        };
+        categories.insert(suite.category.clone(), result);
     }
     ModelProfile {
         model: target.model.clone(),

@@ -383,6 +383,9 @@ async fn openai_generation(s: Arc<MockState>, body: Bytes, chat: bool) -> Respon
 
 pub async fn openai_chat(State(s): St, m: Method, u: Uri, h: HeaderMap, body: Bytes) -> Response {
     record(&s, &m, &u, &h, &body);
+    if s.chat_attempts.fetch_add(1, Ordering::SeqCst) < s.config.fail_first_chat {
+        return openai_error(StatusCode::TOO_MANY_REQUESTS, "rate limited (simulated)");
+    }
     openai_generation(s, body, true).await
 }
 

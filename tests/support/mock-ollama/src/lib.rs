@@ -105,6 +105,8 @@ pub struct MockConfig {
     pub record_limit: usize,
     /// Scripted replies: a model answers `reply` when the prompt contains `prompt_contains`.
     pub scripted: Vec<Script>,
+    /// The first this-many `/v1/chat/completions` requests get 429 (to test retries).
+    pub fail_first_chat: usize,
 }
 
 /// One scripted answer.
@@ -128,6 +130,7 @@ impl Default for MockConfig {
             token_interval: Duration::ZERO,
             record_limit: 1000,
             scripted: Vec::new(),
+            fail_first_chat: 0,
         }
     }
 }
@@ -157,6 +160,8 @@ pub struct MockState {
     pub streams_completed: AtomicUsize,
     /// Streams whose client went away before the last frame.
     pub streams_aborted: AtomicUsize,
+    /// `/v1/chat/completions` requests seen, for `fail_first_chat`.
+    pub chat_attempts: AtomicUsize,
 }
 
 impl MockState {
