@@ -14,4 +14,5 @@ mod local_endpoints;
 mod logs;
 mod profiling;
 mod routing;
+mod store;
 mod streaming;

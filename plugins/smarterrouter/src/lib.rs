@@ -164,6 +164,7 @@ pub fn services(
         registry: Arc::clone(&state.registry),
         client: state.http.clone(),
         interval: Duration::from_secs(state.config.discovery.interval_secs),
+        vram_history: Some(state.store_tx.clone()),
     };
     list.push(Box::new(background_service(
         "smarterrouter discovery",

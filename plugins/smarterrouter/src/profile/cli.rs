@@ -33,6 +33,7 @@ pub async fn run(
         registry: Arc::clone(&state.registry),
         client: state.http.clone(),
         interval: Duration::from_secs(1),
+        vram_history: None,
     }
     .refresh_all()
     .await;
@@ -71,8 +72,13 @@ pub async fn run(
         let mark = if p.passed { "pass" } else { "fail" };
         let error = p.error.map(|e| format!(" ({e})")).unwrap_or_default();
         eprintln!(
-            "[{}] {:>3}/{} {}/{} {mark}{error}",
-            p.model, p.done, p.total, p.category, p.prompt_id
+            "[{}] {} {:>3}/{} {}/{} {mark}{error}",
+            p.model,
+            bar(p.done, p.total),
+            p.done,
+            p.total,
+            p.category,
+            p.prompt_id
         );
     };
     let judge = match config.judge.enabled {
@@ -154,6 +160,12 @@ pub fn targets(state: &RouterState, only: Option<&str>) -> (Vec<Target>, Vec<Str
         }
     }
     (targets, skipped)
+}
+
+/// A 20-character progress bar: `[#####...............]`.
+fn bar(done: usize, total: usize) -> String {
+    let filled = (done * 20).checked_div(total).unwrap_or(20).min(20);
+    format!("[{}{}]", "#".repeat(filled), ".".repeat(20 - filled))
 }
 
 /// The summary table: one row per model, score per category, speed and memory.

@@ -53,6 +53,20 @@ pub struct DecisionRecord {
     pub unix_ms: u64,
 }
 
+/// VRAM use of one node at one moment, from Ollama's `/api/ps`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VramSample {
+    pub node: String,
+    pub unix_ms: u64,
+    /// Sum of `size_vram` over the loaded models.
+    pub used_bytes: u64,
+    /// (model, size_vram) of each loaded model.
+    pub models: Vec<(String, u64)>,
+}
+
+/// VRAM samples kept (oldest dropped first): a day at one sample per node every 30 s for 10 nodes.
+pub const VRAM_SAMPLES_KEPT: u64 = 30_000;
+
 /// What the router keeps on disk.
 pub trait Store: Send + Sync {
     fn add_feedback(&self, feedback: &Feedback) -> Result<(), StoreError>;
@@ -63,6 +77,9 @@ pub trait Store: Send + Sync {
     /// Saves a model's profile, replacing the previous one, and flushes it to disk.
     fn put_profile(&self, profile: &crate::profile::ModelProfile) -> Result<(), StoreError>;
     fn profiles(&self) -> Result<Vec<crate::profile::ModelProfile>, StoreError>;
+    fn record_vram(&self, sample: &VramSample) -> Result<(), StoreError>;
+    /// Samples at or after `since_unix_ms`, oldest first.
+    fn vram_history(&self, since_unix_ms: u64) -> Result<Vec<VramSample>, StoreError>;
     /// Waits until everything written so far is on disk.
     fn flush(&self) -> Result<(), StoreError>;
 }

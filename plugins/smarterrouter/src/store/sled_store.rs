@@ -3,7 +3,10 @@
 
 use std::path::Path;
 
-use super::{DecisionRecord, Feedback, Store, StoreError, DECISIONS_KEPT, SCHEMA_VERSION};
+use super::{
+    DecisionRecord, Feedback, Store, StoreError, VramSample, DECISIONS_KEPT, SCHEMA_VERSION,
+    VRAM_SAMPLES_KEPT,
+};
 
 const SCHEMA_KEY: &[u8] = b"schema_version";
 
@@ -16,6 +19,8 @@ pub struct SledStore {
     /// request id -> sequence key in `decisions`, for lookups by id.
     decision_ids: sled::Tree,
     profiles: sled::Tree,
+    /// Keyed by big-endian timestamp then a sequence, so iteration is oldest first.
+    vram: sled::Tree,
 }
 
 impl SledStore {
@@ -41,6 +46,7 @@ impl SledStore {
             decisions: tree("decisions")?,
             decision_ids: tree("decision_ids")?,
             profiles: tree("profiles")?,
+            vram: tree("vram")?,
             path: path.clone(),
             db,
         };
@@ -175,6 +181,28 @@ impl Store for SledStore {
             .collect()
     }
 
+    fn record_vram(&self, sample: &VramSample) -> Result<(), StoreError> {
+        let seq = self.db.generate_id().map_err(|e| self.io(e))?;
+        let mut key = sample.unix_ms.to_be_bytes().to_vec();
+        key.extend_from_slice(&seq.to_be_bytes());
+        let value = self.encode(sample)?;
+        self.vram.insert(key, value).map_err(|e| self.io(e))?;
+        while self.vram.len() as u64 > VRAM_SAMPLES_KEPT {
+            if self.vram.pop_min().map_err(|e| self.io(e))?.is_none() {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    fn vram_history(&self, since_unix_ms: u64) -> Result<Vec<VramSample>, StoreError> {
+        self.vram
+            .range(since_unix_ms.to_be_bytes().to_vec()..)
+            .values()
+            .map(|v| v.map_err(|e| self.io(e)).and_then(|raw| self.decode(&raw)))
+            .collect()
+    }
+
     fn flush(&self) -> Result<(), StoreError> {
         self.db.flush().map(|_| ()).map_err(|e| self.io(e))
     }
@@ -216,6 +244,29 @@ mod tests {
         assert_eq!(store.feedback().unwrap(), vec![feedback(7, "a", 0.5)]);
         assert_eq!(store.decision("r1").unwrap().unwrap().model, "a");
         assert_eq!(store.decision("nope").unwrap(), None);
+    }
+
+    #[test]
+    fn vram_history_is_ordered_and_filtered_by_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SledStore::open(dir.path()).unwrap();
+        for (t, used) in [(3000u64, 30u64), (1000, 10), (2000, 20)] {
+            store
+                .record_vram(&VramSample {
+                    node: "n".into(),
+                    unix_ms: t,
+                    used_bytes: used,
+                    models: vec![("m".into(), used)],
+                })
+                .unwrap();
+        }
+        let used: Vec<u64> = store
+            .vram_history(1500)
+            .unwrap()
+            .iter()
+            .map(|s| s.used_bytes)
+            .collect();
+        assert_eq!(used, [20, 30]);
     }
 
     #[test]

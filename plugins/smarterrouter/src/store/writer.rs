@@ -10,7 +10,7 @@ use pingora::server::ShutdownWatch;
 use pingora::services::background::BackgroundService;
 use tokio::sync::{mpsc, oneshot};
 
-use super::{DecisionRecord, Feedback, Store};
+use super::{DecisionRecord, Feedback, Store, VramSample};
 
 const QUEUE: usize = 10_000;
 
@@ -19,6 +19,7 @@ pub enum StoreOp {
     /// Feedback, and who to tell once it is on disk.
     Feedback(Feedback, Option<oneshot::Sender<bool>>),
     Decision(DecisionRecord),
+    Vram(VramSample),
 }
 
 /// The sending side, cloned into the proxy.
@@ -83,6 +84,7 @@ impl StoreWriter {
                     store.add_feedback(&f)
                 }
                 StoreOp::Decision(d) => store.record_decision(&d),
+                StoreOp::Vram(v) => store.record_vram(&v),
             };
             if let Err(e) = result {
                 all_ok = false;

@@ -15,12 +15,16 @@ use serde_json::{json, Value};
 use super::{Node, NodeModel, NodeState, Registry};
 use crate::config::NodeKind;
 use crate::routing::facts::ModelFacts;
+use crate::store::writer::{StoreOp, StoreSender};
+use crate::store::VramSample;
 
 /// The Pingora background service that keeps the registry current.
 pub struct Discovery {
     pub registry: Arc<Registry>,
     pub client: reqwest::Client,
     pub interval: Duration,
+    /// Where each Ollama node's VRAM use (from `/api/ps`) is recorded, if anywhere.
+    pub vram_history: Option<StoreSender>,
 }
 
 #[async_trait]
@@ -42,25 +46,35 @@ impl Discovery {
             .registry
             .nodes()
             .iter()
-            .map(|node| refresh_node(&self.client, node));
+            .map(|node| refresh_node(&self.client, node, self.vram_history.as_ref()));
         futures_util::future::join_all(checks).await;
     }
 }
 
-async fn refresh_node(client: &reqwest::Client, node: &Node) {
+async fn refresh_node(client: &reqwest::Client, node: &Node, vram_history: Option<&StoreSender>) {
     let previous = node.state();
     let result = match node.kind {
         NodeKind::Ollama => fetch_ollama(client, &node.url, &previous.models).await,
         NodeKind::Openai => fetch_openai(client, &node.url).await,
     };
     let new_state = match result {
-        Ok((models, version)) => NodeState {
-            healthy: true,
-            last_error: None,
-            last_check: Some(SystemTime::now()),
-            models: Arc::new(models),
-            version,
-        },
+        Ok((models, version, vram)) => {
+            if let (Some(tx), Some(models)) = (vram_history, vram) {
+                tx.send(StoreOp::Vram(VramSample {
+                    node: node.url.clone(),
+                    unix_ms: crate::store::now_unix_ms(),
+                    used_bytes: models.iter().map(|(_, bytes)| bytes).sum(),
+                    models,
+                }));
+            }
+            NodeState {
+                healthy: true,
+                last_error: None,
+                last_check: Some(SystemTime::now()),
+                models: Arc::new(models),
+                version,
+            }
+        }
         Err(why) => {
             if previous.healthy {
                 tracing::warn!(node = %node.url, pool = %node.pool, error = %why, "node is down");
@@ -107,11 +121,14 @@ fn describe(e: &reqwest::Error) -> String {
     }
 }
 
+/// What one discovery pass learned: models, Ollama version, VRAM per loaded model.
+type Discovered = (Vec<NodeModel>, Option<String>, Option<Vec<(String, u64)>>);
+
 async fn fetch_ollama(
     client: &reqwest::Client,
     base: &str,
     previous: &[NodeModel],
-) -> Result<(Vec<NodeModel>, Option<String>), String> {
+) -> Result<Discovered, String> {
     let tags = get_json(client, format!("{base}/api/tags")).await?;
     let mut models = parse_tags(&tags).ok_or_else(|| {
         format!("GET {base}/api/tags: answer has no `models` list; is this an Ollama server?")
@@ -133,12 +150,12 @@ async fn fetch_ollama(
             model.facts = facts;
         }
     }
-    mark_loaded(client, base, &mut models).await;
+    let vram = mark_loaded(client, base, &mut models).await;
     let version = get_json(client, format!("{base}/api/version"))
         .await
         .ok()
         .and_then(|v| v.get("version").and_then(Value::as_str).map(str::to_string));
-    Ok((models, version))
+    Ok((models, version, vram))
 }
 
 fn digest(entry: &Value) -> Option<&str> {
@@ -162,10 +179,31 @@ async fn show_facts(client: &reqwest::Client, base: &str, model: &NodeModel) -> 
     Some(facts)
 }
 
-async fn mark_loaded(client: &reqwest::Client, base: &str, models: &mut [NodeModel]) {
-    let Ok(ps) = get_json(client, format!("{base}/api/ps")).await else {
-        return;
-    };
+/// Marks the loaded models and returns the node's VRAM use (sum of `size_vram`) per model.
+async fn mark_loaded(
+    client: &reqwest::Client,
+    base: &str,
+    models: &mut [NodeModel],
+) -> Option<Vec<(String, u64)>> {
+    let ps = get_json(client, format!("{base}/api/ps")).await.ok()?;
+    let vram: Vec<(String, u64)> = ps
+        .get("models")
+        .and_then(Value::as_array)
+        .map(|list| {
+            list.iter()
+                .filter_map(|m| {
+                    let name = m
+                        .get("name")
+                        .or_else(|| m.get("model"))
+                        .and_then(Value::as_str)?;
+                    Some((
+                        name.to_string(),
+                        m.get("size_vram").and_then(Value::as_u64).unwrap_or(0),
+                    ))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
     let loaded: Vec<&str> = ps
         .get("models")
         .and_then(Value::as_array)
@@ -182,12 +220,10 @@ async fn mark_loaded(client: &reqwest::Client, base: &str, models: &mut [NodeMod
     for model in models.iter_mut() {
         model.facts.loaded = loaded.contains(&model.name.as_str());
     }
+    Some(vram)
 }
 
-async fn fetch_openai(
-    client: &reqwest::Client,
-    base: &str,
-) -> Result<(Vec<NodeModel>, Option<String>), String> {
+async fn fetch_openai(client: &reqwest::Client, base: &str) -> Result<Discovered, String> {
     let listing = get_json(client, format!("{base}/v1/models")).await?;
     let data = listing
         .get("data")
@@ -217,7 +253,7 @@ async fn fetch_openai(
                 })
         })
         .collect();
-    Ok((models, None))
+    Ok((models, None, None))
 }
 
 /// Reads an Ollama `/api/tags` answer.
