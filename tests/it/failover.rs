@@ -23,14 +23,7 @@ async fn connection_failure_retries_on_the_second_node() {
     })
     .await;
     assert!(both_up);
-    let health: Value = client()
-        .get(format!("{}/health", router.url()))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let health: Value = get_json(format!("{}/health", router.url())).await;
     assert_eq!(health["nodes"][0]["healthy"], true, "{health}");
     assert_eq!(health["nodes"][1]["healthy"], true, "{health}");
     first.stop();
@@ -52,14 +45,7 @@ async fn connection_failure_retries_on_the_second_node() {
         second.state.requests_to("/v1/chat/completions")[0].json()["model"],
         "llama3.2:1b"
     );
-    let health: Value = client()
-        .get(format!("{}/health", router.url()))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let health: Value = get_json(format!("{}/health", router.url())).await;
     assert_eq!(health["nodes"][0]["healthy"], false, "{health}");
     assert!(
         health["nodes"][0]["last_error"]

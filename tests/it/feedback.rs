@@ -71,17 +71,11 @@ async fn negative_feedback_moves_routing_and_survives_sigkill() {
         let (status, _) = feedback(&router, json!({"model_name": "alpha:7b", "score": -1})).await;
         assert_eq!(status, 200);
     }
-    let explain: Value = client()
-        .get(format!(
-            "{}/admin/explain?prompt=Write%20a%20poem%20about%20the%20sea",
-            router.admin_url()
-        ))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let explain: Value = get_json(format!(
+        "{}/admin/explain?prompt=Write%20a%20poem%20about%20the%20sea",
+        router.admin_url()
+    ))
+    .await;
     let alpha = explain["scoring"]["candidates"]
         .as_array()
         .unwrap()

@@ -196,3 +196,15 @@ pub async fn eventually(secs: u64, mut check: impl FnMut() -> bool) -> bool {
 pub fn chat_body(model: &str, content: &str) -> serde_json::Value {
     serde_json::json!({"model": model, "messages": [{"role": "user", "content": content}]})
 }
+
+/// GET a URL and parse the body as JSON (whatever the status).
+pub async fn get_json(url: String) -> serde_json::Value {
+    client()
+        .get(url)
+        .send()
+        .await
+        .expect("request sent")
+        .json()
+        .await
+        .expect("JSON body")
+}

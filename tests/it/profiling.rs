@@ -98,14 +98,7 @@ async fn a_profile_reported_saved_survives_sigkill() {
         ..RouterOptions::new(vec![node(&mock.url(), "ollama")])
     })
     .await;
-    let profiles: Value = client()
-        .get(format!("{}/admin/profiles", router.admin_url()))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let profiles: Value = get_json(format!("{}/admin/profiles", router.admin_url())).await;
     let names: Vec<&str> = profiles["profiles"]
         .as_array()
         .unwrap()
@@ -159,14 +152,7 @@ async fn profiles_measure_differing_quality_and_steer_routing() {
         ..RouterOptions::new(vec![node(&mock.url(), "ollama")])
     })
     .await;
-    let profiles: Value = client()
-        .get(format!("{}/admin/profiles", router.url()))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let profiles: Value = get_json(format!("{}/admin/profiles", router.admin_url())).await;
     let find = |model: &str| {
         profiles["profiles"]
             .as_array()
@@ -199,17 +185,11 @@ async fn profiles_measure_differing_quality_and_steer_routing() {
         .await
         .unwrap();
     assert_eq!(response.headers()["x-smarterrouter-model"], "smart:7b");
-    let explain: Value = client()
-        .get(format!(
-            "{}/admin/explain?prompt=Write%20a%20Python%20function",
-            router.admin_url()
-        ))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let explain: Value = get_json(format!(
+        "{}/admin/explain?prompt=Write%20a%20Python%20function",
+        router.admin_url()
+    ))
+    .await;
     let smart_terms = explain["scoring"]["candidates"]
         .as_array()
         .unwrap()
@@ -246,14 +226,7 @@ async fn the_router_profiles_new_models_itself_and_reprofiles_on_request() {
     // Automatic: both chat models get a profile without anyone asking.
     let mut profiles = Value::Null;
     for _ in 0..200 {
-        profiles = client()
-            .get(format!("{}/admin/profiles", router.admin_url()))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        profiles = get_json(format!("{}/admin/profiles", router.admin_url())).await;
         if profiles["profiles"]
             .as_array()
             .is_some_and(|p| p.len() == 2)
@@ -286,14 +259,7 @@ async fn the_router_profiles_new_models_itself_and_reprofiles_on_request() {
     assert!(id.starts_with("job-"));
     let mut status = Value::Null;
     for _ in 0..200 {
-        status = client()
-            .get(format!("{}/admin/reprofile/{id}", router.url()))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        status = get_json(format!("{}/admin/reprofile/{id}", router.admin_url())).await;
         if status["state"] == "done" || status["state"] == "failed" {
             break;
         }
@@ -308,7 +274,7 @@ async fn the_router_profiles_new_models_itself_and_reprofiles_on_request() {
         "one prompt per category"
     );
     let missing = client()
-        .get(format!("{}/admin/reprofile/job-nope", router.url()))
+        .get(format!("{}/admin/reprofile/job-nope", router.admin_url()))
         .send()
         .await
         .unwrap();

@@ -140,11 +140,21 @@ async fn explain_shows_every_candidate_and_has_no_side_effects() {
         "capabilities came from /api/show"
     );
 
-    // POST a full chat body on the proxy port; quality preference 1 via the query.
+    // Without router.admin.api_key, /admin/* is for the admin port only.
+    let refused = client()
+        .get(format!("{}/admin/explain?prompt=hi", router.url()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 403);
+    let refused: Value = refused.json().await.unwrap();
+    assert_eq!(refused["error"]["code"], "admin_port_only");
+
+    // POST a full chat body; quality preference 1 via the query.
     let response = client()
         .post(format!(
             "{}/admin/explain?quality_preference=1",
-            router.url()
+            router.admin_url()
         ))
         .json(&chat_body("auto", "Write a short poem about the sea"))
         .send()
@@ -170,4 +180,39 @@ async fn explain_shows_every_candidate_and_has_no_side_effects() {
         "explain never calls a model"
     );
     assert_eq!(mock.state.count("/api/chat"), 0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_admin_api_key_opens_admin_on_both_ports_to_bearers_only() {
+    let mock = default_mock().await;
+    let router = RouterProcess::start(RouterOptions {
+        env: vec![("ROUTER_ADMIN_API_KEY".into(), "s3cret".into())],
+        ..RouterOptions::new(vec![node(&mock.url(), "ollama")])
+    })
+    .await;
+    for base in [router.url(), router.admin_url()] {
+        let url = format!("{base}/admin/profiles");
+        let anonymous = client().get(&url).send().await.unwrap();
+        assert_eq!(anonymous.status(), 401, "{url}");
+        let wrong = client()
+            .get(&url)
+            .bearer_auth("guess")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(wrong.status(), 401, "{url}");
+        let allowed = client()
+            .get(&url)
+            .bearer_auth("s3cret")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(allowed.status(), 200, "{url}");
+    }
+    let health = client()
+        .get(format!("{}/health", router.url()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.status(), 200, "health needs no key");
 }

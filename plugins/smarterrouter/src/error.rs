@@ -42,6 +42,10 @@ pub enum RequestError {
     MethodNotAllowed { method: String, path: String },
     #[error("{0} is not an endpoint of this router")]
     UnknownPath(String),
+    #[error("{0}")]
+    Unauthorized(String),
+    #[error("{0}")]
+    Forbidden(String),
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -77,6 +81,8 @@ impl RequestError {
             BodyTooLarge { .. } | ChunkedTooLarge => 413,
             ModelNotFound { .. } | UnknownPath(_) => 404,
             MethodNotAllowed { .. } => 405,
+            Unauthorized(_) => 401,
+            Forbidden(_) => 403,
             NoModels(_) | NoNode(_) => 503,
             Internal(_) => 500,
         }
@@ -87,6 +93,8 @@ impl RequestError {
         match self.status() {
             400 | 405 | 413 | 415 => "invalid_request_error",
             404 => "not_found_error",
+            401 => "authentication_error",
+            403 => "permission_error",
             503 => "service_unavailable",
             _ => "api_error",
         }
@@ -109,6 +117,8 @@ impl RequestError {
             NoNode(_) => "no_healthy_node",
             MethodNotAllowed { .. } => "method_not_allowed",
             UnknownPath(_) => "unknown_endpoint",
+            Unauthorized(_) => "admin_auth_required",
+            Forbidden(_) => "admin_port_only",
             Internal(_) => "internal_error",
         }
     }

@@ -4,6 +4,40 @@
 
 pub mod explain;
 
+/// Whether `/admin/*` may be served: with `router.admin.api_key` set, a matching
+/// `Authorization: Bearer` on either port; without one, only on the admin port.
+pub fn check_access(
+    state: &RouterState,
+    headers: &http::HeaderMap,
+    on_admin_port: bool,
+) -> Result<(), RequestError> {
+    match &state.config.admin.api_key {
+        Some(key) => {
+            let given = headers
+                .get(http::header::AUTHORIZATION)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.strip_prefix("Bearer "))
+                .unwrap_or("");
+            if constant_time_eq(given.as_bytes(), key.as_bytes()) {
+                Ok(())
+            } else {
+                Err(RequestError::Unauthorized(
+                    "admin endpoints need Authorization: Bearer <router.admin.api_key>".to_string(),
+                ))
+            }
+        }
+        None if on_admin_port => Ok(()),
+        None => Err(RequestError::Forbidden(format!(
+            "/admin/* is served on the admin port ({}) unless router.admin.api_key (ROUTER_ADMIN_API_KEY) is set",
+            state.config.admin.listen
+        ))),
+    }
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -26,6 +60,11 @@ impl ServeHttp for AdminApp {
         let method = session.req_header().method.as_str().to_string();
         let path = session.req_header().uri.path().to_string();
         let dialect = api::dialect_of_path(&path);
+        if path.starts_with("/admin/") {
+            if let Err(err) = check_access(&self.state, &session.req_header().headers, true) {
+                return build(LocalResponse::error(&err, dialect));
+            }
+        }
         let answer = match api::route(&method, &path) {
             Ok(Endpoint::Local(Local::Explain)) => {
                 let query = session.req_header().uri.query().map(str::to_string);

@@ -116,7 +116,8 @@ impl Endpoint {
 
 /// The dialect of a path, for answering errors even on unknown paths.
 pub fn dialect_of_path(path: &str) -> Dialect {
-    if path.starts_with("/v1/") || path == "/v1" {
+    // The router's own /admin API answers in the OpenAI shape (it has a `code`).
+    if path.starts_with("/v1/") || path == "/v1" || path.starts_with("/admin/") {
         Dialect::OpenAi
     } else {
         Dialect::Ollama

@@ -117,6 +117,9 @@ pub(super) fn apply_overrides(
     if let Some(key) = get("ROUTER_JUDGE_API_KEY") {
         router.profiling.judge.api_key = Some(key);
     }
+    if let Some(key) = get("ROUTER_ADMIN_API_KEY") {
+        router.admin.api_key = Some(key);
+    }
     if let Some(dir) = get("ROUTER_DATA_DIR") {
         router.data_dir = dir;
     }

@@ -103,12 +103,16 @@ pub enum LogFormat {
 pub struct AdminConfig {
     /// `host:port`; empty string disables the side service.
     pub listen: String,
+    /// Bearer token for `/admin/*` (`ROUTER_ADMIN_API_KEY`). Unset: `/admin/*` is served on the
+    /// admin port only.
+    pub api_key: Option<String>,
 }
 
 impl Default for AdminConfig {
     fn default() -> Self {
         AdminConfig {
             listen: "127.0.0.1:11437".to_string(),
+            api_key: None,
         }
     }
 }

@@ -41,6 +41,23 @@ struct JobRequest {
     force: bool,
 }
 
+impl JobStatus {
+    fn new(id: &str, trigger: &'static str) -> Self {
+        JobStatus {
+            id: id.to_string(),
+            state: "queued",
+            trigger,
+            models: Vec::new(),
+            prompts_done: 0,
+            prompts_total: 0,
+            finished_models: Vec::new(),
+            error: None,
+            created_unix_ms: crate::store::now_unix_ms(),
+            finished_unix_ms: None,
+        }
+    }
+}
+
 /// Job registry shared by the admin endpoints and the background service.
 pub struct ProfileJobs {
     statuses: Mutex<HashMap<String, JobStatus>>,
@@ -64,16 +81,8 @@ impl ProfileJobs {
     pub fn submit(&self, only: Option<String>, force: bool) -> JobStatus {
         let id = format!("job-{}", uuid::Uuid::new_v4().simple());
         let status = JobStatus {
-            id: id.clone(),
-            state: "queued",
-            trigger: "admin",
             models: only.clone().into_iter().collect(),
-            prompts_done: 0,
-            prompts_total: 0,
-            finished_models: Vec::new(),
-            error: None,
-            created_unix_ms: crate::store::now_unix_ms(),
-            finished_unix_ms: None,
+            ..JobStatus::new(&id, "admin")
         };
         self.update(&id, |s| *s = status.clone());
         if self.tx.send(JobRequest { id, only, force }).is_err() {
@@ -91,18 +100,9 @@ impl ProfileJobs {
 
     fn update(&self, id: &str, change: impl FnOnce(&mut JobStatus)) {
         if let Ok(mut statuses) = self.statuses.lock() {
-            let entry = statuses.entry(id.to_string()).or_insert_with(|| JobStatus {
-                id: id.to_string(),
-                state: "queued",
-                trigger: "automatic",
-                models: Vec::new(),
-                prompts_done: 0,
-                prompts_total: 0,
-                finished_models: Vec::new(),
-                error: None,
-                created_unix_ms: crate::store::now_unix_ms(),
-                finished_unix_ms: None,
-            });
+            let entry = statuses
+                .entry(id.to_string())
+                .or_insert_with(|| JobStatus::new(id, "automatic"));
             change(entry);
         }
     }

@@ -76,6 +76,14 @@ impl ProxyHttp for Router {
             }
         };
         ctx.endpoint = Some(endpoint);
+        if path.starts_with("/admin/") {
+            let access =
+                crate::admin::check_access(&self.state, &session.req_header().headers, false);
+            if let Err(err) = access {
+                send(session, ctx, LocalResponse::error(&err, ctx.dialect)).await?;
+                return Ok(true);
+            }
+        }
         match endpoint {
             Endpoint::Local(api::Local::Explain) => {
                 let query = session.req_header().uri.query().map(str::to_string);
