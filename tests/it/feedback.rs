@@ -104,6 +104,10 @@ async fn negative_feedback_moves_routing_and_survives_sigkill() {
     // The decision of fb-1 was stored too: feedback by response id alone still resolves.
     let (status, body) = feedback(&router, json!({"response_id": "fb-3", "score": 1})).await;
     assert_eq!(status, 200, "{body}");
+    let (status, body) = feedback(&router, json!({"response_id": "fb-3", "score": 1})).await;
+    assert_eq!(status, 400, "one rating per response: {body}");
+    let (status, body) = feedback(&router, json!({"model_name": "no-such:1b", "score": 1})).await;
+    assert_eq!(status, 400, "unknown models are refused: {body}");
 }
 
 #[tokio::test(flavor = "multi_thread")]

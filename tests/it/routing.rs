@@ -186,7 +186,7 @@ async fn explain_shows_every_candidate_and_has_no_side_effects() {
 async fn an_admin_api_key_opens_admin_on_both_ports_to_bearers_only() {
     let mock = default_mock().await;
     let router = RouterProcess::start(RouterOptions {
-        env: vec![("ROUTER_ADMIN_API_KEY".into(), "s3cret".into())],
+        env: vec![("ROUTER_ADMIN_API_KEY".into(), "s3cret-admin-key".into())],
         ..RouterOptions::new(vec![node(&mock.url(), "ollama")])
     })
     .await;
@@ -203,7 +203,7 @@ async fn an_admin_api_key_opens_admin_on_both_ports_to_bearers_only() {
         assert_eq!(wrong.status(), 401, "{url}");
         let allowed = client()
             .get(&url)
-            .bearer_auth("s3cret")
+            .bearer_auth("s3cret-admin-key")
             .send()
             .await
             .unwrap();

@@ -125,12 +125,18 @@ impl RouterState {
 }
 
 impl RouterState {
-    /// A fresh feedback id: milliseconds since the epoch times 1000 plus a counter, so ids stay
-    /// unique across restarts without a disk read.
+    /// A fresh feedback id: milliseconds since the epoch times 1000, never repeating within the
+    /// process (each id is above the last), so ids stay unique across restarts without a disk read.
     pub fn next_feedback_id(&self) -> u64 {
-        static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-        let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % 1000;
-        store::now_unix_ms() * 1000 + n
+        use std::sync::atomic::{AtomicU64, Ordering};
+        static LAST: AtomicU64 = AtomicU64::new(0);
+        let candidate = store::now_unix_ms().saturating_mul(1000);
+        let previous = LAST
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |last| {
+                Some(candidate.max(last + 1))
+            })
+            .unwrap_or(candidate);
+        candidate.max(previous + 1)
     }
 }
 

@@ -11,7 +11,13 @@ pub fn check_access(
     headers: &http::HeaderMap,
     on_admin_port: bool,
 ) -> Result<(), RequestError> {
-    match &state.config.admin.api_key {
+    let key = state
+        .config
+        .admin
+        .api_key
+        .as_deref()
+        .filter(|k| !k.trim().is_empty());
+    match key {
         Some(key) => {
             let given = headers
                 .get(http::header::AUTHORIZATION)

@@ -94,6 +94,17 @@ pub(super) fn check(router: &RouterConfig, problems: &mut Vec<String>) -> Vec<Re
             ));
         }
     }
+    if router
+        .admin
+        .api_key
+        .as_deref()
+        .is_some_and(|k| k.trim().len() < 8)
+    {
+        problems.push(
+            "router.admin.api_key: must be at least 8 characters (remove the key to serve /admin/* on the admin port only)"
+                .to_string(),
+        );
+    }
     let proxy_port_taken = router
         .admin
         .listen

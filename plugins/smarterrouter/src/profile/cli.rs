@@ -99,6 +99,12 @@ pub async fn run(
                 let started = std::time::Instant::now();
                 let profile =
                     profile_model(client, &target, suites, settings, judge, &report).await;
+                if !profile.is_usable() {
+                    return Err(format!(
+                        "{}: {} of the prompts got no answer (see the lines above); the profile was not saved",
+                        target.model, profile.errors
+                    ));
+                }
                 let store = Arc::clone(&state.store);
                 let saved = profile.clone();
                 tokio::task::spawn_blocking(move || store.put_profile(&saved))

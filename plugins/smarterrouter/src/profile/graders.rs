@@ -124,6 +124,9 @@ fn last_number(text: &str) -> Option<f64> {
 }
 
 fn contains_word(text: &str, word: &str, case_sensitive: bool) -> bool {
+    if word.is_empty() {
+        return false;
+    }
     let (text, word) = if case_sensitive {
         (text.to_string(), word.to_string())
     } else {

@@ -14,8 +14,11 @@ use serde::Serialize;
 use tokio::sync::mpsc;
 
 use super::runner::{profile_model, Progress, RunSettings, Target};
-use super::{suites, ModelProfile};
+use super::suites;
 use crate::RouterState;
+
+/// Job statuses kept for `/admin/reprofile/{id}`.
+const MAX_JOBS: usize = 200;
 
 /// A profiling job as `/admin/reprofile/{id}` shows it.
 #[derive(Debug, Clone, Serialize)]
@@ -100,6 +103,17 @@ impl ProfileJobs {
 
     fn update(&self, id: &str, change: impl FnOnce(&mut JobStatus)) {
         if let Ok(mut statuses) = self.statuses.lock() {
+            // Keep the newest jobs only; finished ones go first.
+            if statuses.len() >= MAX_JOBS && !statuses.contains_key(id) {
+                let oldest = statuses
+                    .values()
+                    .filter(|s| s.finished_unix_ms.is_some())
+                    .min_by_key(|s| s.created_unix_ms)
+                    .map(|s| s.id.clone());
+                if let Some(oldest) = oldest {
+                    statuses.remove(&oldest);
+                }
+            }
             let entry = statuses
                 .entry(id.to_string())
                 .or_insert_with(|| JobStatus::new(id, "automatic"));
@@ -197,11 +211,18 @@ impl Profiler {
             s.prompts_total = per_model * targets.len();
         });
         if targets.is_empty() {
-            jobs.update(id, |s| {
-                s.state = if only.is_some() { "failed" } else { "done" };
-                if only.is_some() {
-                    s.error = Some("no healthy node has that model".to_string());
+            let why = only.map(|model| {
+                if self.stale_targets(Some(model), true).is_empty() {
+                    format!("no healthy node has model {model:?}")
+                } else {
+                    format!(
+                        "model {model:?} has a fresh profile; add force=true to profile it again"
+                    )
                 }
+            });
+            jobs.update(id, |s| {
+                s.state = if why.is_some() { "failed" } else { "done" };
+                s.error = why;
                 s.finished_unix_ms = Some(crate::store::now_unix_ms());
             });
             return;
@@ -245,30 +266,30 @@ impl Profiler {
                 judge.as_ref(),
             );
             async move {
-                let _permit = sem.acquire().await.ok()?;
+                let _permit = sem.acquire().await.map_err(|e| e.to_string())?;
                 tracing::info!(model = %target.model, "profiling");
                 let profile = profile_model(client, target, suites, settings, judge, report).await;
-                Some(profile)
+                if !profile.is_usable() {
+                    return Err(format!(
+                        "{}: most prompts got no answer; not saved",
+                        target.model
+                    ));
+                }
+                // Saved as soon as it is complete, like the CLI does.
+                let store = Arc::clone(&self.state.store);
+                let saved = profile.clone();
+                tokio::task::spawn_blocking(move || store.put_profile(&saved))
+                    .await
+                    .map_err(|e| e.to_string())?
+                    .map_err(|e| e.to_string())?;
+                jobs.update(id, |s| s.finished_models.push(profile.model.clone()));
+                self.state.profiles.insert(profile);
+                Ok(())
             }
         });
-        let profiles: Vec<ModelProfile> = futures_util::future::join_all(runs)
-            .await
-            .into_iter()
-            .flatten()
-            .collect();
-        let mut error = None;
-        for profile in profiles {
-            let store = Arc::clone(&self.state.store);
-            let saved = profile.clone();
-            match tokio::task::spawn_blocking(move || store.put_profile(&saved)).await {
-                Ok(Ok(())) => {
-                    jobs.update(id, |s| s.finished_models.push(profile.model.clone()));
-                    self.state.profiles.insert(profile);
-                }
-                Ok(Err(e)) => error = Some(e.to_string()),
-                Err(e) => error = Some(e.to_string()),
-            }
-        }
+        let results: Vec<Result<(), String>> = futures_util::future::join_all(runs).await;
+        let failures: Vec<String> = results.into_iter().filter_map(Result::err).collect();
+        let error = (!failures.is_empty()).then(|| failures.join("; "));
         jobs.update(id, |s| {
             s.state = if error.is_some() { "failed" } else { "done" };
             s.error = error;

@@ -96,6 +96,22 @@ pub struct ModelProfile {
 }
 
 impl ModelProfile {
+    /// Prompts that got no answer at all (errors and timeouts), out of those sent.
+    pub fn unanswered_share(&self) -> f32 {
+        let answered: usize = self.categories.values().map(|c| c.total).sum();
+        let sent = answered + self.errors;
+        if sent == 0 {
+            1.0
+        } else {
+            self.errors as f32 / sent as f32
+        }
+    }
+
+    /// A profile worth keeping: most prompts got an answer.
+    pub fn is_usable(&self) -> bool {
+        self.unanswered_share() <= 0.5
+    }
+
     /// The engine's view: reasoning is the mean of reasoning and math; a category the suites did
     /// not measure stays on the size prior.
     pub fn quality(&self) -> QualityProfile {

@@ -108,11 +108,13 @@ pub async fn profile_model(
                     Some(format!("no answer within {} s", settings.timeout.as_secs())),
                 ),
             };
-            if error.is_some() {
+            // A prompt that got no answer measures the node, not the model: leave it out.
+            if error.is_some() && !judged_fallback(&error, judge.is_some()) {
                 errors += 1;
+            } else {
+                asked += 1;
+                correct += usize::from(passed);
             }
-            asked += 1;
-            correct += usize::from(passed);
             done += 1;
             progress(Progress {
                 model: target.model.clone(),
@@ -123,6 +125,9 @@ pub async fn profile_model(
                 done,
                 total,
             });
+        }
+        if asked == 0 {
+            continue;
         }
         let result = if judge.is_some() {
             CategoryResult::judged(&grades)
@@ -145,6 +150,12 @@ pub async fn profile_model(
         prompts_per_category: per,
         errors,
     }
+}
+
+/// Whether an error came from the judge after the model did answer (the answer was then graded
+/// by its form check, so it still counts).
+fn judged_fallback(error: &Option<String>, judging: bool) -> bool {
+    judging && error.as_deref().is_some_and(|e| e.starts_with("judge"))
 }
 
 fn median(mut values: Vec<f32>) -> Option<f32> {
@@ -182,13 +193,15 @@ async fn ask(
     let mut text = String::new();
     let mut first_token: Option<Instant> = None;
     let mut completion_tokens: Option<u64> = None;
-    let mut pending = String::new();
+    // Bytes, not text: a multi-byte character can be split across two network chunks.
+    let mut pending: Vec<u8> = Vec::new();
     let mut stream = response.bytes_stream();
     while let Some(chunk) = stream.next().await {
         let chunk = chunk.map_err(|e| format!("stream broke: {e}"))?;
-        pending.push_str(&String::from_utf8_lossy(&chunk));
-        while let Some(end) = pending.find('\n') {
-            let line: String = pending.drain(..=end).collect();
+        pending.extend_from_slice(&chunk);
+        while let Some(end) = pending.iter().position(|b| *b == b'\n') {
+            let raw: Vec<u8> = pending.drain(..=end).collect();
+            let line = String::from_utf8_lossy(&raw);
             let Some(data) = line.trim().strip_prefix("data:") else {
                 continue;
             };

@@ -43,7 +43,19 @@ pub fn all() -> Result<Vec<Suite>, String> {
     FILES
         .iter()
         .map(|(name, text)| {
-            serde_json::from_str::<Suite>(text).map_err(|e| format!("suite {name}: {e}"))
+            let suite =
+                serde_json::from_str::<Suite>(text).map_err(|e| format!("suite {name}: {e}"))?;
+            for p in &suite.prompts {
+                if let Grader::Contains { any_of, .. } = &p.grader {
+                    if any_of.is_empty() || any_of.iter().any(|a| a.trim().is_empty()) {
+                        return Err(format!(
+                            "suite {name}, prompt {}: any_of needs non-empty answers",
+                            p.id
+                        ));
+                    }
+                }
+            }
+            Ok(suite)
         })
         .collect()
 }

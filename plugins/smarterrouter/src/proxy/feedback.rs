@@ -12,6 +12,7 @@ use super::local::LocalResponse;
 use crate::api::Dialect;
 use crate::error::RequestError;
 use crate::routing::analysis::Category;
+use crate::routing::ModelCatalog;
 use crate::store::{now_unix_ms, DecisionRecord, Feedback};
 use crate::RouterState;
 
@@ -146,7 +147,12 @@ async fn store(state: &Arc<RouterState>, raw: &[u8]) -> Result<u64, RequestError
     };
     let model = match (&decision, &request.model_name) {
         (Some(d), _) => d.model.clone(),
-        (None, Some(name)) => name.clone(),
+        (None, Some(name)) => state.registry.resolve(name).ok_or_else(|| {
+            invalid(
+                "model_name",
+                &format!("{name:?} is not a model of any node (GET /v1/models lists them)"),
+            )
+        })?,
         (None, None) => {
             return Err(invalid(
                 "model_name",
@@ -160,6 +166,14 @@ async fn store(state: &Arc<RouterState>, raw: &[u8]) -> Result<u64, RequestError
             .and_then(|d| d.category.as_deref())
             .and_then(Category::parse)
     });
+    if let (Some(response_id), Some(_)) = (&request.response_id, &decision) {
+        if !state.recent.mark_rated(response_id) {
+            return Err(invalid(
+                "response_id",
+                "was already rated; each response takes one rating",
+            ));
+        }
+    }
     let id = state.next_feedback_id();
     let feedback = Feedback {
         id,

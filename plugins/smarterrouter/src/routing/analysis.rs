@@ -246,8 +246,12 @@ fn bounded(text: &str) -> (&str, &str) {
     (&text[..head_end], &text[tail_start..])
 }
 
-fn is_word_byte(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b == b'_' || b >= 0x80
+/// A character that continues a word: letters and digits, except scripts written without
+/// spaces (CJK, kana, hangul), where a keyword may sit right next to other text.
+fn is_word_char(c: char) -> bool {
+    let unspaced =
+        matches!(c as u32, 0x3000..=0x9FFF | 0xAC00..=0xD7AF | 0xF900..=0xFAFF | 0xFF00..=0xFFEF);
+    c == '_' || (c.is_alphanumeric() && !unspaced)
 }
 
 /// One pass of the automaton; each keyword counts once per text (`seen`).
@@ -256,7 +260,6 @@ fn scan(text: &str, seen: &mut [bool]) -> TextScore {
     let Some(matcher) = MATCHER.as_ref() else {
         return score;
     };
-    let bytes = text.as_bytes();
     for m in matcher.find_overlapping_iter(text) {
         let id = m.pattern().as_usize();
         let (Some(keyword), Some(already)) = (KEYWORDS.get(id), seen.get(id).copied()) else {
@@ -268,8 +271,12 @@ fn scan(text: &str, seen: &mut [bool]) -> TextScore {
         let pattern = keyword.pattern.as_bytes();
         let starts_word = pattern.first().is_some_and(u8::is_ascii_alphanumeric);
         let ends_word = pattern.last().is_some_and(u8::is_ascii_alphanumeric);
-        let before_ok = !starts_word || m.start() == 0 || !is_word_byte(bytes[m.start() - 1]);
-        let after_ok = !ends_word || m.end() >= bytes.len() || !is_word_byte(bytes[m.end()]);
+        let before_ok = !starts_word
+            || !text[..m.start()]
+                .chars()
+                .next_back()
+                .is_some_and(is_word_char);
+        let after_ok = !ends_word || !text[m.end()..].chars().next().is_some_and(is_word_char);
         if !(before_ok && after_ok) {
             continue;
         }
@@ -411,6 +418,21 @@ mod tests {
         assert_eq!(a.total_bytes, big.len());
         assert_eq!(a.dominant(), Category::Creativity, "the tail is read");
         assert!(a.complexity >= 0.5, "length still counts");
+    }
+
+    #[test]
+    fn keywords_next_to_punctuation_and_cjk_match() {
+        assert_eq!(
+            of("Write a \u{201c}poem\u{201d} please").dominant(),
+            Category::Creativity
+        );
+        assert_eq!(of("写一个python函数").dominant(), Category::Coding);
+        assert_eq!(of("a\u{a0}poem").dominant(), Category::Creativity);
+        assert_eq!(
+            of("poemé").dominant(),
+            Category::Factual,
+            "a longer word is not the keyword"
+        );
     }
 
     #[test]

@@ -7,8 +7,10 @@
 //! plus its coding/reasoning strength. Quality is the prompt's category
 //! mix over the model's per-category quality (measured profile in 0..1, else a prior from size
 //! and name: 1 at 70B, still rising past it); speed is measured tokens/s, else a prior from size. A loaded model saves its load time,
-//! which counts on the speed side in proportion to its size. Because everything that depends on
-//! `q` sits on one of the two axes, raising `q` never picks a model of lower quality.
+//! which counts on the speed side in proportion to its size; feedback counts on both axes. Because
+//! everything that depends on `q` sits on one of the two axes, raising `q` never picks a model of
+//! lower feedback-adjusted quality, unless the category size penalty intervenes (it only ever
+//! favours larger models); property-tested for models whose quality grows with size.
 
 use serde_json::{json, Value};
 
@@ -281,7 +283,9 @@ fn terms(
     } else {
         0.0
     };
-    let feedback = 0.3 * cand.feedback.clamp(-1.0, 1.0);
+    // On both axes (scaled by A + B), so feedback shifts a model's standing without undoing
+    // the quality-preference ordering.
+    let feedback = (quality_weight + speed_weight) * 0.3 * cand.feedback.clamp(-1.0, 1.0);
     let size_penalty = size_penalty(analysis, facts, settings, &specialised);
     let total =
         quality_weight * quality + speed_weight * speed + loaded + pinned + feedback + size_penalty;

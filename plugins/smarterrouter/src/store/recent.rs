@@ -9,6 +9,8 @@ use super::DecisionRecord;
 pub struct RecentDecisions {
     capacity: usize,
     inner: Mutex<(HashMap<String, DecisionRecord>, VecDeque<String>)>,
+    /// Response ids that already received feedback (bounded like the decisions).
+    rated: Mutex<(std::collections::HashSet<String>, VecDeque<String>)>,
 }
 
 impl RecentDecisions {
@@ -16,6 +18,7 @@ impl RecentDecisions {
         RecentDecisions {
             capacity: capacity.max(1),
             inner: Mutex::new((HashMap::new(), VecDeque::new())),
+            rated: Mutex::new((Default::default(), VecDeque::new())),
         }
     }
 
@@ -35,6 +38,24 @@ impl RecentDecisions {
                 map.remove(&old);
             }
         }
+    }
+
+    /// Records that `response_id` was rated; false if it already was.
+    pub fn mark_rated(&self, response_id: &str) -> bool {
+        let Ok(mut guard) = self.rated.lock() else {
+            return true;
+        };
+        let (set, order) = &mut *guard;
+        if !set.insert(response_id.to_string()) {
+            return false;
+        }
+        order.push_back(response_id.to_string());
+        while order.len() > self.capacity {
+            if let Some(old) = order.pop_front() {
+                set.remove(&old);
+            }
+        }
+        true
     }
 
     pub fn get(&self, request_id: &str) -> Option<DecisionRecord> {

@@ -2,6 +2,7 @@
 //! version, and one tree per kind of record, values as JSON.
 
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::{
     DecisionRecord, Feedback, Store, StoreError, VramSample, DECISIONS_KEPT, SCHEMA_VERSION,
@@ -21,6 +22,9 @@ pub struct SledStore {
     profiles: sled::Tree,
     /// Keyed by big-endian timestamp then a sequence, so iteration is oldest first.
     vram: sled::Tree,
+    /// Entry counts, kept by hand: sled's `len()` walks the whole tree.
+    decisions_len: AtomicU64,
+    vram_len: AtomicU64,
 }
 
 impl SledStore {
@@ -40,13 +44,17 @@ impl SledStore {
             .open()
             .map_err(|e| open_err(e.to_string()))?;
         let tree = |name: &str| db.open_tree(name).map_err(|e| open_err(e.to_string()));
+        let decisions = tree("decisions")?;
+        let vram = tree("vram")?;
         let store = SledStore {
+            decisions_len: AtomicU64::new(decisions.len() as u64),
+            vram_len: AtomicU64::new(vram.len() as u64),
             meta: tree("meta")?,
             feedback: tree("feedback")?,
-            decisions: tree("decisions")?,
+            decisions,
             decision_ids: tree("decision_ids")?,
             profiles: tree("profiles")?,
-            vram: tree("vram")?,
+            vram,
             path: path.clone(),
             db,
         };
@@ -130,19 +138,19 @@ impl Store for SledStore {
         self.decision_ids
             .insert(decision.request_id.as_bytes(), &seq.to_be_bytes())
             .map_err(|e| self.io(e))?;
+        self.decisions_len.fetch_add(1, Ordering::Relaxed);
         // Bounded retention: drop the oldest beyond the cap.
-        while self.decisions.len() as u64 > DECISIONS_KEPT {
+        while self.decisions_len.load(Ordering::Relaxed) > DECISIONS_KEPT {
             let Some((key, raw)) = self.decisions.pop_min().map_err(|e| self.io(e))? else {
                 break;
             };
+            self.decisions_len.fetch_sub(1, Ordering::Relaxed);
             let old: DecisionRecord = self.decode(&raw)?;
-            if self
+            let current = self
                 .decision_ids
                 .get(old.request_id.as_bytes())
-                .map_err(|e| self.io(e))?
-                .as_deref()
-                == Some(&key[..])
-            {
+                .map_err(|e| self.io(e))?;
+            if current.as_deref() == Some(&key[..]) {
                 self.decision_ids
                     .remove(old.request_id.as_bytes())
                     .map_err(|e| self.io(e))?;
@@ -187,10 +195,12 @@ impl Store for SledStore {
         key.extend_from_slice(&seq.to_be_bytes());
         let value = self.encode(sample)?;
         self.vram.insert(key, value).map_err(|e| self.io(e))?;
-        while self.vram.len() as u64 > VRAM_SAMPLES_KEPT {
+        self.vram_len.fetch_add(1, Ordering::Relaxed);
+        while self.vram_len.load(Ordering::Relaxed) > VRAM_SAMPLES_KEPT {
             if self.vram.pop_min().map_err(|e| self.io(e))?.is_none() {
                 break;
             }
+            self.vram_len.fetch_sub(1, Ordering::Relaxed);
         }
         Ok(())
     }

@@ -49,7 +49,12 @@ impl StoreSender {
             self.dropped.fetch_add(1, Ordering::Relaxed);
             return false;
         }
-        wait.await.unwrap_or(false)
+        // Never hold a client for long on a slow disk.
+        tokio::time::timeout(std::time::Duration::from_secs(10), wait)
+            .await
+            .ok()
+            .and_then(Result::ok)
+            .unwrap_or(false)
     }
 }
 
@@ -76,28 +81,30 @@ pub fn channel(store: Arc<dyn Store>) -> (StoreSender, StoreWriter) {
 impl StoreWriter {
     fn apply(store: &dyn Store, batch: Vec<StoreOp>) {
         let mut waiting = Vec::new();
-        let mut all_ok = true;
         for op in batch {
             let result = match op {
                 StoreOp::Feedback(f, done) => {
-                    waiting.extend(done);
-                    store.add_feedback(&f)
+                    let result = store.add_feedback(&f);
+                    waiting.extend(done.map(|d| (d, result.is_ok())));
+                    result
                 }
                 StoreOp::Decision(d) => store.record_decision(&d),
                 StoreOp::Vram(v) => store.record_vram(&v),
             };
             if let Err(e) = result {
-                all_ok = false;
                 tracing::error!(error = %e, "store write failed");
             }
         }
         // Acknowledged feedback must survive a crash: flush before answering.
-        if let Err(e) = store.flush() {
-            all_ok = false;
-            tracing::error!(error = %e, "store flush failed");
-        }
-        for done in waiting {
-            let _ = done.send(all_ok);
+        let flushed = match store.flush() {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::error!(error = %e, "store flush failed");
+                false
+            }
+        };
+        for (done, written) in waiting {
+            let _ = done.send(written && flushed);
         }
     }
 

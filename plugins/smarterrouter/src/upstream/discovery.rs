@@ -134,9 +134,12 @@ async fn fetch_ollama(
         format!("GET {base}/api/tags: answer has no `models` list; is this an Ollama server?")
     })?;
     let shows = models.iter().map(|model| {
-        let known = previous
-            .iter()
-            .find(|p| p.name == model.name && digest(&p.tags_entry) == digest(&model.tags_entry));
+        // Reuse only what `/api/show` said; a name guess is retried next time.
+        let known = previous.iter().find(|p| {
+            p.name == model.name
+                && digest(&p.tags_entry) == digest(&model.tags_entry)
+                && p.facts.source == crate::routing::facts::FactSource::Node
+        });
         async move {
             match known {
                 Some(known) => Some(known.facts.clone()),
