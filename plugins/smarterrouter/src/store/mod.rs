@@ -72,7 +72,9 @@ pub trait Store: Send + Sync {
     fn add_feedback(&self, feedback: &Feedback) -> Result<(), StoreError>;
     fn feedback(&self) -> Result<Vec<Feedback>, StoreError>;
     fn next_feedback_id(&self) -> Result<u64, StoreError>;
-    fn record_decision(&self, decision: &DecisionRecord) -> Result<(), StoreError>;
+    /// Records a batch of decisions (one write for the batch: a busy router makes thousands a
+    /// second).
+    fn record_decisions(&self, decisions: &[DecisionRecord]) -> Result<(), StoreError>;
     fn decision(&self, request_id: &str) -> Result<Option<DecisionRecord>, StoreError>;
     /// Saves a model's profile, replacing the previous one, and flushes it to disk.
     fn put_profile(&self, profile: &crate::profile::ModelProfile) -> Result<(), StoreError>;

@@ -17,12 +17,11 @@ pub struct SledStore {
     meta: sled::Tree,
     feedback: sled::Tree,
     decisions: sled::Tree,
-    /// request id -> sequence key in `decisions`, for lookups by id.
-    decision_ids: sled::Tree,
     profiles: sled::Tree,
     /// Keyed by big-endian timestamp then a sequence, so iteration is oldest first.
     vram: sled::Tree,
-    /// Entry counts, kept by hand: sled's `len()` walks the whole tree.
+    /// Entry counts, kept by hand: sled's `len()` walks the whole tree. For decisions this
+    /// counts records, not chunks.
     decisions_len: AtomicU64,
     vram_len: AtomicU64,
 }
@@ -47,12 +46,11 @@ impl SledStore {
         let decisions = tree("decisions")?;
         let vram = tree("vram")?;
         let store = SledStore {
-            decisions_len: AtomicU64::new(decisions.len() as u64),
+            decisions_len: AtomicU64::new(count_records(&decisions)),
             vram_len: AtomicU64::new(vram.len() as u64),
             meta: tree("meta")?,
             feedback: tree("feedback")?,
             decisions,
-            decision_ids: tree("decision_ids")?,
             profiles: tree("profiles")?,
             vram,
             path: path.clone(),
@@ -108,6 +106,16 @@ impl SledStore {
     }
 }
 
+/// Decision records in all chunks (read once at startup).
+fn count_records(tree: &sled::Tree) -> u64 {
+    tree.iter()
+        .values()
+        .filter_map(Result::ok)
+        .filter_map(|raw| serde_json::from_slice::<Vec<serde::de::IgnoredAny>>(&raw).ok())
+        .map(|chunk| chunk.len() as u64)
+        .sum()
+}
+
 impl Store for SledStore {
     fn add_feedback(&self, feedback: &Feedback) -> Result<(), StoreError> {
         let value = self.encode(feedback)?;
@@ -129,48 +137,38 @@ impl Store for SledStore {
         self.db.generate_id().map_err(|e| self.io(e))
     }
 
-    fn record_decision(&self, decision: &DecisionRecord) -> Result<(), StoreError> {
+    fn record_decisions(&self, decisions: &[DecisionRecord]) -> Result<(), StoreError> {
+        if decisions.is_empty() {
+            return Ok(());
+        }
         let seq = self.db.generate_id().map_err(|e| self.io(e))?;
-        let value = self.encode(decision)?;
+        let value = self.encode(&decisions)?;
         self.decisions
             .insert(seq.to_be_bytes(), value)
             .map_err(|e| self.io(e))?;
-        self.decision_ids
-            .insert(decision.request_id.as_bytes(), &seq.to_be_bytes())
-            .map_err(|e| self.io(e))?;
-        self.decisions_len.fetch_add(1, Ordering::Relaxed);
-        // Bounded retention: drop the oldest beyond the cap.
+        self.decisions_len
+            .fetch_add(decisions.len() as u64, Ordering::Relaxed);
+        // Bounded retention: drop the oldest chunks beyond the cap.
         while self.decisions_len.load(Ordering::Relaxed) > DECISIONS_KEPT {
-            let Some((key, raw)) = self.decisions.pop_min().map_err(|e| self.io(e))? else {
+            let Some((_, raw)) = self.decisions.pop_min().map_err(|e| self.io(e))? else {
                 break;
             };
-            self.decisions_len.fetch_sub(1, Ordering::Relaxed);
-            let old: DecisionRecord = self.decode(&raw)?;
-            let current = self
-                .decision_ids
-                .get(old.request_id.as_bytes())
-                .map_err(|e| self.io(e))?;
-            if current.as_deref() == Some(&key[..]) {
-                self.decision_ids
-                    .remove(old.request_id.as_bytes())
-                    .map_err(|e| self.io(e))?;
-            }
+            let dropped: Vec<DecisionRecord> = self.decode(&raw)?;
+            self.decisions_len
+                .fetch_sub(dropped.len() as u64, Ordering::Relaxed);
         }
         Ok(())
     }
 
     fn decision(&self, request_id: &str) -> Result<Option<DecisionRecord>, StoreError> {
-        let Some(seq) = self
-            .decision_ids
-            .get(request_id.as_bytes())
-            .map_err(|e| self.io(e))?
-        else {
-            return Ok(None);
-        };
-        match self.decisions.get(seq).map_err(|e| self.io(e))? {
-            Some(raw) => self.decode(&raw).map(Some),
-            None => Ok(None),
+        // Newest chunk first; a rare path (feedback on a response no longer in memory).
+        for chunk in self.decisions.iter().values().rev() {
+            let chunk: Vec<DecisionRecord> = self.decode(&chunk.map_err(|e| self.io(e))?)?;
+            if let Some(found) = chunk.into_iter().rev().find(|d| d.request_id == request_id) {
+                return Ok(Some(found));
+            }
         }
+        Ok(None)
     }
 
     fn put_profile(&self, profile: &crate::profile::ModelProfile) -> Result<(), StoreError> {
@@ -241,12 +239,12 @@ mod tests {
             let store = SledStore::open(dir.path()).unwrap();
             store.add_feedback(&feedback(7, "a", 0.5)).unwrap();
             store
-                .record_decision(&DecisionRecord {
+                .record_decisions(&[DecisionRecord {
                     request_id: "r1".into(),
                     model: "a".into(),
                     category: Some("coding".into()),
                     unix_ms: 2,
-                })
+                }])
                 .unwrap();
             store.flush().unwrap();
         }

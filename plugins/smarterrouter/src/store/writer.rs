@@ -13,6 +13,8 @@ use tokio::sync::{mpsc, oneshot};
 use super::{DecisionRecord, Feedback, Store, VramSample};
 
 const QUEUE: usize = 10_000;
+/// Longest time unflushed decisions and VRAM samples wait for the disk.
+const FLUSH_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 
 #[derive(Debug)]
 pub enum StoreOp {
@@ -79,8 +81,11 @@ pub fn channel(store: Arc<dyn Store>) -> (StoreSender, StoreWriter) {
 }
 
 impl StoreWriter {
-    fn apply(store: &dyn Store, batch: Vec<StoreOp>) {
+    /// Writes a batch. Flushes (fsync) when it holds acknowledged feedback or `flush_due`:
+    /// decisions and VRAM samples may lose the last second on a crash, feedback never.
+    fn apply(store: &dyn Store, batch: Vec<StoreOp>, flush_due: bool) {
         let mut waiting = Vec::new();
+        let mut decisions = Vec::new();
         for op in batch {
             let result = match op {
                 StoreOp::Feedback(f, done) => {
@@ -88,12 +93,21 @@ impl StoreWriter {
                     waiting.extend(done.map(|d| (d, result.is_ok())));
                     result
                 }
-                StoreOp::Decision(d) => store.record_decision(&d),
+                StoreOp::Decision(d) => {
+                    decisions.push(d);
+                    Ok(())
+                }
                 StoreOp::Vram(v) => store.record_vram(&v),
             };
             if let Err(e) = result {
                 tracing::error!(error = %e, "store write failed");
             }
+        }
+        if let Err(e) = store.record_decisions(&decisions) {
+            tracing::error!(error = %e, "store write of {} decisions failed", decisions.len());
+        }
+        if waiting.is_empty() && !flush_due {
+            return;
         }
         // Acknowledged feedback must survive a crash: flush before answering.
         let flushed = match store.flush() {
@@ -114,6 +128,7 @@ impl StoreWriter {
         let Some(mut rx) = taken else {
             return;
         };
+        let mut last_flush = std::time::Instant::now();
         loop {
             let first = match shutdown.as_mut() {
                 Some(watch) => tokio::select! {
@@ -133,7 +148,11 @@ impl StoreWriter {
                 }
             }
             let store = Arc::clone(&self.store);
-            if tokio::task::spawn_blocking(move || Self::apply(store.as_ref(), batch))
+            let flush_due = last_flush.elapsed() >= FLUSH_EVERY;
+            if flush_due {
+                last_flush = std::time::Instant::now();
+            }
+            if tokio::task::spawn_blocking(move || Self::apply(store.as_ref(), batch, flush_due))
                 .await
                 .is_err()
             {
@@ -144,7 +163,7 @@ impl StoreWriter {
         while let Ok(op) = rx.try_recv() {
             rest.push(op);
         }
-        Self::apply(self.store.as_ref(), rest);
+        Self::apply(self.store.as_ref(), rest, true);
     }
 }
 
