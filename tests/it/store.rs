@@ -17,9 +17,10 @@ async fn discovery_records_vram_history() {
         ..RouterOptions::new(vec![node(&mock.url(), "ollama")])
     })
     .await;
-    let polled = eventually(10, || mock.state.count("/api/ps") >= 2).await;
+    let polled = eventually(10, || mock.state.count("/api/ps") >= 3).await;
     assert!(polled);
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // VRAM samples reach the disk at most a second after they are queued.
+    tokio::time::sleep(Duration::from_millis(1200)).await;
     router.kill_hard();
     let store = SledStore::open(data.path()).unwrap();
     let history = store.vram_history(0).unwrap();

@@ -4,7 +4,6 @@
 
 use std::sync::Arc;
 
-use pingora::proxy::Session;
 use serde_json::{json, Value};
 
 use super::ctx::RequestCtx;
@@ -18,12 +17,14 @@ use crate::RouterState;
 
 const MAX_COMMENT_CHARS: usize = 2000;
 
-/// Records which model served a successful routed request, for later feedback.
-pub fn remember_decision(state: &RouterState, session: &Session, ctx: &RequestCtx) {
-    let ok = session
-        .response_written()
-        .is_some_and(|r| r.status.is_success());
-    let (Some(decision), true) = (&ctx.decision, ok) else {
+/// Records which model serves a routed request with a successful status, for later feedback.
+/// Called before the response header goes out, so a client that rates the answer at once finds it.
+pub fn remember_decision(state: &RouterState, status: u16, ctx: &RequestCtx) {
+    let Some(decision) = ctx
+        .decision
+        .as_ref()
+        .filter(|_| (200..300).contains(&status))
+    else {
         return;
     };
     let record = DecisionRecord {

@@ -283,6 +283,7 @@ impl ProxyHttp for Router {
             }
         }
         response.insert_header(REQUEST_ID_HEADER, ctx.request_id.as_str())?;
+        feedback::remember_decision(&self.state, response.status.as_u16(), ctx);
         Ok(())
     }
 
@@ -356,7 +357,6 @@ impl ProxyHttp for Router {
 
     async fn logging(&self, session: &mut Session, e: Option<&Error>, ctx: &mut RequestCtx) {
         access_log::record(session, e, ctx);
-        feedback::remember_decision(&self.state, session, ctx);
         ctx.current = None;
         ctx.first_node = None;
     }
