@@ -86,11 +86,11 @@ pub async fn respond(
             }
         }
         Local::Profiles => LocalResponse::json(200, &json!({ "profiles": state.profiles.all() })),
+        // The proxy port handles feedback before this point; only the admin port gets here.
         Local::Feedback => LocalResponse::error(
-            &RequestError::MethodNotAllowed {
-                method: "GET".to_string(),
-                path: "/v1/feedback (POST a JSON body)".to_string(),
-            },
+            &RequestError::UnknownPath(
+                "/v1/feedback on the admin port (send feedback to the proxy port)".to_string(),
+            ),
             Dialect::OpenAi,
         ),
     }

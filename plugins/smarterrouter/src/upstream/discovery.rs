@@ -207,21 +207,8 @@ async fn mark_loaded(
                 .collect()
         })
         .unwrap_or_default();
-    let loaded: Vec<&str> = ps
-        .get("models")
-        .and_then(Value::as_array)
-        .map(|list| {
-            list.iter()
-                .filter_map(|m| {
-                    m.get("name")
-                        .or_else(|| m.get("model"))
-                        .and_then(Value::as_str)
-                })
-                .collect()
-        })
-        .unwrap_or_default();
     for model in models.iter_mut() {
-        model.facts.loaded = loaded.contains(&model.name.as_str());
+        model.facts.loaded = vram.iter().any(|(name, _)| *name == model.name);
     }
     Some(vram)
 }
