@@ -19,13 +19,7 @@ fn yaml_files(dir: &Path, out: &mut Vec<PathBuf>) {
 fn validate(path: &Path, env: &[(&str, &str)]) -> (bool, String) {
     let mut command = Command::new(BIN);
     command.arg("--validate").arg("-c").arg(path);
-    for var in [
-        "ROUTER_OLLAMA_URL",
-        "ROUTER_PORT",
-        "ROUTER_HOST",
-        "ROUTER_LOG_FORMAT",
-        "ROUTER_LOG_LEVEL",
-    ] {
+    for (var, _) in std::env::vars().filter(|(k, _)| k.starts_with("ROUTER_")) {
         command.env_remove(var);
     }
     for (k, v) in env {

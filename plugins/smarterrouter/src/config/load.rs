@@ -7,6 +7,7 @@ use std::path::Path;
 
 use pingora::server::configuration::ServerConf;
 
+use super::env::RouterEnv;
 use super::{env, validate, RouterConfig};
 
 /// Pingora 0.9.1 `ServerConf` keys accepted at the top level of the file.
@@ -53,12 +54,18 @@ const PINGORA_KEYS: &[&str] = &[
 /// systemd's stop timeout, so we default to something a service manager will wait for.
 const DEFAULT_GRACE_PERIOD_SECS: u64 = 5;
 
+/// The parent of `smarterrouter -d` waits this long for the daemon to be ready (Pingora's own
+/// default is 600 s, longer than systemd waits for a start); `daemon_ready_timeout_seconds`.
+const DEFAULT_DAEMON_READY_TIMEOUT_SECS: u64 = 60;
+
 /// A configuration that passed every check.
 #[derive(Debug)]
 pub struct LoadedConfig {
     pub server: ServerConf,
     pub router: RouterConfig,
     pub nodes: Vec<validate::ResolvedNode>,
+    /// Settings that are accepted but have no effect (printed at start and by `--validate`).
+    pub warnings: Vec<String>,
 }
 
 /// Every problem found in a configuration, each naming its key path or environment variable.
@@ -66,6 +73,7 @@ pub struct LoadedConfig {
 pub struct ConfigError {
     pub source_name: String,
     pub problems: Vec<String>,
+    pub warnings: Vec<String>,
 }
 
 impl fmt::Display for ConfigError {
@@ -79,6 +87,9 @@ impl fmt::Display for ConfigError {
         )?;
         for problem in &self.problems {
             writeln!(f, "  - {problem}")?;
+        }
+        for warning in &self.warnings {
+            writeln!(f, "warning: {warning}")?;
         }
         Ok(())
     }
@@ -94,32 +105,39 @@ pub fn load_file(path: &Path) -> Result<LoadedConfig, ConfigError> {
         problems: vec![format!(
             "cannot read the file: {e} (pass another file with -c PATH)"
         )],
+        warnings: Vec::new(),
     })?;
-    load_str(&text, &source_name, &|name| std::env::var(name).ok())
+    load_str(&text, &source_name, &RouterEnv::from_process())
 }
 
-/// Loads YAML text; `lookup_env` supplies the environment (a closure so tests need no globals).
+/// Loads YAML text with `env` (the `ROUTER_*` variables) applied over it.
 pub fn load_str(
     text: &str,
     source_name: &str,
-    lookup_env: &dyn Fn(&str) -> Option<String>,
+    env: &RouterEnv,
 ) -> Result<LoadedConfig, ConfigError> {
     let mut problems = Vec::new();
-    let fail = |problems: Vec<String>| ConfigError {
+    let mut warnings = Vec::new();
+    let fail = |problems: Vec<String>, warnings: Vec<String>| ConfigError {
         source_name: source_name.to_string(),
         problems,
+        warnings,
     };
 
     let document: serde_yaml::Value = if text.trim().is_empty() {
         serde_yaml::Value::Mapping(Default::default())
     } else {
-        serde_yaml::from_str(text).map_err(|e| fail(vec![format!("not valid YAML: {e}")]))?
+        serde_yaml::from_str(text)
+            .map_err(|e| fail(vec![format!("not valid YAML: {e}")], Vec::new()))?
     };
     let serde_yaml::Value::Mapping(mut top) = document else {
-        return Err(fail(vec![
-            "the top level must be a mapping of keys (Pingora's server keys and `router:`)"
-                .to_string(),
-        ]));
+        return Err(fail(
+            vec![
+                "the top level must be a mapping of keys (Pingora's server keys and `router:`)"
+                    .to_string(),
+            ],
+            Vec::new(),
+        ));
     };
 
     let router_value = top
@@ -137,7 +155,11 @@ pub fn load_str(
     let server = parse_server_conf(&top, &mut problems);
     let mut router = parse_router(router_value, &mut problems);
     if let Some(router) = router.as_mut() {
-        env::apply_overrides(router, lookup_env, &mut problems);
+        // The file may use Python's level names too (WARNING, CRITICAL), as the original's users do.
+        if let Some(level) = env::normalise_log_level(&router.log.level) {
+            router.log.level = level.to_string();
+        }
+        warnings = env::apply_overrides(router, env, &mut problems);
     }
     let nodes = match &router {
         Some(router) => validate::check(router, &mut problems),
@@ -152,8 +174,9 @@ pub fn load_str(
             server,
             router,
             nodes,
+            warnings,
         }),
-        _ => Err(fail(problems)),
+        _ => Err(fail(problems, warnings)),
     }
 }
 
@@ -176,6 +199,9 @@ fn parse_server_conf(top: &serde_yaml::Mapping, problems: &mut Vec<String>) -> O
     };
     match ServerConf::from_yaml(&yaml) {
         Ok(mut conf) => {
+            conf.daemon_ready_timeout_seconds = conf
+                .daemon_ready_timeout_seconds
+                .or(std::num::NonZeroU64::new(DEFAULT_DAEMON_READY_TIMEOUT_SECS));
             conf.grace_period_seconds = conf
                 .grace_period_seconds
                 .or(Some(DEFAULT_GRACE_PERIOD_SECS));
@@ -264,14 +290,14 @@ fn bracket_indices(path: &str) -> String {
 mod tests {
     use super::*;
 
-    fn no_env(_: &str) -> Option<String> {
-        None
+    fn no_env() -> RouterEnv {
+        RouterEnv::default()
     }
 
     #[test]
     fn every_problem_is_reported_with_its_path() {
         let text = "threds: 2\nrouter:\n  colour: red\n  port: 0\n  pools:\n    - name: a\n      nodes:\n        - url: http://127.0.0.1:1\n          wieght: 3\n";
-        let err = load_str(text, "t.yaml", &no_env).unwrap_err();
+        let err = load_str(text, "t.yaml", &no_env()).unwrap_err();
         let all = err.problems.join("\n");
         assert!(all.contains("threds: unknown top-level key"), "{all}");
         assert!(all.contains("router.colour: unknown key"), "{all}");
@@ -288,7 +314,7 @@ mod tests {
         let err = load_str(
             "router:\n  discovery:\n    interval_secs: soon\n",
             "t",
-            &no_env,
+            &no_env(),
         )
         .unwrap_err();
         assert!(
@@ -299,22 +325,26 @@ mod tests {
 
     #[test]
     fn empty_file_gives_defaults_and_pingora_gets_a_sane_grace_period() {
-        let loaded = load_str("", "t", &no_env).unwrap();
+        let loaded = load_str("", "t", &no_env()).unwrap();
         assert_eq!(loaded.router.port, 11436);
         assert_eq!(loaded.server.grace_period_seconds, Some(5));
+        assert_eq!(
+            loaded.server.daemon_ready_timeout_seconds.map(|n| n.get()),
+            Some(60)
+        );
         assert_eq!(loaded.nodes.len(), 1);
     }
 
     #[test]
     fn env_errors_are_collected_with_file_errors() {
-        let env = |name: &str| (name == "ROUTER_PORT").then(|| "x".to_string());
+        let env = RouterEnv::from_pairs(&[("ROUTER_PORT", "x")]);
         let err = load_str("router:\n  log: {level: loud}\n", "t", &env).unwrap_err();
         assert_eq!(err.problems.len(), 2, "{err}");
     }
 
     #[test]
     fn pingora_keys_that_would_break_the_router_are_errors() {
-        let err = load_str("threads: 0\nmax_retries: 1\n", "t", &no_env).unwrap_err();
+        let err = load_str("threads: 0\nmax_retries: 1\n", "t", &no_env()).unwrap_err();
         let all = err.problems.join("\n");
         assert!(all.contains("threads: must be at least 1"), "{all}");
         assert!(all.contains("max_retries: 1 is below"), "{all}");
@@ -323,13 +353,21 @@ mod tests {
     #[test]
     fn admin_on_the_proxy_port_is_an_error() {
         let text = "router:\n  host: 0.0.0.0\n  port: 9000\n  admin: {listen: 127.0.0.1:9000}\n";
-        let err = load_str(text, "t", &no_env).unwrap_err();
+        let err = load_str(text, "t", &no_env()).unwrap_err();
         assert!(err.problems[0].starts_with("router.admin.listen"), "{err}");
     }
 
     #[test]
+    fn a_data_dir_too_long_for_the_owner_socket_is_an_error() {
+        let long = format!("/tmp/{}", "d".repeat(110));
+        let err = load_str(&format!("router:\n  data_dir: {long}\n"), "t", &no_env()).unwrap_err();
+        assert!(err.problems[0].starts_with("router.data_dir:"), "{err}");
+        assert!(err.problems[0].contains("too long"), "{err}");
+    }
+
+    #[test]
     fn pingora_type_errors_are_reported() {
-        let err = load_str("threads: many\n", "t", &no_env).unwrap_err();
+        let err = load_str("threads: many\n", "t", &no_env()).unwrap_err();
         assert!(err.problems[0].starts_with("Pingora server keys"), "{err}");
     }
 }

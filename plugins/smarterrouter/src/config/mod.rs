@@ -6,6 +6,7 @@ mod env;
 mod load;
 mod validate;
 
+pub use env::{RouterEnv, Support, VARIABLES};
 pub use load::{load_file, load_str, ConfigError, LoadedConfig};
 pub use validate::ResolvedNode;
 
@@ -13,6 +14,9 @@ use serde::Deserialize;
 
 /// Default port of the original SmarterRouter, kept so existing clients need no change.
 pub const DEFAULT_PORT: u16 = 11436;
+/// Prompts each built-in profiling suite has per category (`router.profiling.prompts_per_category`
+/// cannot ask for more).
+pub const SUITE_PROMPTS_PER_CATEGORY: usize = 5;
 /// Default request-body limit (10 MiB), as the original.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 10 * 1024 * 1024;
 
@@ -75,7 +79,8 @@ impl Default for RouterConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default)]
 pub struct LogConfig {
-    /// `error`, `warn`, `info`, `debug` or `trace` (`ROUTER_LOG_LEVEL`).
+    /// `error`, `warn`, `info`, `debug` or `trace`; Python's names (`WARNING`, `CRITICAL`, ...)
+    /// in any case too (`ROUTER_LOG_LEVEL`).
     pub level: String,
     /// `text` or `json` (`ROUTER_LOG_FORMAT`).
     pub format: LogFormat,

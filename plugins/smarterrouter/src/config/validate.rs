@@ -8,6 +8,8 @@ use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 use super::{NodeKind, RouterConfig};
 
 const LOG_LEVELS: &[&str] = &["error", "warn", "info", "debug", "trace"];
+/// `sun_path` holds 108 bytes with the terminating NUL (`<data_dir>/owner.sock`).
+const MAX_OWNER_SOCKET_PATH: usize = 107;
 /// 1 GiB: the whole body is held in memory, so larger limits invite exhaustion.
 const MAX_BODY_LIMIT: usize = 1 << 30;
 
@@ -54,7 +56,7 @@ pub(super) fn check(router: &RouterConfig, problems: &mut Vec<String>) -> Vec<Re
     }
     if !LOG_LEVELS.contains(&router.log.level.as_str()) {
         problems.push(format!(
-            "router.log.level: {:?} is not one of {}",
+            "router.log.level: {:?} is not one of {} (Python's DEBUG, INFO, WARNING, ERROR, CRITICAL work too)",
             router.log.level,
             LOG_LEVELS.join(", ")
         ));
@@ -123,10 +125,12 @@ pub(super) fn check(router: &RouterConfig, problems: &mut Vec<String>) -> Vec<Re
         ));
     }
     let profiling = &router.profiling;
-    if !(1..=50).contains(&profiling.prompts_per_category) {
+    if !(1..=super::SUITE_PROMPTS_PER_CATEGORY).contains(&profiling.prompts_per_category) {
         problems.push(format!(
-            "router.profiling.prompts_per_category: {} is out of range (1 to 50)",
-            profiling.prompts_per_category
+            "router.profiling.prompts_per_category (ROUTER_PROFILE_PROMPTS_PER_CATEGORY): {} is out of range: the suites have {} prompts per category, so use 1 to {}",
+            profiling.prompts_per_category,
+            super::SUITE_PROMPTS_PER_CATEGORY,
+            super::SUITE_PROMPTS_PER_CATEGORY
         ));
     }
     if profiling.timeout_secs == 0
@@ -156,6 +160,15 @@ pub(super) fn check(router: &RouterConfig, problems: &mut Vec<String>) -> Vec<Re
     }
     if router.data_dir.trim().is_empty() {
         problems.push("router.data_dir: must name a directory (default ./data)".to_string());
+    } else if let Ok(absolute) = std::path::absolute(&router.data_dir) {
+        // The store's owner socket lives there; a Unix socket path has at most 107 bytes.
+        let socket = absolute.join("owner.sock").as_os_str().len();
+        if socket > MAX_OWNER_SOCKET_PATH {
+            problems.push(format!(
+                "router.data_dir: {} is too long ({socket} bytes with /owner.sock; a Unix socket path has at most {MAX_OWNER_SOCKET_PATH}); use a shorter path",
+                absolute.display()
+            ));
+        }
     }
     if !(router.feedback.half_life_days > 0.0 && router.feedback.half_life_days.is_finite()) {
         problems.push(format!(

@@ -69,7 +69,13 @@ mod tests {
         let suites = all().unwrap();
         assert_eq!(suites.len(), 6);
         for suite in suites {
-            assert!(suite.prompts.len() >= 5, "{}", suite.category);
+            // Validation caps router.profiling.prompts_per_category at this number.
+            assert_eq!(
+                suite.prompts.len(),
+                crate::config::SUITE_PROMPTS_PER_CATEGORY,
+                "{}",
+                suite.category
+            );
             for p in &suite.prompts {
                 assert!(
                     p.grader.passes(&p.grader.passing_reply()),
