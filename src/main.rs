@@ -5,9 +5,11 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+mod daemon;
+
 use clap::Parser;
 use pingora::server::configuration::Opt;
-use pingora::server::Server;
+use pingora::server::{RunArgs, Server};
 use smarterrouter::config::{self, LogFormat};
 use tracing_subscriber::EnvFilter;
 
@@ -20,9 +22,9 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 ///
 /// Listens on router.host:router.port (default 0.0.0.0:11436) for OpenAI (/v1/*) and Ollama
 /// (/api/*) clients and forwards each request to a healthy node that has the chosen model.
-/// ROUTER_* environment variables (ROUTER_OLLAMA_URL, ROUTER_HOST, ROUTER_PORT,
-/// ROUTER_LOG_LEVEL, ROUTER_LOG_FORMAT, ROUTER_DEFAULT_MODEL, ROUTER_MAX_REQUEST_BODY_BYTES)
-/// override the file.
+/// SmarterRouter's ROUTER_* environment variables (ROUTER_OLLAMA_URL, ROUTER_HOST,
+/// ROUTER_PORT, ROUTER_LOG_LEVEL, ROUTER_QUALITY_PREFERENCE, ...; see conf/smarterrouter.yaml)
+/// override the file; one that has no effect here gets a warning at start and from --validate.
 #[derive(Parser, Debug)]
 #[command(name = "smarterrouter", version)]
 struct Cli {
@@ -40,10 +42,12 @@ struct Cli {
     /// (status 0 if valid, 1 if not).
     #[arg(long)]
     validate: bool,
-    /// Run in the background (Pingora daemon mode; set pid_file in the file).
+    /// Run in the background (set pid_file in the file). The command returns once the daemon
+    /// is ready: listening, or with -u waiting for the old process's sockets.
     #[arg(short = 'd', long)]
     daemon: bool,
-    /// Take over the listening sockets of a running instance (graceful upgrade; see systemd/).
+    /// Take over the listening sockets and the store of a running instance, which is then sent
+    /// SIGQUIT (graceful upgrade; see systemd/smarterrouter.service).
     #[arg(short = 'u', long)]
     upgrade: bool,
 }
@@ -53,16 +57,32 @@ enum Command {
     /// Measure every chat model on the configured nodes (or one, with --model): quality per
     /// category from prompt suites with checked answers, time to first token, tokens/s and, on
     /// Ollama nodes, load time and VRAM. Saves the profiles in router.data_dir (the router uses
-    /// them for routing) and prints a summary table. Settings: router.profiling.
+    /// them for routing) and prints a summary table. Settings: router.profiling. While a router
+    /// runs on the same data_dir, the CLI asks that router to profile (through its admin API)
+    /// and prints the same progress and table.
     Profile {
         /// Profile only this model.
         #[arg(long)]
         model: Option<String>,
     },
+    /// Internal: check that the store in DIR opens and reads (exit 0), is in use by another
+    /// process (exit 2), or is damaged (exit 1). The router runs it before daemonising, in a
+    /// child process, because opening the store starts threads a fork would lose.
+    #[command(hide = true)]
+    CheckStore {
+        #[arg(long)]
+        dir: PathBuf,
+    },
 }
+
+/// `check-store` exit status for a store another process holds.
+const STORE_LOCKED: u8 = 2;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Some(Command::CheckStore { dir }) = &cli.command {
+        return check_store(dir);
+    }
     let loaded = match config::load_file(&cli.conf) {
         Ok(loaded) => loaded,
         Err(e) => {
@@ -71,6 +91,9 @@ fn main() -> ExitCode {
         }
     };
     if cli.validate {
+        for warning in &loaded.warnings {
+            eprintln!("warning: {warning}");
+        }
         println!(
             "{}: configuration is valid ({} node{} in {} pool{})",
             cli.conf.display(),
@@ -86,7 +109,9 @@ fn main() -> ExitCode {
         return ExitCode::SUCCESS;
     }
     init_logging(&loaded.router.log);
-
+    for warning in &loaded.warnings {
+        tracing::warn!("{warning}");
+    }
     let state = match smarterrouter::RouterState::new(&loaded) {
         Ok(state) => state,
         Err(e) => {
@@ -95,29 +120,183 @@ fn main() -> ExitCode {
         }
     };
     if let Some(Command::Profile { model }) = cli.command {
-        return profile(state, model);
+        return profile(&loaded, state, model);
     }
+    let daemon = cli.daemon || loaded.server.daemon;
+    if let Err(e) = check_server_paths(&loaded.server, daemon)
+        .and_then(|()| check_listen_addresses(&loaded.router, cli.upgrade))
+    {
+        eprintln!("smarterrouter: {e}");
+        return ExitCode::FAILURE;
+    }
+    if let Err(e) = precheck_store(&loaded.router.data_dir, cli.upgrade) {
+        eprintln!("smarterrouter: {e}");
+        return ExitCode::FAILURE;
+    }
+    let mut server_conf = loaded.server;
+    // The host daemonises itself (see daemon.rs), before any thread exists; Pingora must not
+    // fork again.
+    server_conf.daemon = false;
+    let readiness = if daemon {
+        match daemon::daemonize(&server_conf) {
+            Ok(readiness) => Some(readiness),
+            Err(e) => {
+                eprintln!("smarterrouter: {e}");
+                return ExitCode::FAILURE;
+            }
+        }
+    } else {
+        None
+    };
     let opt = Opt {
         upgrade: cli.upgrade,
-        daemon: cli.daemon,
+        daemon: false,
         nocapture: false,
         test: false,
         conf: None,
     };
-    let mut server = Server::new_with_opt_and_conf(opt, loaded.server);
-    server.bootstrap();
-    let services = smarterrouter::services(&state, &server.configuration);
-    server.add_services(services);
+    let mut server = Server::new_with_opt_and_conf(opt, server_conf);
+    // Bootstrap (taking over the old process's sockets with -u) runs as a service, so the
+    // daemon's parent can return before it waits for them (the unit sends SIGQUIT after that).
+    let bootstrap = server.bootstrap_as_a_service();
+    let ready = readiness.map(|r| {
+        let notify: smarterrouter::lifecycle::ReadyHook = Box::new(move || r.notify());
+        notify
+    });
+    smarterrouter::lifecycle::add_services(
+        &mut server,
+        &state,
+        Some(&bootstrap),
+        cli.upgrade,
+        ready,
+    );
     tracing::info!(
         listen = %format!("{}:{}", state.config.host, state.config.port),
         admin = %state.config.admin.listen,
         nodes = state.registry.nodes().len(),
+        daemon,
+        upgrade = cli.upgrade,
         "smarterrouter starting"
     );
-    server.run_forever()
+    server.run(RunArgs::default());
+    smarterrouter::lifecycle::finish(&state);
+    tracing::info!("smarterrouter stopped");
+    ExitCode::SUCCESS
 }
 
-fn profile(state: std::sync::Arc<smarterrouter::RouterState>, model: Option<String>) -> ExitCode {
+/// Pingora panics when it cannot write its pid file, upgrade socket or error log; say which
+/// directory is missing instead.
+fn check_server_paths(
+    server: &pingora::server::configuration::ServerConf,
+    daemon: bool,
+) -> Result<(), String> {
+    let mut paths = vec![("upgrade_sock", server.upgrade_sock.as_str())];
+    if daemon {
+        paths.push(("pid_file", server.pid_file.as_str()));
+        if let Some(log) = &server.error_log {
+            paths.push(("error_log", log.as_str()));
+        }
+    }
+    for (key, path) in paths {
+        let dir = std::path::Path::new(path)
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty());
+        if let Some(dir) = dir.filter(|d| !d.is_dir()) {
+            return Err(format!(
+                "{key}: the directory {} of {path} does not exist (create it, or set {key} elsewhere; under systemd, RuntimeDirectory=smarterrouter creates /run/smarterrouter)",
+                dir.display()
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Binds each listening address once, here in the foreground, so a port in use or an address
+/// this host does not have stops the start with a message (Pingora would bind later, inside a
+/// service, and keep running without the listener). During an upgrade (`-u`) the old process
+/// holds the ports, so "in use" is expected there.
+fn check_listen_addresses(router: &config::RouterConfig, upgrade: bool) -> Result<(), String> {
+    let proxy = smarterrouter::lifecycle::listen_address(&router.host, router.port);
+    let mut addresses = vec![("router.host/router.port", proxy)];
+    if !router.admin.listen.is_empty() {
+        addresses.push(("router.admin.listen", router.admin.listen.clone()));
+    }
+    for (key, address) in addresses {
+        match std::net::TcpListener::bind(&address) {
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AddrInUse && upgrade => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {
+                return Err(format!(
+                    "{key}: {address} is already in use (another router? stop it, pick another port, or take over from it with -u)"
+                ))
+            }
+            Err(e) => return Err(format!("{key}: cannot listen on {address}: {e}")),
+        }
+    }
+    Ok(())
+}
+
+/// Opens the store in a child process (`check-store`) so that a damaged store stops the router
+/// here, in the foreground, with the reason, and this process starts no thread before Pingora
+/// forks. A store in use by another process is expected during an upgrade (`-u`).
+fn precheck_store(data_dir: &str, upgrade: bool) -> Result<(), String> {
+    let exe = std::env::current_exe()
+        .map_err(|e| format!("cannot find this program's own path to check the store: {e}"))?;
+    let output = std::process::Command::new(exe)
+        .arg("check-store")
+        .arg("--dir")
+        .arg(data_dir)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .map_err(|e| format!("cannot check the store at {data_dir}: {e}"))?;
+    match output.status.code() {
+        Some(0) => Ok(()),
+        Some(code) if code == i32::from(STORE_LOCKED) => {
+            if !upgrade {
+                tracing::warn!(
+                    dir = data_dir,
+                    "the store is in use by another process; the router starts and opens it as soon as that process lets go"
+                );
+            }
+            Ok(())
+        }
+        _ => {
+            let why = String::from_utf8_lossy(&output.stderr).trim().to_string();
+            Err(if why.is_empty() {
+                format!(
+                    "checking the store at {data_dir} failed ({})",
+                    output.status
+                )
+            } else {
+                why
+            })
+        }
+    }
+}
+
+fn check_store(dir: &std::path::Path) -> ExitCode {
+    use smarterrouter::store::{SledStore, Store, StoreError};
+    let store = match SledStore::open(dir) {
+        Ok(store) => store,
+        Err(StoreError::Locked { .. }) => return ExitCode::from(STORE_LOCKED),
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    if let Err(e) = store.feedback().and(store.profiles()) {
+        eprintln!("{e}");
+        return ExitCode::FAILURE;
+    }
+    ExitCode::SUCCESS
+}
+
+fn profile(
+    loaded: &config::LoadedConfig,
+    state: std::sync::Arc<smarterrouter::RouterState>,
+    model: Option<String>,
+) -> ExitCode {
+    use smarterrouter::store::{SledStore, StoreError};
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -128,7 +307,33 @@ fn profile(state: std::sync::Arc<smarterrouter::RouterState>, model: Option<Stri
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(smarterrouter::profile::cli::run(state, model)) {
+    let dir = std::path::Path::new(&loaded.router.data_dir);
+    let result = match SledStore::open(dir) {
+        Ok(store) => {
+            state.store.set_open(std::sync::Arc::new(store));
+            runtime.block_on(smarterrouter::profile::cli::run(state, model))
+        }
+        Err(StoreError::Locked { path }) => {
+            match smarterrouter::profile::remote::admin_target(&loaded.router) {
+                Ok(target) => {
+                    eprintln!(
+                        "another process holds the store at {path} (a running router?); asking the router to profile through {}",
+                        target.base_url
+                    );
+                    runtime.block_on(smarterrouter::profile::remote::run(
+                        &target,
+                        model.as_deref(),
+                        &|line| eprintln!("{line}"),
+                    ))
+                }
+                Err(why) => Err(format!(
+                    "the store at {path} is in use by another process (a running router?), and {why}"
+                )),
+            }
+        }
+        Err(e) => Err(e.to_string()),
+    };
+    match result {
         Ok(profiles) => {
             let mut out = std::io::stdout();
             if let Err(e) = smarterrouter::profile::cli::print_summary(&profiles, &mut out) {
@@ -150,6 +355,8 @@ fn init_logging(log: &config::LogConfig) {
     let filter = EnvFilter::try_new(&directives).unwrap_or_else(|_| EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        // Colours only on a terminal: a daemon's log goes to a file or the journal.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr);
     let result = match log.format {
         LogFormat::Json => builder

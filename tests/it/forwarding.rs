@@ -182,16 +182,12 @@ async fn ollama_load_request_with_a_named_model_is_forwarded() {
 async fn environment_overrides_replace_pool_and_quality_preference() {
     let mock = default_mock().await;
     let router = RouterProcess::start(RouterOptions {
-        nodes: Vec::new(),
-        extra: String::new(),
         env: vec![
             ("ROUTER_OLLAMA_URL".into(), mock.url()),
             ("ROUTER_QUALITY_PREFERENCE".into(), "1".into()),
         ],
-        wait_healthy: true,
-        discovery_secs: 1,
-        data_dir: None,
-        auto_profile: false,
+        extra: String::new(),
+        ..RouterOptions::new(Vec::new())
     })
     .await;
     let response = client()

@@ -30,11 +30,17 @@ pub fn node(url: &str, kind: &str) -> (String, String) {
 }
 
 pub struct RouterProcess {
-    child: Child,
+    /// The foreground process (`None` in daemon mode, where the daemon's pid is in the pid file).
+    child: Option<Child>,
     pub port: u16,
     pub admin_port: u16,
     log_path: PathBuf,
-    _dir: tempfile::TempDir,
+    /// The configuration file the router was started with.
+    pub conf: PathBuf,
+    pub pid_file: PathBuf,
+    /// Daemons started for this router (killed on drop if still running).
+    daemons: Vec<u32>,
+    dir: tempfile::TempDir,
 }
 
 pub struct RouterOptions {
@@ -50,6 +56,10 @@ pub struct RouterOptions {
     pub data_dir: Option<String>,
     /// `router.profiling.auto` (off in tests unless a test is about it: it sends requests).
     pub auto_profile: bool,
+    /// Start with `-d`, as the systemd unit does.
+    pub daemon: bool,
+    /// `grace_period_seconds`.
+    pub grace_secs: u64,
 }
 
 impl RouterOptions {
@@ -62,6 +72,8 @@ impl RouterOptions {
             discovery_secs: 1,
             data_dir: None,
             auto_profile: false,
+            daemon: false,
+            grace_secs: 0,
         }
     }
 }
@@ -72,11 +84,18 @@ impl RouterProcess {
     }
 
     pub async fn start(options: RouterOptions) -> Self {
+        let mut router = Self::prepare(&options);
+        router.launch(&options).await;
+        router
+    }
+
+    /// Writes the configuration and picks the ports; starts nothing.
+    pub fn prepare(options: &RouterOptions) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         let port = free_port();
         let admin_port = free_port();
         let mut yaml = format!(
-            "threads: 2\ngrace_period_seconds: 0\ngraceful_shutdown_timeout_seconds: 1\n\
+            "threads: 2\ngrace_period_seconds: {grace}\ngraceful_shutdown_timeout_seconds: 1\n\
              pid_file: {d}/sr.pid\nupgrade_sock: {d}/sr.sock\nrouter:\n  host: 127.0.0.1\n  port: {port}\n  data_dir: {data}\n\
              \x20 admin:\n    listen: 127.0.0.1:{admin_port}\n  discovery:\n    interval_secs: {secs}\n    timeout_ms: 1000\n\
              \x20 profiling:\n    auto: {auto}\n    prompts_per_category: 1\n    timeout_secs: 5\n{extra}",
@@ -88,6 +107,7 @@ impl RouterProcess {
             extra = options.extra,
             secs = options.discovery_secs,
             auto = options.auto_profile,
+            grace = options.grace_secs,
         );
         if !options.nodes.is_empty() {
             yaml.push_str("  pools:\n    - name: testpool\n      nodes:\n");
@@ -98,11 +118,57 @@ impl RouterProcess {
         let conf = dir.path().join("router.yaml");
         std::fs::write(&conf, yaml).expect("write config");
         let log_path = dir.path().join("router.log");
-        let log = std::fs::File::create(&log_path).expect("log file");
-        let mut command = Command::new(BIN);
+        let pid_file = dir.path().join("sr.pid");
+        RouterProcess {
+            child: None,
+            port,
+            admin_port,
+            log_path,
+            conf,
+            pid_file,
+            daemons: Vec::new(),
+            dir,
+        }
+    }
+
+    /// Starts the router (foreground, or with `-d`) and waits until it answers.
+    pub async fn launch(&mut self, options: &RouterOptions) {
+        let router = self;
+        let mut command = router.command(&options.env);
+        if options.daemon {
+            command.arg("-d");
+            let status = command.status().expect("router starts");
+            assert!(
+                status.success(),
+                "smarterrouter -d failed: {status}; log:\n{}",
+                router.logs()
+            );
+            let pid = router.daemon_pid().expect("the daemon wrote its pid file");
+            router.daemons.push(pid);
+        } else {
+            router.child = Some(command.spawn().expect("router starts"));
+        }
+        router.wait_ready(options.wait_healthy).await;
+    }
+
+    /// The router binary with this router's config, environment and log file.
+    pub fn command(&self, env: &[(String, String)]) -> Command {
+        let mut command = self.bare_command(env);
+        command.arg("-c").arg(&self.conf);
         command
-            .arg("-c")
-            .arg(&conf)
+    }
+
+    /// The router binary with this router's environment and log file, and no arguments.
+    pub fn bare_command(&self, env: &[(String, String)]) -> Command {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log_path)
+            .expect("log file");
+        let mut command = Command::new(BIN);
+        // Relative paths in the config (a relative data_dir) are the test directory's.
+        command
+            .current_dir(self.dir.path())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log);
@@ -110,19 +176,28 @@ impl RouterProcess {
         for (name, _) in std::env::vars().filter(|(k, _)| k.starts_with("ROUTER_")) {
             command.env_remove(name);
         }
-        for (k, v) in &options.env {
+        for (k, v) in env {
             command.env(k, v);
         }
-        let child = command.spawn().expect("router starts");
-        let router = RouterProcess {
-            child,
-            port,
-            admin_port,
-            log_path,
-            _dir: dir,
-        };
-        router.wait_ready(options.wait_healthy).await;
-        router
+        command
+    }
+
+    /// The pid in the pid file (the daemon's, in daemon mode).
+    pub fn daemon_pid(&self) -> Option<u32> {
+        std::fs::read_to_string(&self.pid_file)
+            .ok()?
+            .trim()
+            .parse()
+            .ok()
+    }
+
+    /// Remembers a daemon started by a test (e.g. by an upgrade), to kill it on drop.
+    pub fn adopt_daemon(&mut self, pid: u32) {
+        self.daemons.push(pid);
+    }
+
+    pub fn dir(&self) -> &std::path::Path {
+        self.dir.path()
     }
 
     async fn wait_ready(&self, healthy: bool) {
@@ -157,21 +232,59 @@ impl RouterProcess {
 
     /// Kills the process with SIGKILL (no shutdown work at all) and waits for it.
     pub fn kill_hard(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        if let Some(child) = self.child.as_mut() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        for pid in &self.daemons {
+            // Only if that pid is still one of ours (pids are reused).
+            let ours = std::fs::read(format!("/proc/{pid}/cmdline"))
+                .is_ok_and(|c| String::from_utf8_lossy(&c).contains("smarterrouter"));
+            if ours {
+                signal(*pid, "KILL");
+            }
+        }
     }
 
-    /// Whether the process is still running.
+    /// Whether the process (the foreground one, or the newest daemon) is still running.
     pub fn alive(&mut self) -> bool {
-        matches!(self.child.try_wait(), Ok(None))
+        match self.child.as_mut() {
+            Some(child) => matches!(child.try_wait(), Ok(None)),
+            None => self.daemons.last().is_some_and(|pid| pid_alive(*pid)),
+        }
     }
 }
 
 impl Drop for RouterProcess {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.kill_hard();
     }
+}
+
+/// Sends a signal (`TERM`, `QUIT`, `KILL`, ...) with kill(1).
+pub fn signal(pid: u32, name: &str) {
+    let _ = Command::new("kill")
+        .arg(format!("-{name}"))
+        .arg(pid.to_string())
+        .stderr(Stdio::null())
+        .status();
+}
+
+/// Whether a process with this pid exists (and is not a zombie).
+pub fn pid_alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map(|stat| {
+            // The state follows the parenthesised command name.
+            stat.rsplit_once(')')
+                .map(|(_, rest)| !rest.trim_start().starts_with('Z'))
+                .unwrap_or(false)
+        })
+        .unwrap_or(false)
+}
+
+/// Waits until the process has exited, at most `secs`; true if it did.
+pub async fn wait_exit(pid: u32, secs: u64) -> bool {
+    eventually(secs, || !pid_alive(pid)).await
 }
 
 pub fn client() -> reqwest::Client {

@@ -14,5 +14,6 @@ mod local_endpoints;
 mod logs;
 mod profiling;
 mod routing;
+mod service;
 mod store;
 mod streaming;

@@ -46,6 +46,8 @@ pub enum RequestError {
     Unauthorized(String),
     #[error("{0}")]
     Forbidden(String),
+    #[error("the store is not available now: {0}")]
+    StoreUnavailable(String),
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -83,7 +85,7 @@ impl RequestError {
             MethodNotAllowed { .. } => 405,
             Unauthorized(_) => 401,
             Forbidden(_) => 403,
-            NoModels(_) | NoNode(_) => 503,
+            NoModels(_) | NoNode(_) | StoreUnavailable(_) => 503,
             Internal(_) => 500,
         }
     }
@@ -119,6 +121,7 @@ impl RequestError {
             UnknownPath(_) => "unknown_endpoint",
             Unauthorized(_) => "admin_auth_required",
             Forbidden(_) => "admin_port_only",
+            StoreUnavailable(_) => "store_unavailable",
             Internal(_) => "internal_error",
         }
     }

@@ -19,13 +19,16 @@
 //! | `fail_to_proxy` | error body in the client's dialect | — |
 //! | `logging` | metrics and the access log line | — |
 //!
-//! Embedding: build a [`RouterState`] from a [`config::LoadedConfig`] and add the services from
-//! [`services`] to your own Pingora `Server`.
+//! Embedding: build a [`RouterState`] from a [`config::LoadedConfig`], add the router's services
+//! to your own Pingora `Server` with [`lifecycle::add_services`] (after
+//! `Server::bootstrap_as_a_service`, so daemon mode and graceful upgrades work), run the server
+//! with `Server::run`, then call [`lifecycle::finish`] to write what is still queued.
 
 pub mod admin;
 pub mod api;
 pub mod config;
 pub mod error;
+pub mod lifecycle;
 pub mod metrics;
 pub mod profile;
 pub mod proxy;
@@ -33,59 +36,104 @@ pub mod routing;
 pub mod store;
 pub mod upstream;
 
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
 
-use pingora::server::configuration::ServerConf;
-use pingora::services::background::background_service;
-use pingora::services::listening::Service;
-use pingora::services::ServiceWithDependents;
-
 pub use config::ResolvedNode;
+
+/// How long dependent services wait for the store before they start anyway.
+const STORE_READY_WITHIN: Duration = Duration::from_secs(10);
 
 /// What every phase shares: the settings and the live view of the nodes.
 pub struct RouterState {
-    /// The embedded store (read at startup and by slow paths; written only by the writer task).
-    pub store: Arc<dyn store::Store>,
-    /// Queue to the store writer.
+    /// The embedded store, opened by the store service after the server has started (never
+    /// before daemonising); read by slow paths only.
+    pub store: Arc<store::StoreHandle>,
+    /// Queue to the store service, the only writer.
     pub store_tx: store::writer::StoreSender,
-    /// The writer, until `services` hands it to Pingora.
-    store_writer: std::sync::Mutex<Option<store::writer::StoreWriter>>,
-    pub feedback: routing::feedback::FeedbackIndex,
+    store_service: Arc<store::service::StoreService>,
+    pub feedback: Arc<routing::feedback::FeedbackIndex>,
     /// Measured model profiles (from the store, and from profiling runs).
-    pub profiles: profile::ProfileBook,
+    pub profiles: Arc<profile::ProfileBook>,
     /// Profiling jobs (`/admin/reprofile`).
     pub jobs: profile::jobs::ProfileJobs,
     /// Recent routing decisions by request id, for `POST /v1/feedback`.
-    pub recent: store::recent::RecentDecisions,
+    pub recent: Arc<store::recent::RecentDecisions>,
     pub config: config::RouterConfig,
     /// `config.routing` in the engine's terms, built once.
     pub scoring: routing::score::ScoringSettings,
     pub registry: Arc<upstream::Registry>,
     /// Client for the router's own calls to nodes (discovery, `/api/ps`).
     pub http: reqwest::Client,
+    /// Set once this process is shutting down or being replaced: responses then close their
+    /// connection, so keep-alive clients reconnect to whoever serves next.
+    pub draining: AtomicBool,
+}
+
+/// Loads what the process keeps in memory from the store when it opens, and records handed
+/// over by an old process.
+struct MemoryViews {
+    feedback: Arc<routing::feedback::FeedbackIndex>,
+    profiles: Arc<profile::ProfileBook>,
+    recent: Arc<store::recent::RecentDecisions>,
+}
+
+impl store::writer::StoreListener for MemoryViews {
+    fn opened(&self, store: &dyn store::Store) -> Result<(), store::StoreError> {
+        for f in store.feedback()? {
+            self.add_feedback(&f);
+        }
+        for p in store.profiles()? {
+            self.profiles.insert(p);
+        }
+        Ok(())
+    }
+
+    fn imported(&self, record: &store::Record) {
+        match record {
+            store::Record::Feedback(f) => self.add_feedback(f),
+            store::Record::Profile(p) => self.profiles.insert(p.clone()),
+            // A decision the old process made: feedback for it may come here at once.
+            store::Record::Decision(d) => self.recent.insert(d.clone()),
+            store::Record::Vram(_) => {}
+        }
+    }
+
+    fn recent_decision(&self, request_id: &str) -> Option<store::DecisionRecord> {
+        self.recent.get(request_id)
+    }
+}
+
+impl MemoryViews {
+    fn add_feedback(&self, f: &store::Feedback) {
+        let category = f
+            .category
+            .as_deref()
+            .and_then(routing::analysis::Category::parse);
+        self.feedback.add(&f.model, category, f.score, f.unix_ms);
+    }
 }
 
 impl RouterState {
-    /// Opens the store and builds the shared state; errors are for the operator to read.
+    /// Builds the shared state. Starts nothing (no thread, no task, no file opened): Pingora may
+    /// still fork to daemonise; the store opens in the store service.
     pub fn new(loaded: &config::LoadedConfig) -> Result<Arc<Self>, String> {
-        let store: Arc<dyn store::Store> = Arc::new(
-            store::SledStore::open(std::path::Path::new(&loaded.router.data_dir))
-                .map_err(|e| e.to_string())?,
-        );
-        let feedback = routing::feedback::FeedbackIndex::new(loaded.router.feedback.half_life_days);
-        for f in store.feedback().map_err(|e| e.to_string())? {
-            let category = f
-                .category
-                .as_deref()
-                .and_then(routing::analysis::Category::parse);
-            feedback.add(&f.model, category, f.score, f.unix_ms);
-        }
-        let profiles = profile::ProfileBook::default();
-        for p in store.profiles().map_err(|e| e.to_string())? {
-            profiles.insert(p);
-        }
-        let (store_tx, writer) = store::writer::channel(Arc::clone(&store));
+        let feedback = Arc::new(routing::feedback::FeedbackIndex::new(
+            loaded.router.feedback.half_life_days,
+        ));
+        let profiles = Arc::new(profile::ProfileBook::default());
+        let handle = Arc::new(store::StoreHandle::new(std::path::Path::new(
+            &loaded.router.data_dir,
+        )));
+        let recent = Arc::new(store::recent::RecentDecisions::new(10_000));
+        let views = Arc::new(MemoryViews {
+            feedback: Arc::clone(&feedback),
+            profiles: Arc::clone(&profiles),
+            recent: Arc::clone(&recent),
+        });
+        let (store_tx, store_service) =
+            store::service::start(Arc::clone(&handle), views, STORE_READY_WITHIN);
         let mut builder = reqwest::Client::builder()
             .timeout(Duration::from_millis(loaded.router.discovery.timeout_ms))
             .pool_idle_timeout(Duration::from_secs(90));
@@ -109,24 +157,24 @@ impl RouterState {
             .build()
             .map_err(|e| format!("cannot create the HTTP client: {e}"))?;
         Ok(Arc::new(RouterState {
-            store,
+            store: handle,
             store_tx,
-            store_writer: std::sync::Mutex::new(Some(writer)),
+            store_service,
             feedback,
             profiles,
             jobs: profile::jobs::ProfileJobs::default(),
-            recent: store::recent::RecentDecisions::new(10_000),
+            recent,
             scoring: loaded.router.routing.scoring(),
             config: loaded.router.clone(),
             registry: Arc::new(upstream::Registry::new(&loaded.nodes)),
             http,
+            draining: AtomicBool::new(false),
         }))
     }
-}
 
-impl RouterState {
     /// A fresh feedback id: milliseconds since the epoch times 1000, never repeating within the
-    /// process (each id is above the last), so ids stay unique across restarts without a disk read.
+    /// process (each id is above the last). Another process may pick the same one during an
+    /// upgrade; the store then keeps the record under the next free id.
     pub fn next_feedback_id(&self) -> u64 {
         use std::sync::atomic::{AtomicU64, Ordering};
         static LAST: AtomicU64 = AtomicU64::new(0);
@@ -137,65 +185,5 @@ impl RouterState {
             })
             .unwrap_or(candidate);
         candidate.max(previous + 1)
-    }
-}
-
-/// The Pingora services of the router: the proxy, the admin side service (unless disabled) and
-/// node discovery. Add them all to a `Server`.
-pub fn services(
-    state: &Arc<RouterState>,
-    server_conf: &Arc<ServerConf>,
-) -> Vec<Box<dyn ServiceWithDependents>> {
-    let mut proxy = pingora::proxy::http_proxy_service_with_name(
-        server_conf,
-        proxy::Router {
-            state: Arc::clone(state),
-        },
-        "smarterrouter proxy",
-    );
-    proxy.add_tcp(&listen_address(&state.config.host, state.config.port));
-
-    let mut list: Vec<Box<dyn ServiceWithDependents>> = vec![Box::new(proxy)];
-    if !state.config.admin.listen.is_empty() {
-        let mut admin = Service::new(
-            "smarterrouter admin".to_string(),
-            admin::AdminApp {
-                state: Arc::clone(state),
-            },
-        );
-        admin.add_tcp(&state.config.admin.listen);
-        list.push(Box::new(admin));
-    }
-    let discovery = upstream::discovery::Discovery {
-        registry: Arc::clone(&state.registry),
-        client: state.http.clone(),
-        interval: Duration::from_secs(state.config.discovery.interval_secs),
-        vram_history: Some(state.store_tx.clone()),
-    };
-    list.push(Box::new(background_service(
-        "smarterrouter discovery",
-        discovery,
-    )));
-    list.push(Box::new(background_service(
-        "smarterrouter profiler",
-        profile::jobs::Profiler {
-            state: Arc::clone(state),
-        },
-    )));
-    let writer = state.store_writer.lock().ok().and_then(|mut w| w.take());
-    if let Some(writer) = writer {
-        list.push(Box::new(background_service(
-            "smarterrouter store writer",
-            writer,
-        )));
-    }
-    list
-}
-
-fn listen_address(host: &str, port: u16) -> String {
-    if host.contains(':') && !host.starts_with('[') {
-        format!("[{host}]:{port}")
-    } else {
-        format!("{host}:{port}")
     }
 }

@@ -71,8 +71,14 @@ fn build(
     };
     let analysis = analyse(&view);
     let facts = state.registry.candidate_facts(false);
-    let feedback = state.config.feedback.enabled.then_some(&state.feedback);
-    let scored = score_with_inputs(&analysis, &facts, &scoring, feedback, Some(&state.profiles));
+    let feedback = state.config.feedback.enabled.then_some(&*state.feedback);
+    let scored = score_with_inputs(
+        &analysis,
+        &facts,
+        &scoring,
+        feedback,
+        Some(&*state.profiles),
+    );
     let named_model = named_model.filter(|m| {
         !state
             .config

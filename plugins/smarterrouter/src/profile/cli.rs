@@ -68,19 +68,7 @@ pub async fn run(
         settings.prompts_per_category,
         config.concurrency
     );
-    let report = |p: Progress| {
-        let mark = if p.passed { "pass" } else { "fail" };
-        let error = p.error.map(|e| format!(" ({e})")).unwrap_or_default();
-        eprintln!(
-            "[{}] {} {:>3}/{} {}/{} {mark}{error}",
-            p.model,
-            bar(p.done, p.total),
-            p.done,
-            p.total,
-            p.category,
-            p.prompt_id
-        );
-    };
+    let report = |p: Progress| eprintln!("{}", progress_line(&p));
     let judge = match config.judge.enabled {
         true => Some(super::judge::Judge::new(config.judge.clone())?),
         false => None,
@@ -105,7 +93,10 @@ pub async fn run(
                         target.model, profile.errors
                     ));
                 }
-                let store = Arc::clone(&state.store);
+                let store = state
+                    .store
+                    .get()
+                    .ok_or_else(|| "the store is not open".to_string())?;
                 let saved = profile.clone();
                 tokio::task::spawn_blocking(move || store.put_profile(&saved))
                     .await
@@ -166,6 +157,25 @@ pub fn targets(state: &RouterState, only: Option<&str>) -> (Vec<Target>, Vec<Str
         }
     }
     (targets, skipped)
+}
+
+/// One progress line: `[model] [#####.....]  3/18 coding/c2 pass`.
+pub fn progress_line(p: &Progress) -> String {
+    let mark = if p.passed { "pass" } else { "fail" };
+    let error = p
+        .error
+        .as_deref()
+        .map(|e| format!(" ({e})"))
+        .unwrap_or_default();
+    format!(
+        "[{}] {} {:>3}/{} {}/{} {mark}{error}",
+        p.model,
+        bar(p.done, p.total),
+        p.done,
+        p.total,
+        p.category,
+        p.prompt_id
+    )
 }
 
 /// A 20-character progress bar: `[#####...............]`.

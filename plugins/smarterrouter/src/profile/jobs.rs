@@ -19,6 +19,8 @@ use crate::RouterState;
 
 /// Job statuses kept for `/admin/reprofile/{id}`.
 const MAX_JOBS: usize = 200;
+/// Prompt lines kept per job (the oldest go first; `progress_skipped` counts them).
+const MAX_PROGRESS_LINES: usize = 2000;
 
 /// A profiling job as `/admin/reprofile/{id}` shows it.
 #[derive(Debug, Clone, Serialize)]
@@ -35,6 +37,10 @@ pub struct JobStatus {
     pub error: Option<String>,
     pub created_unix_ms: u64,
     pub finished_unix_ms: Option<u64>,
+    /// Each graded prompt, in order (what `smarterrouter profile` prints as its progress).
+    pub progress: Vec<Progress>,
+    /// Lines dropped from the front of `progress` to keep it bounded.
+    pub progress_skipped: usize,
 }
 
 #[derive(Debug)]
@@ -57,6 +63,8 @@ impl JobStatus {
             error: None,
             created_unix_ms: crate::store::now_unix_ms(),
             finished_unix_ms: None,
+            progress: Vec::new(),
+            progress_skipped: 0,
         }
     }
 }
@@ -134,6 +142,15 @@ impl BackgroundService for Profiler {
         let Some(mut rx) = taken else {
             return;
         };
+        // Existing profiles load when the store opens; profiling before that would redo them.
+        tokio::select! {
+            _ = shutdown.changed() => return,
+            status = self.state.store.settled() => {
+                if status == crate::store::StoreStatus::Failed {
+                    tracing::warn!("profiling without the store: profiles will not be saved");
+                }
+            }
+        }
         let interval = Duration::from_secs(self.state.config.discovery.interval_secs.max(5));
         // Give discovery a moment to find the models first.
         let mut next_auto = tokio::time::Instant::now() + Duration::from_secs(2);
@@ -254,7 +271,16 @@ impl Profiler {
         } else {
             None
         };
-        let report = |_: Progress| jobs.update(id, |s| s.prompts_done += 1);
+        let report = |p: Progress| {
+            jobs.update(id, |s| {
+                s.prompts_done += 1;
+                s.progress.push(p);
+                if s.progress.len() > MAX_PROGRESS_LINES {
+                    s.progress.remove(0);
+                    s.progress_skipped += 1;
+                }
+            })
+        };
         let sem = Arc::new(tokio::sync::Semaphore::new(config.concurrency.max(1)));
         let runs = targets.iter().map(|target| {
             let (client, suites, settings, sem, report, judge) = (
@@ -275,13 +301,15 @@ impl Profiler {
                         target.model
                     ));
                 }
-                // Saved as soon as it is complete, like the CLI does.
-                let store = Arc::clone(&self.state.store);
-                let saved = profile.clone();
-                tokio::task::spawn_blocking(move || store.put_profile(&saved))
+                // Saved (and flushed) as soon as it is complete, like the CLI does.
+                self.state
+                    .store_tx
+                    .send_durable(
+                        crate::store::Record::Profile(profile.clone()),
+                        Duration::from_secs(30),
+                    )
                     .await
-                    .map_err(|e| e.to_string())?
-                    .map_err(|e| e.to_string())?;
+                    .map_err(|e| format!("{}: not saved: {e}", profile.model))?;
                 jobs.update(id, |s| s.finished_models.push(profile.model.clone()));
                 self.state.profiles.insert(profile);
                 Ok(())

@@ -7,6 +7,7 @@ pub mod cli;
 pub mod graders;
 pub mod jobs;
 pub mod judge;
+pub mod remote;
 pub mod runner;
 pub mod suites;
 

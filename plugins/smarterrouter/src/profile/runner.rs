@@ -30,7 +30,7 @@ pub struct RunSettings {
 }
 
 /// One graded prompt, reported as it finishes.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Progress {
     pub model: String,
     pub category: String,

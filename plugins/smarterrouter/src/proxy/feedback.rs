@@ -3,6 +3,7 @@
 //! "comment"?}`; errors are 400 in the OpenAI shape.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use serde_json::{json, Value};
 
@@ -12,7 +13,7 @@ use crate::api::Dialect;
 use crate::error::RequestError;
 use crate::routing::analysis::Category;
 use crate::routing::ModelCatalog;
-use crate::store::{now_unix_ms, DecisionRecord, Feedback};
+use crate::store::{now_unix_ms, DecisionRecord, Feedback, Record, StoreStatus};
 use crate::RouterState;
 
 const MAX_COMMENT_CHARS: usize = 2000;
@@ -34,9 +35,7 @@ pub fn remember_decision(state: &RouterState, status: u16, ctx: &RequestCtx) {
         unix_ms: now_unix_ms(),
     };
     state.recent.insert(record.clone());
-    state
-        .store_tx
-        .send(crate::store::writer::StoreOp::Decision(record));
+    state.store_tx.send(crate::store::Record::Decision(record));
 }
 
 pub async fn accept(state: &Arc<RouterState>, raw: &[u8]) -> LocalResponse {
@@ -129,22 +128,66 @@ pub fn parse(raw: &[u8]) -> Result<FeedbackRequest, RequestError> {
     })
 }
 
+/// How long a feedback request waits for the store to open (after a restart or an upgrade).
+const STORE_WAIT: Duration = Duration::from_secs(5);
+/// How long it waits for its own write to reach the disk.
+const WRITE_WAIT: Duration = Duration::from_secs(10);
+
+/// The decision a response id names: in memory, else on disk, else (in a process that has
+/// handed the store over during an upgrade) from the new owner of the store.
+async fn find_decision(
+    state: &Arc<RouterState>,
+    id: &str,
+) -> Result<Option<DecisionRecord>, RequestError> {
+    if let Some(found) = state.recent.get(id) {
+        return Ok(Some(found));
+    }
+    if state.store.status() == StoreStatus::Released {
+        return crate::store::owner::decision(state.store.dir(), id)
+            .await
+            .map_err(RequestError::StoreUnavailable);
+    }
+    let store =
+        state
+            .store
+            .wait_open(STORE_WAIT)
+            .await
+            .ok_or_else(|| match state.store.status() {
+                StoreStatus::Failed => RequestError::Internal(
+                    "the store could not be opened; see the router's log".to_string(),
+                ),
+                _ => RequestError::StoreUnavailable(
+                    "another process still holds it; try again in a few seconds".to_string(),
+                ),
+            })?;
+    let wanted = id.to_string();
+    // A disk read, off the async workers.
+    let found = tokio::task::spawn_blocking(move || store.decision(&wanted))
+        .await
+        .map_err(|e| RequestError::Internal(e.to_string()))?
+        .map_err(|e| RequestError::Internal(e.to_string()))?;
+    if found.is_some() || !state.store.handover_active() {
+        return Ok(found);
+    }
+    // During an upgrade the old process may have answered this response a moment ago; its
+    // decision reaches us through the owner socket within milliseconds.
+    for _ in 0..HANDOVER_POLLS {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        if let Some(found) = state.recent.get(id) {
+            return Ok(Some(found));
+        }
+    }
+    Ok(None)
+}
+
+/// Polls (20 ms apart) for a decision the old process may still be handing over.
+const HANDOVER_POLLS: usize = 50;
+
 async fn store(state: &Arc<RouterState>, raw: &[u8]) -> Result<u64, RequestError> {
     let request = parse(raw)?;
     let decision = match &request.response_id {
         None => None,
-        Some(id) => match state.recent.get(id) {
-            Some(found) => Some(found),
-            None => {
-                // Older than the in-memory window: a disk read, off the async workers.
-                let store = Arc::clone(&state.store);
-                let id = id.clone();
-                tokio::task::spawn_blocking(move || store.decision(&id))
-                    .await
-                    .map_err(|e| RequestError::Internal(e.to_string()))?
-                    .map_err(|e| RequestError::Internal(e.to_string()))?
-            }
-        },
+        Some(id) => find_decision(state, id).await?,
     };
     let model = match (&decision, &request.model_name) {
         (Some(d), _) => d.model.clone(),
@@ -186,13 +229,23 @@ async fn store(state: &Arc<RouterState>, raw: &[u8]) -> Result<u64, RequestError
         unix_ms: now_unix_ms(),
     };
     let unix_ms = feedback.unix_ms;
-    if !state.store_tx.send_durable(feedback).await {
-        return Err(RequestError::Internal(
-            "the feedback could not be stored; see the router's log".to_string(),
-        ));
-    }
+    let rated = feedback.response_id.clone().filter(|_| decision.is_some());
+    let stored_as = match state
+        .store_tx
+        .send_durable(Record::Feedback(feedback), WRITE_WAIT)
+        .await
+    {
+        Ok(id) => id,
+        Err(why) => {
+            // Not stored, so the client may send it again.
+            if let Some(response_id) = rated {
+                state.recent.unmark_rated(&response_id);
+            }
+            return Err(RequestError::StoreUnavailable(why));
+        }
+    };
     state.feedback.add(&model, category, request.score, unix_ms);
-    Ok(id)
+    Ok(stored_as)
 }
 
 #[cfg(test)]

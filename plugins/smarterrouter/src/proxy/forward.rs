@@ -47,7 +47,7 @@ pub async fn prepare(
             default_model: state.config.default_model.as_deref(),
             scoring: &state.scoring,
             override_explicit_model: state.config.routing.override_explicit_model,
-            feedback: state.config.feedback.enabled.then_some(&state.feedback),
+            feedback: state.config.feedback.enabled.then_some(&*state.feedback),
             profiles: Some(&state.profiles),
         },
         state.registry.as_ref(),

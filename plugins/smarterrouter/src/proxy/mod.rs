@@ -61,6 +61,7 @@ impl ProxyHttp for Router {
 
     async fn request_filter(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<bool> {
         ctx.request_id = request_id(session);
+        self.close_if_draining(session);
         let method = session.req_header().method.as_str().to_string();
         let path = session.req_header().uri.path().to_string();
         ctx.dialect = api::dialect_of_path(&path);
@@ -272,10 +273,11 @@ impl ProxyHttp for Router {
 
     async fn response_filter(
         &self,
-        _session: &mut Session,
+        session: &mut Session,
         response: &mut ResponseHeader,
         ctx: &mut RequestCtx,
     ) -> Result<()> {
+        self.close_if_draining(session);
         if let Some(decision) = &ctx.decision {
             response.insert_header(MODEL_HEADER, decision.model.as_str())?;
             if let Some(category) = decision.category {
@@ -359,6 +361,20 @@ impl ProxyHttp for Router {
         access_log::record(session, e, ctx);
         ctx.current = None;
         ctx.first_node = None;
+    }
+}
+
+impl Router {
+    /// While the process stops or hands over to a new one, every response says
+    /// `Connection: close`, so keep-alive clients reconnect instead of meeting a closed socket.
+    fn close_if_draining(&self, session: &mut Session) {
+        if self
+            .state
+            .draining
+            .load(std::sync::atomic::Ordering::Acquire)
+        {
+            session.set_keepalive(None);
+        }
     }
 }
 

@@ -1,13 +1,20 @@
-//! Persistent state: feedback, routing decisions (bounded) and, later, model profiles and VRAM
-//! history. `trait Store` with a sled implementation in `router.data_dir`. Request phases never
-//! touch it directly: they send [`StoreOp`]s to [`writer`], a background task that applies them.
+//! Persistent state: feedback, routing decisions (bounded), model profiles and VRAM history.
+//! `trait Store` with a sled implementation in `router.data_dir`. Request phases never touch it
+//! directly: they send [`Record`]s through [`writer`] to [`service`], the background service
+//! that opens the store (after the daemon fork), applies writes, and hands the store over to the
+//! next process during a graceful upgrade ([`handle`], [`owner`], [`handover`]).
 
+pub mod handle;
+pub mod handover;
+pub mod owner;
 pub mod recent;
+pub mod service;
 mod sled_store;
 pub mod writer;
 
 use serde::{Deserialize, Serialize};
 
+pub use handle::{StoreHandle, StoreStatus};
 pub use sled_store::SledStore;
 
 /// Schema of the data written by this version; a store written by a newer one is refused.
@@ -27,6 +34,10 @@ pub enum StoreError {
     },
     #[error("the store at {path} is damaged: {reason}. Move the directory aside to start with an empty store")]
     Corrupt { path: String, reason: String },
+    #[error(
+        "the store at {path} is in use by another process (a router, or `smarterrouter profile`)"
+    )]
+    Locked { path: String },
     #[error("store I/O failed: {0}")]
     Io(String),
 }
@@ -64,14 +75,25 @@ pub struct VramSample {
     pub models: Vec<(String, u64)>,
 }
 
+/// One write to the store, as queued by the router and as written to a handover file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", content = "record", rename_all = "snake_case")]
+pub enum Record {
+    Feedback(Feedback),
+    Decision(DecisionRecord),
+    Vram(VramSample),
+    Profile(crate::profile::ModelProfile),
+}
+
 /// VRAM samples kept (oldest dropped first): a day at one sample per node every 30 s for 10 nodes.
 pub const VRAM_SAMPLES_KEPT: u64 = 30_000;
 
 /// What the router keeps on disk.
 pub trait Store: Send + Sync {
-    fn add_feedback(&self, feedback: &Feedback) -> Result<(), StoreError>;
+    /// Adds feedback under its id, or under the next free id if that one is taken (two
+    /// processes can pick the same id during an upgrade); returns the id used.
+    fn add_feedback(&self, feedback: &Feedback) -> Result<u64, StoreError>;
     fn feedback(&self) -> Result<Vec<Feedback>, StoreError>;
-    fn next_feedback_id(&self) -> Result<u64, StoreError>;
     /// Records a batch of decisions (one write for the batch: a busy router makes thousands a
     /// second).
     fn record_decisions(&self, decisions: &[DecisionRecord]) -> Result<(), StoreError>;

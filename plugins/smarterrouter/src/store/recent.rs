@@ -58,6 +58,15 @@ impl RecentDecisions {
         true
     }
 
+    /// Forgets that `response_id` was rated (its rating could not be stored).
+    pub fn unmark_rated(&self, response_id: &str) {
+        if let Ok(mut guard) = self.rated.lock() {
+            let (set, order) = &mut *guard;
+            set.remove(response_id);
+            order.retain(|id| id != response_id);
+        }
+    }
+
     pub fn get(&self, request_id: &str) -> Option<DecisionRecord> {
         self.inner.lock().ok()?.0.get(request_id).cloned()
     }

@@ -41,7 +41,14 @@ impl SledStore {
             // writer task flushes after each batch.
             .flush_every_ms(None)
             .open()
-            .map_err(|e| open_err(e.to_string()))?;
+            .map_err(|e| {
+                // sled holds an exclusive lock on the directory while it is open.
+                if e.to_string().contains("could not acquire lock") {
+                    StoreError::Locked { path: path.clone() }
+                } else {
+                    open_err(e.to_string())
+                }
+            })?;
         let tree = |name: &str| db.open_tree(name).map_err(|e| open_err(e.to_string()));
         let decisions = tree("decisions")?;
         let vram = tree("vram")?;
@@ -117,12 +124,34 @@ fn count_records(tree: &sled::Tree) -> u64 {
 }
 
 impl Store for SledStore {
-    fn add_feedback(&self, feedback: &Feedback) -> Result<(), StoreError> {
-        let value = self.encode(feedback)?;
-        self.feedback
-            .insert(feedback.id.to_be_bytes(), value)
-            .map_err(|e| self.io(e))?;
-        Ok(())
+    fn add_feedback(&self, feedback: &Feedback) -> Result<u64, StoreError> {
+        let mut record = feedback.clone();
+        // Never overwrite: a taken id moves the new record to the next free one, unless it
+        // holds this very record (written before, e.g. by a handover imported twice).
+        for _ in 0..1000 {
+            let value = self.encode(&record)?;
+            let outcome = self
+                .feedback
+                .compare_and_swap(record.id.to_be_bytes(), None::<&[u8]>, Some(value))
+                .map_err(|e| self.io(e))?;
+            match outcome {
+                Ok(()) => return Ok(record.id),
+                Err(taken) => {
+                    let existing: Option<Feedback> = taken
+                        .current
+                        .as_deref()
+                        .and_then(|raw| serde_json::from_slice(raw).ok());
+                    if existing.as_ref() == Some(&record) {
+                        return Ok(record.id);
+                    }
+                }
+            }
+            record.id += 1;
+        }
+        Err(StoreError::Io(format!(
+            "{}: no free feedback id near {}",
+            self.path, feedback.id
+        )))
     }
 
     fn feedback(&self) -> Result<Vec<Feedback>, StoreError> {
@@ -131,10 +160,6 @@ impl Store for SledStore {
             .values()
             .map(|v| v.map_err(|e| self.io(e)).and_then(|raw| self.decode(&raw)))
             .collect()
-    }
-
-    fn next_feedback_id(&self) -> Result<u64, StoreError> {
-        self.db.generate_id().map_err(|e| self.io(e))
     }
 
     fn record_decisions(&self, decisions: &[DecisionRecord]) -> Result<(), StoreError> {
@@ -250,8 +275,28 @@ mod tests {
         }
         let store = SledStore::open(dir.path()).unwrap();
         assert_eq!(store.feedback().unwrap(), vec![feedback(7, "a", 0.5)]);
+        // Another record with a taken id is kept under the next free one; the same one again
+        // is not stored twice.
+        assert_eq!(store.add_feedback(&feedback(7, "b", 1.0)).unwrap(), 8);
+        assert_eq!(store.add_feedback(&feedback(7, "a", 0.5)).unwrap(), 7);
+        assert_eq!(store.feedback().unwrap().len(), 2);
         assert_eq!(store.decision("r1").unwrap().unwrap().model, "a");
         assert_eq!(store.decision("nope").unwrap(), None);
+    }
+
+    #[test]
+    fn a_second_open_is_refused_as_locked_until_the_first_is_dropped() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = SledStore::open(dir.path()).unwrap();
+        first.add_feedback(&feedback(1, "a", 0.5)).unwrap();
+        first.flush().unwrap();
+        assert!(matches!(
+            SledStore::open(dir.path()),
+            Err(StoreError::Locked { .. })
+        ));
+        drop(first);
+        let second = SledStore::open(dir.path()).unwrap();
+        assert_eq!(second.feedback().unwrap().len(), 1);
     }
 
     #[test]

@@ -1,175 +1,375 @@
-//! The background task that owns all store writes. Request phases hand it [`StoreOp`]s through a
-//! bounded channel with `try_send`, so a slow disk never holds up a request; if the channel is
-//! full the record is dropped and counted.
+//! The write path: request phases hand [`Record`]s to the store service ([`super::service`])
+//! through a bounded channel ([`StoreSender`]) and never wait on the disk; feedback and profiles
+//! wait (asynchronously) for their own write. This module also holds the synchronous pieces
+//! the service runs off the async workers: applying a batch, writing and importing handover
+//! files.
 
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
 
-use async_trait::async_trait;
-use pingora::server::ShutdownWatch;
-use pingora::services::background::BackgroundService;
 use tokio::sync::{mpsc, oneshot};
 
-use super::{DecisionRecord, Feedback, Store, VramSample};
+use super::{handover, DecisionRecord, Record, Store, StoreError};
 
-const QUEUE: usize = 10_000;
-/// Longest time unflushed decisions and VRAM samples wait for the disk.
-const FLUSH_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+/// What a durable write's requester learns: the id it was stored under, or why not.
+pub type Outcome = Result<u64, String>;
+
+const PENDING: u8 = 0;
+const CLAIMED: u8 = 1;
+const ABANDONED: u8 = 2;
+
+/// A write somebody waits for. The writer claims it before writing; a requester that gives up
+/// first abandons it, and then it is not written at all (so "not stored, try again" is true).
+#[derive(Debug)]
+pub struct Durable {
+    answer: oneshot::Sender<Outcome>,
+    state: Arc<AtomicU8>,
+}
+
+impl Durable {
+    /// True if the write should go ahead (its requester still waits).
+    pub fn claim(&self) -> bool {
+        self.state
+            .compare_exchange(PENDING, CLAIMED, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+            || self.state.load(Ordering::Acquire) == CLAIMED
+    }
+
+    pub fn answer(self, outcome: Outcome) {
+        let _ = self.answer.send(outcome);
+    }
+}
 
 #[derive(Debug)]
 pub enum StoreOp {
-    /// Feedback, and who to tell once it is on disk.
-    Feedback(Feedback, Option<oneshot::Sender<bool>>),
-    Decision(DecisionRecord),
-    Vram(VramSample),
+    Write(Record, Option<Durable>),
 }
 
-/// The sending side, cloned into the proxy.
+/// What the process keeps in memory from the store.
+pub trait StoreListener: Send + Sync {
+    /// The store was opened: load what is kept in memory.
+    fn opened(&self, store: &dyn Store) -> Result<(), StoreError>;
+    /// A record handed over by an old process was written: update what is kept in memory.
+    fn imported(&self, record: &Record);
+    /// A recent routing decision kept in memory, if any (the owner socket answers with it).
+    fn recent_decision(&self, request_id: &str) -> Option<DecisionRecord>;
+}
+
+/// The sending side, cloned into the proxy and the background services.
 #[derive(Clone)]
 pub struct StoreSender {
-    tx: mpsc::Sender<StoreOp>,
+    pub(super) tx: mpsc::Sender<StoreOp>,
+    /// Writes dropped because the queue was full (the log says how many).
     pub dropped: Arc<AtomicU64>,
 }
 
 impl StoreSender {
-    /// Queues a write; never waits.
-    pub fn send(&self, op: StoreOp) {
-        if self.tx.try_send(op).is_err() {
+    /// Queues a write; never waits. A full queue drops it and counts it.
+    pub fn send(&self, record: Record) {
+        if self.tx.try_send(StoreOp::Write(record, None)).is_err() {
             self.dropped.fetch_add(1, Ordering::Relaxed);
         }
     }
 
-    /// Queues feedback and waits (asynchronously) until it is on disk; false if it could not be
-    /// written.
-    pub async fn send_durable(&self, feedback: Feedback) -> bool {
-        let (done, wait) = oneshot::channel();
-        if self
-            .tx
-            .try_send(StoreOp::Feedback(feedback, Some(done)))
-            .is_err()
-        {
-            self.dropped.fetch_add(1, Ordering::Relaxed);
-            return false;
+    /// Queues a write, waiting up to `wait` for room in the queue; false if there was none.
+    pub async fn send_waiting(&self, record: Record, wait: Duration) -> bool {
+        let queued = tokio::time::timeout(wait, self.tx.send(StoreOp::Write(record, None))).await;
+        matches!(queued, Ok(Ok(())))
+    }
+
+    /// Queues a write and waits, at most `wait`, until it is on disk (or in a synced handover
+    /// file); returns the id it was stored under. On an error it was not written and will not
+    /// be: sending it again stores it once.
+    pub async fn send_durable(&self, record: Record, wait: Duration) -> Outcome {
+        let deadline = tokio::time::Instant::now() + wait;
+        let (answer, mut outcome) = oneshot::channel();
+        let state = Arc::new(AtomicU8::new(PENDING));
+        let op = StoreOp::Write(
+            record,
+            Some(Durable {
+                answer,
+                state: Arc::clone(&state),
+            }),
+        );
+        match tokio::time::timeout_at(deadline, self.tx.send(op)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(_)) => return Err("the store service is not running".to_string()),
+            Err(_) => return Err(format!("the store queue stayed full for {wait:?}")),
         }
-        // Never hold a client for long on a slow disk.
-        tokio::time::timeout(std::time::Duration::from_secs(10), wait)
-            .await
-            .ok()
-            .and_then(Result::ok)
-            .unwrap_or(false)
+        let stopped = |_| "the store service stopped before writing it".to_string();
+        match tokio::time::timeout_at(deadline, &mut outcome).await {
+            Ok(result) => result.map_err(stopped)?,
+            Err(_) => {
+                let abandoned = state
+                    .compare_exchange(PENDING, ABANDONED, Ordering::AcqRel, Ordering::Acquire)
+                    .is_ok();
+                if abandoned {
+                    Err(format!("the store did not take the write within {wait:?}"))
+                } else {
+                    // Already being written: its outcome is the truth.
+                    outcome.await.map_err(stopped)?
+                }
+            }
+        }
     }
 }
 
-/// The Pingora background service applying queued writes.
-pub struct StoreWriter {
-    store: Arc<dyn Store>,
-    rx: Mutex<Option<mpsc::Receiver<StoreOp>>>,
-}
-
-pub fn channel(store: Arc<dyn Store>) -> (StoreSender, StoreWriter) {
-    let (tx, rx) = mpsc::channel(QUEUE);
+pub fn channel(queue: usize) -> (StoreSender, mpsc::Receiver<StoreOp>) {
+    let (tx, rx) = mpsc::channel(queue);
     (
         StoreSender {
             tx,
             dropped: Arc::new(AtomicU64::new(0)),
         },
-        StoreWriter {
-            store,
-            rx: Mutex::new(Some(rx)),
-        },
+        rx,
     )
 }
 
-impl StoreWriter {
-    /// Writes a batch. Flushes (fsync) when it holds acknowledged feedback or `flush_due`:
-    /// decisions and VRAM samples may lose the last second on a crash, feedback never.
-    fn apply(store: &dyn Store, batch: Vec<StoreOp>, flush_due: bool) {
-        let mut waiting = Vec::new();
-        let mut decisions = Vec::new();
-        for op in batch {
-            let result = match op {
-                StoreOp::Feedback(f, done) => {
-                    let result = store.add_feedback(&f);
-                    waiting.extend(done.map(|d| (d, result.is_ok())));
-                    result
-                }
-                StoreOp::Decision(d) => {
-                    decisions.push(d);
-                    Ok(())
-                }
-                StoreOp::Vram(v) => store.record_vram(&v),
-            };
-            if let Err(e) = result {
-                tracing::error!(error = %e, "store write failed");
-            }
+/// Writes a batch. Flushes (fsync) when it holds a durable write or `flush_due`: decisions and
+/// VRAM samples may lose the last second on a crash, feedback and profiles never. Returns
+/// whether it flushed.
+pub(super) fn apply(store: &dyn Store, batch: Vec<StoreOp>, flush_due: bool) -> bool {
+    let mut waiting = Vec::new();
+    let mut decisions = Vec::new();
+    for StoreOp::Write(record, durable) in batch {
+        if durable.as_ref().is_some_and(|d| !d.claim()) {
+            continue;
         }
-        if let Err(e) = store.record_decisions(&decisions) {
-            tracing::error!(error = %e, "store write of {} decisions failed", decisions.len());
+        if let Record::Decision(d) = record {
+            decisions.push(d);
+            continue;
         }
-        if waiting.is_empty() && !flush_due {
-            return;
+        let result = write_one(store, &record);
+        if let Err(e) = &result {
+            tracing::error!(error = %e, "store write failed");
         }
-        // Acknowledged feedback must survive a crash: flush before answering.
-        let flushed = match store.flush() {
-            Ok(()) => true,
-            Err(e) => {
-                tracing::error!(error = %e, "store flush failed");
-                false
-            }
-        };
-        for (done, written) in waiting {
-            let _ = done.send(written && flushed);
+        if let Some(durable) = durable {
+            waiting.push((durable, result.map_err(|e| e.to_string())));
         }
     }
+    if let Err(e) = store.record_decisions(&decisions) {
+        tracing::error!(error = %e, "store write of {} decisions failed", decisions.len());
+    }
+    let flush = !waiting.is_empty() || flush_due;
+    if flush {
+        // Acknowledged writes must survive a crash: flush before answering.
+        if let Err(e) = store.flush() {
+            tracing::error!(error = %e, "store flush failed");
+            for (_, result) in waiting.iter_mut() {
+                *result = Err(format!("the store could not be flushed: {e}"));
+            }
+        }
+    }
+    for (durable, result) in waiting {
+        durable.answer(result);
+    }
+    flush
+}
 
-    /// Applies queued writes until shutdown, then drains what is left.
-    pub async fn run(&self, mut shutdown: Option<ShutdownWatch>) {
-        let taken = self.rx.lock().ok().and_then(|mut rx| rx.take());
-        let Some(mut rx) = taken else {
-            return;
-        };
-        let mut last_flush = std::time::Instant::now();
-        loop {
-            let first = match shutdown.as_mut() {
-                Some(watch) => tokio::select! {
-                    op = rx.recv() => op,
-                    _ = watch.changed() => None,
-                },
-                None => rx.recv().await,
-            };
-            let Some(first) = first else {
-                break;
-            };
-            let mut batch = vec![first];
-            while let Ok(op) = rx.try_recv() {
-                batch.push(op);
-                if batch.len() >= 512 {
-                    break;
-                }
-            }
-            let store = Arc::clone(&self.store);
-            let flush_due = last_flush.elapsed() >= FLUSH_EVERY;
-            if flush_due {
-                last_flush = std::time::Instant::now();
-            }
-            if tokio::task::spawn_blocking(move || Self::apply(store.as_ref(), batch, flush_due))
-                .await
-                .is_err()
-            {
-                tracing::error!("store writer task failed");
-            }
-        }
-        let mut rest = Vec::new();
-        while let Ok(op) = rx.try_recv() {
-            rest.push(op);
-        }
-        Self::apply(self.store.as_ref(), rest, true);
+pub(super) fn write_one(store: &dyn Store, record: &Record) -> Result<u64, StoreError> {
+    match record {
+        Record::Feedback(f) => store.add_feedback(f),
+        Record::Decision(d) => store.record_decisions(std::slice::from_ref(d)).map(|_| 0),
+        Record::Vram(v) => store.record_vram(v).map(|_| 0),
+        Record::Profile(p) => store.put_profile(p).map(|_| 0),
     }
 }
 
-#[async_trait]
-impl BackgroundService for StoreWriter {
-    async fn start(&self, shutdown: ShutdownWatch) {
-        self.run(Some(shutdown)).await;
+/// Writes a batch to one synced handover file and answers its durable writes; returns how many
+/// records it kept.
+pub(super) fn write_handover(dir: &Path, batch: Vec<StoreOp>) -> usize {
+    let mut records = Vec::new();
+    let mut waiting = Vec::new();
+    for StoreOp::Write(record, durable) in batch {
+        if durable.as_ref().is_some_and(|d| !d.claim()) {
+            continue;
+        }
+        let id = match &record {
+            Record::Feedback(f) => f.id,
+            _ => 0,
+        };
+        records.push(record);
+        waiting.extend(durable.map(|d| (d, id)));
+    }
+    if records.is_empty() {
+        return 0;
+    }
+    let result = handover::write(dir, &records);
+    if let Err(e) = &result {
+        tracing::error!(error = %e, records = records.len(), "handover file not written; these records are lost");
+    }
+    for (durable, id) in waiting {
+        durable.answer(result.as_ref().map(|_| id).map_err(Clone::clone));
+    }
+    if result.is_ok() {
+        records.len()
+    } else {
+        0
+    }
+}
+
+/// Imports every pending handover file, oldest first, removing each once it is on disk;
+/// records that fail stay behind in the file. Returns how many records were imported.
+pub(super) fn import(dir: &Path, store: &dyn Store, listener: &dyn StoreListener) -> usize {
+    let mut count = 0;
+    for path in handover::pending(dir) {
+        let (records, rejected) = match handover::read(&path) {
+            Ok(read) => read,
+            Err(e) => {
+                tracing::error!(error = %e, "a handover file cannot be read; left in place");
+                continue;
+            }
+        };
+        if !rejected.is_empty() {
+            match handover::reject(&path, &rejected) {
+                Ok(kept) => tracing::warn!(
+                    lines = rejected.len(),
+                    kept = %kept.display(),
+                    "handover lines this version cannot read were set aside"
+                ),
+                Err(e) => {
+                    tracing::error!(error = %e, "unreadable handover lines could not be set aside; file left in place");
+                    continue;
+                }
+            }
+        }
+        let mut decisions = Vec::new();
+        let mut failed = Vec::new();
+        for record in records {
+            if let Record::Decision(d) = &record {
+                decisions.push(d.clone());
+                continue;
+            }
+            match write_one(store, &record) {
+                Ok(id) => {
+                    let mut record = record;
+                    if let Record::Feedback(f) = &mut record {
+                        f.id = id;
+                    }
+                    listener.imported(&record);
+                    count += 1;
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "a handed-over record could not be written");
+                    failed.push(record);
+                }
+            }
+        }
+        if let Err(e) = store.record_decisions(&decisions) {
+            tracing::error!(error = %e, "handed-over decisions could not be written");
+            failed.extend(decisions.into_iter().map(Record::Decision));
+        } else {
+            count += decisions.len();
+        }
+        if let Err(e) = store.flush() {
+            tracing::error!(error = %e, file = %path.display(), "handover file kept for the next attempt");
+            continue;
+        }
+        let finished = if failed.is_empty() {
+            std::fs::remove_file(&path).map_err(|e| e.to_string())
+        } else {
+            handover::rewrite(&path, &failed)
+        };
+        if let Err(e) = finished {
+            tracing::warn!(error = %e, file = %path.display(), "imported handover file not updated");
+        }
+    }
+    count
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{Feedback, SledStore};
+
+    struct Counting(std::sync::atomic::AtomicUsize);
+
+    impl StoreListener for Counting {
+        fn opened(&self, _: &dyn Store) -> Result<(), StoreError> {
+            Ok(())
+        }
+        fn imported(&self, _: &Record) {
+            self.0.fetch_add(1, Ordering::Relaxed);
+        }
+        fn recent_decision(&self, _: &str) -> Option<DecisionRecord> {
+            None
+        }
+    }
+
+    pub(crate) fn feedback(id: u64) -> Record {
+        Record::Feedback(Feedback {
+            id,
+            response_id: Some(format!("r{id}")),
+            model: "m".into(),
+            category: None,
+            score: 1.0,
+            comment: None,
+            unix_ms: 1,
+        })
+    }
+
+    #[test]
+    fn handed_over_records_are_imported_once_and_the_files_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let decision = Record::Decision(DecisionRecord {
+            request_id: "q1".into(),
+            model: "m".into(),
+            category: None,
+            unix_ms: 1,
+        });
+        handover::write(dir.path(), &[feedback(5), decision]).unwrap();
+        let store = SledStore::open(&dir.path().join("db")).unwrap();
+        let listener = Counting(Default::default());
+        assert_eq!(import(dir.path(), &store, &listener), 2);
+        assert_eq!(listener.0.load(Ordering::Relaxed), 1);
+        assert!(handover::pending(dir.path()).is_empty());
+        assert_eq!(store.feedback().unwrap().len(), 1);
+        assert_eq!(store.decision("q1").unwrap().unwrap().model, "m");
+        assert_eq!(import(dir.path(), &store, &listener), 0);
+        // The same file imported again (a crash before it was removed) adds nothing.
+        handover::write(dir.path(), &[feedback(5)]).unwrap();
+        import(dir.path(), &store, &listener);
+        assert_eq!(store.feedback().unwrap().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn durable_writes_are_answered_after_the_flush() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SledStore::open(dir.path()).unwrap();
+        let (tx, mut rx) = channel(8);
+        let waiting = tokio::spawn({
+            let tx = tx.clone();
+            async move { tx.send_durable(feedback(9), Duration::from_secs(5)).await }
+        });
+        let op = rx.recv().await.unwrap();
+        apply(&store, vec![op], false);
+        assert_eq!(waiting.await.unwrap(), Ok(9));
+        let waiting = tokio::spawn({
+            let tx = tx.clone();
+            async move { tx.send_durable(feedback(3), Duration::from_secs(5)).await }
+        });
+        let op = rx.recv().await.unwrap();
+        write_handover(dir.path(), vec![op]);
+        assert_eq!(waiting.await.unwrap(), Ok(3));
+        assert_eq!(handover::pending(dir.path()).len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_write_given_up_on_is_never_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SledStore::open(dir.path()).unwrap();
+        let (tx, mut rx) = channel(8);
+        let outcome = tx
+            .send_durable(feedback(4), Duration::from_millis(50))
+            .await;
+        assert!(outcome.is_err());
+        let op = rx.recv().await.unwrap();
+        apply(&store, vec![op], false);
+        assert!(
+            store.feedback().unwrap().is_empty(),
+            "an abandoned write was stored"
+        );
     }
 }

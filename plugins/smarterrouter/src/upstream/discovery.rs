@@ -10,13 +10,17 @@ use std::time::{Duration, SystemTime};
 use async_trait::async_trait;
 use pingora::server::ShutdownWatch;
 use pingora::services::background::BackgroundService;
+use pingora::services::ServiceReadyNotifier;
 use serde_json::{json, Value};
 
 use super::{Node, NodeModel, NodeState, Registry};
 use crate::config::NodeKind;
 use crate::routing::facts::ModelFacts;
-use crate::store::writer::{StoreOp, StoreSender};
-use crate::store::VramSample;
+use crate::store::writer::StoreSender;
+use crate::store::{Record, VramSample};
+
+/// The proxy starts once the first pass is done, or after this long.
+const FIRST_PASS_WAIT: Duration = Duration::from_secs(3);
 
 /// The Pingora background service that keeps the registry current.
 pub struct Discovery {
@@ -29,18 +33,34 @@ pub struct Discovery {
 
 #[async_trait]
 impl BackgroundService for Discovery {
-    async fn start(&self, mut shutdown: ShutdownWatch) {
+    /// Ready once every node was asked once, so the proxy never starts without the models.
+    async fn start_with_ready_notifier(
+        &self,
+        mut shutdown: ShutdownWatch,
+        ready: ServiceReadyNotifier,
+    ) {
+        // Ready after the first pass, or after FIRST_PASS_WAIT if a node is slow to answer.
+        let first = self.refresh_all();
+        tokio::pin!(first);
+        tokio::select! {
+            _ = &mut first => ready.notify_ready(),
+            _ = tokio::time::sleep(FIRST_PASS_WAIT) => {
+                ready.notify_ready();
+                first.await;
+            }
+        }
         loop {
-            self.refresh_all().await;
             tokio::select! {
                 _ = shutdown.changed() => return,
                 _ = tokio::time::sleep(self.interval) => {}
             }
+            self.refresh_all().await;
         }
     }
 }
 
 impl Discovery {
+    /// Asks every node once, in parallel.
     pub async fn refresh_all(&self) {
         let checks = self
             .registry
@@ -60,7 +80,7 @@ async fn refresh_node(client: &reqwest::Client, node: &Node, vram_history: Optio
     let new_state = match result {
         Ok((models, version, vram)) => {
             if let (Some(tx), Some(models)) = (vram_history, vram) {
-                tx.send(StoreOp::Vram(VramSample {
+                tx.send(Record::Vram(VramSample {
                     node: node.url.clone(),
                     unix_ms: crate::store::now_unix_ms(),
                     used_bytes: models.iter().map(|(_, bytes)| bytes).sum(),
