@@ -41,25 +41,30 @@ async fn listings_are_the_union_of_all_nodes() {
     let mut tags = Value::Null;
     for _ in 0..100 {
         tags = get_json(format!("{}/api/tags", router.url())).await.1;
-        if tags["models"].as_array().is_some_and(|m| m.len() == 3) {
+        if tags["models"].as_array().is_some_and(|m| m.len() == 5) {
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
-    let names: BTreeSet<&str> = tags["models"]
+    // The virtual models come first, then every node's models.
+    let listed: Vec<&str> = tags["models"]
         .as_array()
         .unwrap()
         .iter()
         .map(|m| m["name"].as_str().unwrap())
         .collect();
+    assert_eq!(listed[..2], ["smarterrouter/main", "auto"]);
+    let names: BTreeSet<&str> = listed[2..].iter().copied().collect();
     assert_eq!(
         names,
         BTreeSet::from(["llama3.2:1b", "qwen2.5:7b", "all-minilm:latest"])
     );
+    assert_eq!(tags["models"][0]["details"]["family"], "smarterrouter");
     assert_eq!(
-        tags["models"][0]["details"]["format"], "gguf",
+        tags["models"][2]["details"]["format"], "gguf",
         "node's own entries are passed on"
     );
+    assert_ne!(tags["models"][2]["details"]["family"], "smarterrouter");
 
     let (status, models) = get_json(format!("{}/v1/models", router.url())).await;
     assert_eq!(status, 200);

@@ -90,8 +90,10 @@ def test_ollama_chat_generate_streaming_and_not(router, mock):
 
 def test_ollama_listing_show_ps_embed(router, mock):
     client = ollama.Client(host=router, timeout=30)
-    names = sorted(m.model for m in client.list().models)
-    assert names == ["all-minilm:latest", "llama3.2:1b", "qwen2.5:7b"]
+    listed = [m.model for m in client.list().models]
+    # The router's virtual models come first (see test_apps.py), then the node's models.
+    assert listed[:2] == ["smarterrouter/main", "auto"]
+    assert sorted(listed[2:]) == ["all-minilm:latest", "llama3.2:1b", "qwen2.5:7b"]
     shown = client.show("qwen2.5:7b")
     assert "completion" in shown.capabilities
     running = client.ps()

@@ -16,6 +16,14 @@ pub struct PromptView<'a> {
 }
 
 impl<'a> PromptView<'a> {
+    /// The client app's own background request (Open WebUI's title, tag, follow-up and query
+    /// generation: its task templates start with `### Task:`), if this is one: routed like any
+    /// prompt, but not an answer a user rates.
+    pub fn background_task(&self) -> Option<&'static str> {
+        let last = self.user_turns.last()?.trim_start();
+        last.starts_with("### Task:").then_some("open-webui task")
+    }
+
     /// A view of a bare prompt (for `/admin/explain?prompt=`).
     pub fn from_prompt(prompt: &'a str) -> Self {
         PromptView {

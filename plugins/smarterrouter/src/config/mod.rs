@@ -32,6 +32,8 @@ pub struct RouterConfig {
     pub default_model: Option<String>,
     /// Model names that mean "let the router choose".
     pub virtual_models: Vec<String>,
+    /// List the virtual models first in `/api/tags`, so Ollama clients can pick them.
+    pub list_virtual_models_in_tags: bool,
     /// Largest request body accepted, in bytes.
     pub max_body_bytes: usize,
     pub log: LogConfig,
@@ -53,6 +55,7 @@ impl Default for RouterConfig {
             port: DEFAULT_PORT,
             default_model: None,
             virtual_models: vec!["smarterrouter/main".to_string(), "auto".to_string()],
+            list_virtual_models_in_tags: true,
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             log: LogConfig::default(),
             admin: AdminConfig::default(),

@@ -22,6 +22,8 @@ pub struct RequestCtx {
     pub upstream_path: Option<String>,
     pub ollama_only: bool,
     pub stream: bool,
+    /// The client app's own background request (e.g. Open WebUI's title generation), if it is one.
+    pub background_task: Option<&'static str>,
     /// Node picked in `request_filter` for the first attempt.
     pub first_node: Option<InFlight>,
     /// Node of the current attempt (counted in flight until the request ends).
@@ -50,6 +52,7 @@ impl RequestCtx {
             upstream_path: None,
             ollama_only: false,
             stream: false,
+            background_task: None,
             first_node: None,
             current: None,
             tried: Vec::new(),

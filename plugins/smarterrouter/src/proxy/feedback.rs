@@ -33,6 +33,7 @@ pub fn remember_decision(state: &RouterState, status: u16, ctx: &RequestCtx) {
         model: decision.model.clone(),
         category: decision.category.map(|c| c.as_str().to_string()),
         unix_ms: now_unix_ms(),
+        background: ctx.background_task.is_some(),
     };
     state.recent.insert(record.clone());
     state.store_tx.send(crate::store::Record::Decision(record));
@@ -204,6 +205,12 @@ async fn store(state: &Arc<RouterState>, raw: &[u8]) -> Result<u64, RequestError
             ))
         }
     };
+    if decision.as_ref().is_some_and(|d| d.background) {
+        return Err(invalid(
+            "response_id",
+            "is a background request of the client app (a chat title, tags or follow-ups), not an answer to rate",
+        ));
+    }
     let category = request.category.or_else(|| {
         decision
             .as_ref()

@@ -6,6 +6,7 @@ use pingora::proxy::Session;
 
 use super::body::read_whole_body;
 use super::ctx::RequestCtx;
+use super::local::LocalResponse;
 use crate::api::prompt::PromptView;
 use crate::api::{request, Dialect, Forwarded};
 use crate::error::RequestError;
@@ -14,26 +15,39 @@ use crate::routing::{self, ModelRequest, RoutingSettings};
 use crate::upstream::NodeFilter;
 use crate::RouterState;
 
+/// What `prepare` decided.
+pub enum Prepared {
+    /// Forward the rewritten request to the chosen node.
+    Forward,
+    /// The router answers itself (a virtual model's `/api/show`, load or unload).
+    Answered(LocalResponse),
+}
+
 pub async fn prepare(
     state: &RouterState,
     session: &mut Session,
     ctx: &mut RequestCtx,
     endpoint: Forwarded,
-) -> Result<(), RequestError> {
+) -> Result<Prepared, RequestError> {
     check_content_type(session, endpoint.dialect())?;
     let raw = read_whole_body(session, state.config.max_body_bytes).await?;
     let parsed = request::parse(endpoint, &raw)?;
+    if let Some(answer) = answer_for_virtual_model(state, endpoint, &parsed) {
+        return Ok(Prepared::Answered(answer));
+    }
 
     if !state.registry.any_healthy() {
         return Err(RequestError::NoNode(state.registry.explain_all_down()));
     }
     let (path, query_model) = split_model_query(session, endpoint);
     ctx.ollama_only = endpoint.dialect() == Dialect::Ollama;
-    let analysis = if endpoint.is_generation() {
-        analyse(&PromptView::from_body(&parsed.body))
+    let view = if endpoint.is_generation() {
+        PromptView::from_body(&parsed.body)
     } else {
-        analyse(&PromptView::default())
+        PromptView::default()
     };
+    ctx.background_task = view.background_task();
+    let analysis = analyse(&view);
     let mut decision = routing::decide(
         ModelRequest {
             query_override: query_model.as_deref(),
@@ -79,8 +93,43 @@ pub async fn prepare(
     ctx.upstream_body = Some(Bytes::from(parsed.into_upstream_body(&decision.model)?));
     ctx.upstream_path = Some(path);
     ctx.first_node = Some(node);
+    if let Some(task) = ctx.background_task {
+        decision.reason = format!(
+            "{task} (routed like any prompt; not rated): {}",
+            decision.reason
+        );
+    }
     ctx.decision = Some(decision);
-    Ok(())
+    Ok(Prepared::Forward)
+}
+
+/// A virtual model has no node of its own: its `/api/show` and Ollama load/unload requests are
+/// answered here.
+fn answer_for_virtual_model(
+    state: &RouterState,
+    endpoint: Forwarded,
+    parsed: &request::ParsedRequest,
+) -> Option<LocalResponse> {
+    let name = parsed
+        .requested_model
+        .as_deref()
+        .filter(|m| super::virtual_models::is_virtual(state, m))?;
+    let chat = match endpoint {
+        Forwarded::OllamaShow => {
+            return Some(LocalResponse::json(
+                200,
+                &super::virtual_models::show(state, name),
+            ))
+        }
+        Forwarded::OllamaChat if parsed.load_only => true,
+        Forwarded::OllamaGenerate if parsed.load_only => false,
+        _ => return None,
+    };
+    let now = super::virtual_models::rfc3339(crate::store::now_unix_ms() / 1000);
+    Some(LocalResponse::json(
+        200,
+        &super::virtual_models::load_answer(name, &parsed.body, chat, &now),
+    ))
 }
 
 /// Rejects bodies declared as something other than JSON. No Content-Type is accepted, since

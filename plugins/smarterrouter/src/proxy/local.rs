@@ -198,13 +198,21 @@ fn openai_model(state: &RouterState, path: &str) -> LocalResponse {
     }
 }
 
+/// The virtual models first (unless `router.list_virtual_models_in_tags` is off), then every
+/// model of a healthy node, as that node lists it.
 fn ollama_tags(state: &RouterState) -> Value {
-    let models: Vec<Value> = state
-        .registry
-        .tags_entries()
-        .into_iter()
-        .map(|(m, _)| m.tags_entry)
-        .collect();
+    let mut models = if state.config.list_virtual_models_in_tags {
+        super::virtual_models::tags_entries(state)
+    } else {
+        Vec::new()
+    };
+    models.extend(
+        state
+            .registry
+            .tags_entries()
+            .into_iter()
+            .map(|(m, _)| m.tags_entry),
+    );
     json!({ "models": models })
 }
 

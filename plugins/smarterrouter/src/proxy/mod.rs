@@ -16,6 +16,7 @@ mod feedback;
 mod forward;
 pub(crate) use forward::percent_decode;
 pub mod local;
+pub mod virtual_models;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -121,7 +122,11 @@ impl ProxyHttp for Router {
             Endpoint::Forwarded(forwarded) => {
                 ctx.dialect = forwarded.dialect();
                 match forward::prepare(&self.state, session, ctx, forwarded).await {
-                    Ok(()) => Ok(false),
+                    Ok(forward::Prepared::Forward) => Ok(false),
+                    Ok(forward::Prepared::Answered(response)) => {
+                        send(session, ctx, response).await?;
+                        Ok(true)
+                    }
                     Err(err) => {
                         let limit = self.state.config.max_body_bytes.saturating_add(1 << 20);
                         body::discard_rest(session, limit, DISCARD_WINDOW).await;

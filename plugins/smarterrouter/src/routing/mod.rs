@@ -80,18 +80,25 @@ pub struct RoutingSettings<'a> {
     pub profiles: Option<&'a crate::profile::ProfileBook>,
 }
 
+/// Whether `name` means "let the router choose": one of `virtual_models`, in any case, with or
+/// without the `:latest` tag Ollama clients add to names that have none.
+pub fn is_virtual(virtual_models: &[String], name: &str) -> bool {
+    let bare = name
+        .strip_suffix(":latest")
+        .or_else(|| name.strip_suffix(":LATEST"))
+        .unwrap_or(name);
+    virtual_models
+        .iter()
+        .any(|v| v.eq_ignore_ascii_case(name) || v.eq_ignore_ascii_case(bare))
+}
+
 pub fn decide(
     request: ModelRequest<'_>,
     analysis: &PromptAnalysis,
     settings: RoutingSettings<'_>,
     catalog: &dyn ModelCatalog,
 ) -> Result<RoutingDecision, RequestError> {
-    let is_virtual = |m: &&str| {
-        settings
-            .virtual_models
-            .iter()
-            .any(|v| v.eq_ignore_ascii_case(m))
-    };
+    let is_virtual = |m: &&str| is_virtual(settings.virtual_models, m);
     if let Some(name) = request.query_override.filter(|m| !is_virtual(m)) {
         return explicit(name, "the ?model= query parameter", catalog);
     }

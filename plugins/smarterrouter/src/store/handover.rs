@@ -124,6 +124,7 @@ mod tests {
                 model: "m".into(),
                 category: None,
                 unix_ms: 1,
+                background: false,
             })
         };
         write(dir.path(), &[decision("a"), decision("b")]).unwrap();

@@ -62,6 +62,9 @@ pub struct DecisionRecord {
     pub model: String,
     pub category: Option<String>,
     pub unix_ms: u64,
+    /// A client app's background request (a chat title, tags), not an answer to rate.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub background: bool,
 }
 
 /// VRAM use of one node at one moment, from Ollama's `/api/ps`.

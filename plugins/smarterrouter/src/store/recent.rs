@@ -85,6 +85,7 @@ mod tests {
                 model: "m".into(),
                 category: None,
                 unix_ms: 0,
+                background: false,
             });
         }
         assert!(recent.get("a").is_none());

@@ -269,6 +269,7 @@ mod tests {
                     model: "a".into(),
                     category: Some("coding".into()),
                     unix_ms: 2,
+                    background: false,
                 }])
                 .unwrap();
             store.flush().unwrap();

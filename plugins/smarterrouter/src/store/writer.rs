@@ -318,6 +318,7 @@ mod tests {
             model: "m".into(),
             category: None,
             unix_ms: 1,
+            background: false,
         });
         handover::write(dir.path(), &[feedback(5), decision]).unwrap();
         let store = SledStore::open(&dir.path().join("db")).unwrap();

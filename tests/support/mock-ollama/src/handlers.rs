@@ -197,7 +197,7 @@ pub async fn show(State(s): St, m: Method, u: Uri, h: HeaderMap, body: Bytes) ->
             "modelfile": "# SIMULATED", "parameters": "", "template": "{{ .Prompt }}",
             "details": entry["details"], "capabilities": model.capabilities,
             "model_info": {"general.architecture": model.family, "general.parameter_count": model.parameter_count(),
-                           format!("{}.context_length", model.family): 8192},
+                           format!("{}.context_length", model.family): model.context_length},
             "modified_at": entry["modified_at"],
         }),
     )
@@ -433,10 +433,23 @@ pub async fn openai_embeddings(
 /// Counters for scripts driving the standalone binary.
 pub async fn stats(State(s): St) -> Response {
     let (started, completed, aborted) = s.streams();
-    let last = s.requests().last().map(|r| {
+    let describe = |r: &crate::Recorded| {
         json!({"method": r.method, "path": r.path, "headers": r.headers,
                "body_len": r.body.len(), "json": r.json()})
-    });
+    };
+    let requests = s.requests();
+    let last = requests.last().map(describe);
+    // The last request that asked a model for something (discovery polls do not count).
+    let last_inference = requests
+        .iter()
+        .rev()
+        .find(|r| {
+            !matches!(
+                r.path.as_str(),
+                "/api/tags" | "/api/ps" | "/api/version" | "/api/show" | "/v1/models" | "/"
+            )
+        })
+        .map(describe);
     let paths = [
         "/api/chat",
         "/api/generate",
@@ -457,6 +470,7 @@ pub async fn stats(State(s): St) -> Response {
     json_response(
         StatusCode::OK,
         &json!({"simulated": true, "counts": counts, "last_request": last,
+                "last_inference": last_inference,
                 "streams": {"started": started, "completed": completed, "aborted": aborted}}),
     )
 }

@@ -25,6 +25,8 @@ pub struct MockModel {
     pub parameter_size: String,
     pub capabilities: Vec<String>,
     pub size: u64,
+    /// What `/api/show` reports as `<family>.context_length`.
+    pub context_length: u64,
 }
 
 impl MockModel {
@@ -48,6 +50,7 @@ impl MockModel {
             parameter_size: "23M".to_string(),
             capabilities: vec!["embedding".to_string()],
             size: 46_000_000,
+            context_length: 512,
         }
     }
 
@@ -79,10 +82,12 @@ impl MockModel {
                 parameter_size: parameter_size.to_string(),
                 capabilities: Vec::new(),
                 size: 0,
+                context_length: 0,
             }
             .parameter_count()
                 * 6
                 / 10,
+            context_length: 8192,
         }
     }
 
