@@ -5,11 +5,11 @@ use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use serde_json::json;
-use smarterrouter::api::prompt::PromptView;
-use smarterrouter::routing::analysis::analyse;
-use smarterrouter::routing::facts::ModelFacts;
-use smarterrouter::routing::score::ScoringSettings;
-use smarterrouter::routing::score_facts;
+use smarterrouter_plugin::api::prompt::PromptView;
+use smarterrouter_plugin::model::facts::ModelFacts;
+use smarterrouter_plugin::routing::analysis::analyse;
+use smarterrouter_plugin::routing::score::ScoringSettings;
+use smarterrouter_plugin::routing::score_facts;
 
 fn twenty_models() -> Vec<ModelFacts> {
     let names = [

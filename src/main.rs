@@ -10,7 +10,7 @@ mod daemon;
 use clap::Parser;
 use pingora::server::configuration::Opt;
 use pingora::server::{RunArgs, Server};
-use smarterrouter::config::{self, LogFormat};
+use smarterrouter_plugin::config::{self, LogFormat};
 use tracing_subscriber::EnvFilter;
 
 // Every proxied request allocates header maps and buffers; mimalloc is markedly cheaper than
@@ -112,7 +112,7 @@ fn main() -> ExitCode {
     for warning in &loaded.warnings {
         tracing::warn!("{warning}");
     }
-    let state = match smarterrouter::RouterState::new(&loaded) {
+    let state = match smarterrouter_plugin::RouterState::new(&loaded) {
         Ok(state) => state,
         Err(e) => {
             eprintln!("smarterrouter: {e}");
@@ -160,10 +160,10 @@ fn main() -> ExitCode {
     // daemon's parent can return before it waits for them (the unit sends SIGQUIT after that).
     let bootstrap = server.bootstrap_as_a_service();
     let ready = readiness.map(|r| {
-        let notify: smarterrouter::lifecycle::ReadyHook = Box::new(move || r.notify());
+        let notify: smarterrouter_plugin::lifecycle::ReadyHook = Box::new(move || r.notify());
         notify
     });
-    smarterrouter::lifecycle::add_services(
+    smarterrouter_plugin::lifecycle::add_services(
         &mut server,
         &state,
         Some(&bootstrap),
@@ -179,7 +179,7 @@ fn main() -> ExitCode {
         "smarterrouter starting"
     );
     server.run(RunArgs::default());
-    smarterrouter::lifecycle::finish(&state);
+    smarterrouter_plugin::lifecycle::finish(&state);
     tracing::info!("smarterrouter stopped");
     ExitCode::SUCCESS
 }
@@ -216,7 +216,7 @@ fn check_server_paths(
 /// service, and keep running without the listener). During an upgrade (`-u`) the old process
 /// holds the ports, so "in use" is expected there.
 fn check_listen_addresses(router: &config::RouterConfig, upgrade: bool) -> Result<(), String> {
-    let proxy = smarterrouter::lifecycle::listen_address(&router.host, router.port);
+    let proxy = smarterrouter_plugin::lifecycle::listen_address(&router.host, router.port);
     let mut addresses = vec![("router.host/router.port", proxy)];
     if !router.admin.listen.is_empty() {
         addresses.push(("router.admin.listen", router.admin.listen.clone()));
@@ -275,7 +275,7 @@ fn precheck_store(data_dir: &str, upgrade: bool) -> Result<(), String> {
 }
 
 fn check_store(dir: &std::path::Path) -> ExitCode {
-    use smarterrouter::store::{SledStore, Store, StoreError};
+    use smarterrouter_plugin::store::{SledStore, Store, StoreError};
     let store = match SledStore::open(dir) {
         Ok(store) => store,
         Err(StoreError::Locked { .. }) => return ExitCode::from(STORE_LOCKED),
@@ -293,10 +293,10 @@ fn check_store(dir: &std::path::Path) -> ExitCode {
 
 fn profile(
     loaded: &config::LoadedConfig,
-    state: std::sync::Arc<smarterrouter::RouterState>,
+    state: std::sync::Arc<smarterrouter_plugin::RouterState>,
     model: Option<String>,
 ) -> ExitCode {
-    use smarterrouter::store::{SledStore, StoreError};
+    use smarterrouter_plugin::store::{SledStore, StoreError};
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -311,16 +311,16 @@ fn profile(
     let result = match SledStore::open(dir) {
         Ok(store) => {
             state.store.set_open(std::sync::Arc::new(store));
-            runtime.block_on(smarterrouter::profile::cli::run(state, model))
+            runtime.block_on(smarterrouter_plugin::profile::cli::run(state, model))
         }
         Err(StoreError::Locked { path }) => {
-            match smarterrouter::profile::remote::admin_target(&loaded.router) {
+            match smarterrouter_plugin::profile::remote::admin_target(&loaded.router) {
                 Ok(target) => {
                     eprintln!(
                         "another process holds the store at {path} (a running router?); asking the router to profile through {}",
                         target.base_url
                     );
-                    runtime.block_on(smarterrouter::profile::remote::run(
+                    runtime.block_on(smarterrouter_plugin::profile::remote::run(
                         &target,
                         model.as_deref(),
                         &|line| eprintln!("{line}"),
@@ -336,7 +336,7 @@ fn profile(
     match result {
         Ok(profiles) => {
             let mut out = std::io::stdout();
-            if let Err(e) = smarterrouter::profile::cli::print_summary(&profiles, &mut out) {
+            if let Err(e) = smarterrouter_plugin::profile::cli::print_summary(&profiles, &mut out) {
                 eprintln!("smarterrouter profile: {e}");
                 return ExitCode::FAILURE;
             }
@@ -351,7 +351,10 @@ fn profile(
 
 fn init_logging(log: &config::LogConfig) {
     // Pingora's own records are chatty at info about internals; keep them at warn unless asked.
-    let directives = format!("warn,smarterrouter={0},access={0},pingora=warn", log.level);
+    let directives = format!(
+        "warn,smarterrouter={0},smarterrouter_plugin={0},access={0},pingora=warn",
+        log.level
+    );
     let filter = EnvFilter::try_new(&directives).unwrap_or_else(|_| EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)

@@ -7,7 +7,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use serde_json::Value;
-use smarterrouter::profile::suites;
+use smarterrouter_plugin::profile::suites;
 
 use crate::harness::*;
 

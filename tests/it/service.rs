@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
 use serde_json::{json, Value};
-use smarterrouter::store::{SledStore, Store};
+use smarterrouter_plugin::store::{SledStore, Store};
 
 use crate::harness::*;
 

@@ -4,7 +4,7 @@
 use std::process::Command;
 use std::time::Duration;
 
-use smarterrouter::store::{SledStore, Store};
+use smarterrouter_plugin::store::{SledStore, Store};
 
 use crate::harness::*;
 

@@ -52,7 +52,7 @@ pub enum RequestError {
     Internal(String),
 }
 
-fn available_hint(available: &[String]) -> String {
+pub(crate) fn available_hint(available: &[String]) -> String {
     if available.is_empty() {
         return String::new();
     }

@@ -30,6 +30,7 @@ pub mod config;
 pub mod error;
 pub mod lifecycle;
 pub mod metrics;
+pub mod model;
 pub mod profile;
 pub mod proxy;
 pub mod routing;
@@ -164,7 +165,7 @@ impl RouterState {
             profiles,
             jobs: profile::jobs::ProfileJobs::default(),
             recent,
-            scoring: loaded.router.routing.scoring(),
+            scoring: routing::score::ScoringSettings::from_config(&loaded.router.routing),
             config: loaded.router.clone(),
             registry: Arc::new(upstream::Registry::new(&loaded.nodes)),
             http,

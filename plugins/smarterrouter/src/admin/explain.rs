@@ -25,7 +25,7 @@ fn build(
     body: Option<&[u8]>,
 ) -> Result<Value, RequestError> {
     let params = query_params(query.unwrap_or_default());
-    let mut scoring = state.config.routing.scoring();
+    let mut scoring = crate::routing::score::ScoringSettings::from_config(&state.config.routing);
     if let Some(value) = params
         .iter()
         .find(|(k, _)| k == "quality_preference")
@@ -102,7 +102,7 @@ fn build(
         "scoring": scored.map(|s| s.to_json()),
         "models_known": facts.iter().map(|f| json!({
             "model": f.name, "params_b": f.params_b, "loaded": f.loaded,
-            "profile": state.profiles.quality(&f.name).map(|p| json!({
+            "profile": state.profiles.read(&f.name, crate::routing::score::quality_of).map(|p| json!({
                 "coding": p.quality[Category::Coding.index()],
                 "reasoning": p.quality[Category::Reasoning.index()],
                 "creativity": p.quality[Category::Creativity.index()],

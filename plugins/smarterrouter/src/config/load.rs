@@ -232,7 +232,7 @@ fn check_server_keys(server: &ServerConf, router: &RouterConfig, problems: &mut 
     }
     // Pingora's own retry cap bounds ours: each node attempt and each resend on a stale pooled
     // connection counts against it.
-    let needed = router.upstream.max_attempts + usize::from(crate::proxy::MAX_STALE_RETRIES);
+    let needed = router.upstream.max_attempts + usize::from(super::MAX_STALE_RETRIES);
     if server.max_retries < needed {
         problems.push(format!(
             "max_retries: {} is below what router.upstream.max_attempts needs ({needed}); remove the key (default 16) or raise it",

@@ -17,6 +17,9 @@ pub const DEFAULT_PORT: u16 = 11436;
 /// Prompts each built-in profiling suite has per category (`router.profiling.prompts_per_category`
 /// cannot ask for more).
 pub const SUITE_PROMPTS_PER_CATEGORY: usize = 5;
+/// Resends of a request after a pooled keep-alive connection turned out closed by the node
+/// (not counted as node attempts); Pingora's `max_retries` must leave room for them.
+pub const MAX_STALE_RETRIES: u8 = 2;
 /// Default request-body limit (10 MiB), as the original.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 10 * 1024 * 1024;
 
@@ -294,19 +297,6 @@ impl Default for CategoryMinSizes {
             reasoning: [0.0, 4.0, 8.0],
             creativity: [0.0, 1.0, 4.0],
             factual: [0.0, 1.0, 4.0],
-        }
-    }
-}
-
-impl RoutingConfig {
-    /// The engine's settings.
-    pub fn scoring(&self) -> crate::routing::score::ScoringSettings {
-        let m = &self.category_min_sizes;
-        crate::routing::score::ScoringSettings {
-            quality_preference: self.quality_preference,
-            prefer_smaller_models: self.prefer_smaller_models,
-            pinned_model: self.pinned_model.clone(),
-            category_min_sizes: [m.coding, m.reasoning, m.creativity, m.factual],
         }
     }
 }

@@ -45,8 +45,7 @@ pub struct Router {
 const REQUEST_ID_HEADER: &str = "x-request-id";
 const MODEL_HEADER: &str = "x-smarterrouter-model";
 const CATEGORY_HEADER: &str = "x-smarterrouter-category";
-/// Resends after a pooled connection turned out closed by the node.
-pub const MAX_STALE_RETRIES: u8 = 2;
+use crate::config::MAX_STALE_RETRIES;
 /// How long a rejected request's unread body is drained before the error is sent.
 const DISCARD_WINDOW: Duration = Duration::from_secs(5);
 /// A stale pooled connection fails at once; a failure later than this may follow real work.

@@ -6,7 +6,7 @@
 
 use serde_json::{json, Value};
 
-use crate::routing::facts::ModelFacts;
+use crate::model::facts::ModelFacts;
 use crate::routing::ModelCatalog;
 use crate::RouterState;
 

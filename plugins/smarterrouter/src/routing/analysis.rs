@@ -19,39 +19,7 @@ pub const MAX_SCANNED_BYTES: usize = 16 * 1024;
 const MAX_TURNS: usize = 8;
 const SYSTEM_WEIGHT: f32 = 0.3;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Category {
-    Coding,
-    Reasoning,
-    Creativity,
-    Factual,
-}
-
-impl Category {
-    pub const ALL: [Category; 4] = [
-        Category::Coding,
-        Category::Reasoning,
-        Category::Creativity,
-        Category::Factual,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Category::Coding => "coding",
-            Category::Reasoning => "reasoning",
-            Category::Creativity => "creativity",
-            Category::Factual => "factual",
-        }
-    }
-
-    pub fn index(self) -> usize {
-        self as usize
-    }
-
-    pub fn parse(name: &str) -> Option<Category> {
-        Category::ALL.into_iter().find(|c| c.as_str() == name)
-    }
-}
+pub use crate::model::Category;
 
 /// The analysis of one request.
 #[derive(Debug, Clone, PartialEq)]

@@ -7,14 +7,13 @@
 //! fallback when no model can be scored.
 
 pub mod analysis;
-pub mod facts;
 pub mod feedback;
 mod keywords;
 pub mod score;
 
 use crate::error::RequestError;
+use crate::model::facts::ModelFacts;
 use analysis::{Category, PromptAnalysis};
-use facts::ModelFacts;
 use score::{Candidate, Scored, ScoringSettings};
 
 /// The answer to "which model serves this request", with why and how sure.
@@ -56,6 +55,36 @@ pub trait ModelCatalog {
     fn candidate_facts(&self, ollama_only: bool) -> Vec<ModelFacts>;
 }
 
+/// Why no model could be chosen.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RoutingError {
+    /// Embeddings and `/api/show` cannot be routed: the client must name a model.
+    #[error("field `model` must name a model served by a node (available: {available})")]
+    ModelRequired { available: String },
+    #[error("model {model:?} is not served by any node{}", crate::error::available_hint(.available))]
+    ModelNotFound {
+        model: String,
+        available: Vec<String>,
+    },
+    #[error("no model is available: {0}")]
+    NoModels(String),
+}
+
+impl From<RoutingError> for RequestError {
+    fn from(e: RoutingError) -> Self {
+        match e {
+            RoutingError::ModelRequired { available } => RequestError::InvalidField {
+                field: "model",
+                why: format!("must name a model served by a node (available: {available})"),
+            },
+            RoutingError::ModelNotFound { model, available } => {
+                RequestError::ModelNotFound { model, available }
+            }
+            RoutingError::NoModels(why) => RequestError::NoModels(why),
+        }
+    }
+}
+
 /// What the client asked for.
 #[derive(Debug, Clone, Copy)]
 pub struct ModelRequest<'a> {
@@ -77,7 +106,7 @@ pub struct RoutingSettings<'a> {
     /// Route even requests that name a real model.
     pub override_explicit_model: bool,
     pub feedback: Option<&'a feedback::FeedbackIndex>,
-    pub profiles: Option<&'a crate::profile::ProfileBook>,
+    pub profiles: Option<&'a crate::model::ProfileBook>,
 }
 
 /// Whether `name` means "let the router choose": one of `virtual_models`, in any case, with or
@@ -97,7 +126,7 @@ pub fn decide(
     analysis: &PromptAnalysis,
     settings: RoutingSettings<'_>,
     catalog: &dyn ModelCatalog,
-) -> Result<RoutingDecision, RequestError> {
+) -> Result<RoutingDecision, RoutingError> {
     let is_virtual = |m: &&str| is_virtual(settings.virtual_models, m);
     if let Some(name) = request.query_override.filter(|m| !is_virtual(m)) {
         return explicit(name, "the ?model= query parameter", catalog);
@@ -112,12 +141,8 @@ pub fn decide(
         }
     }
     if !request.router_may_choose {
-        return Err(RequestError::InvalidField {
-            field: "model",
-            why: format!(
-                "must name a model served by a node (available: {})",
-                preview(&catalog.all_models())
-            ),
+        return Err(RoutingError::ModelRequired {
+            available: preview(&catalog.all_models()),
         });
     }
     let facts = catalog.candidate_facts(request.ollama_only);
@@ -148,13 +173,13 @@ pub fn score_with_inputs(
     facts: &[ModelFacts],
     settings: &ScoringSettings,
     feedback: Option<&feedback::FeedbackIndex>,
-    profiles: Option<&crate::profile::ProfileBook>,
+    profiles: Option<&crate::model::ProfileBook>,
 ) -> Option<Scored> {
     let category = analysis.dominant();
-    let now = crate::store::now_unix_ms();
+    let now = crate::model::now_unix_ms();
     let measured: Vec<Option<score::QualityProfile>> = facts
         .iter()
-        .map(|f| profiles.and_then(|book| book.quality(&f.name)))
+        .map(|f| profiles.and_then(|book| book.read(&f.name, score::quality_of)))
         .collect();
     let candidates: Vec<Candidate<'_>> = facts
         .iter()
@@ -172,7 +197,7 @@ pub fn score_with_inputs(
 fn fallback(
     settings: RoutingSettings<'_>,
     catalog: &dyn ModelCatalog,
-) -> Result<RoutingDecision, RequestError> {
+) -> Result<RoutingDecision, RoutingError> {
     if let Some(default) = settings.default_model {
         return match catalog.resolve(default) {
             Some(model) => Ok(RoutingDecision::named(
@@ -180,7 +205,7 @@ fn fallback(
                 format!("no model could be scored; router.default_model ({default})"),
                 0.5,
             )),
-            None => Err(RequestError::NoModels(format!(
+            None => Err(RoutingError::NoModels(format!(
                 "router.default_model {default:?} is not offered by any healthy node (available: {}); change the setting or ROUTER_DEFAULT_MODEL",
                 preview(&catalog.generation_models())
             ))),
@@ -192,7 +217,7 @@ fn fallback(
             format!("no model could be scored and no router.default_model is set; first available model ({model})"),
             0.1,
         )),
-        None => Err(RequestError::NoModels(
+        None => Err(RoutingError::NoModels(
             "no healthy node offers a model yet (see GET /health)".to_string(),
         )),
     }
@@ -202,14 +227,14 @@ fn explicit(
     name: &str,
     source: &str,
     catalog: &dyn ModelCatalog,
-) -> Result<RoutingDecision, RequestError> {
+) -> Result<RoutingDecision, RoutingError> {
     match catalog.resolve(name) {
         Some(model) => Ok(RoutingDecision::named(
             model,
             format!("model {name} named by {source}"),
             1.0,
         )),
-        None => Err(RequestError::ModelNotFound {
+        None => Err(RoutingError::ModelNotFound {
             model: name.to_string(),
             available: catalog.all_models(),
         }),

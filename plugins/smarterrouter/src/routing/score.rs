@@ -15,8 +15,9 @@
 use serde_json::{json, Value};
 
 use super::analysis::{Category, PromptAnalysis};
-use super::facts::ModelFacts;
 use super::RoutingDecision;
+use crate::model::facts::ModelFacts;
+use crate::model::ModelProfile;
 
 /// Measured numbers for a model (filled by the profiler).
 #[derive(Debug, Clone, PartialEq)]
@@ -432,5 +433,69 @@ impl Scored {
             "weights": {"quality": self.quality_weight, "speed": self.speed_weight},
             "candidates": candidates,
         })
+    }
+}
+
+/// A profile in the engine's terms: reasoning is the mean of reasoning and math; a category the suites did
+/// not measure stays on the size prior.
+impl ScoringSettings {
+    /// The engine's settings from `router.routing`.
+    pub fn from_config(config: &crate::config::RoutingConfig) -> Self {
+        let m = &config.category_min_sizes;
+        ScoringSettings {
+            quality_preference: config.quality_preference,
+            prefer_smaller_models: config.prefer_smaller_models,
+            pinned_model: config.pinned_model.clone(),
+            category_min_sizes: [m.coding, m.reasoning, m.creativity, m.factual],
+        }
+    }
+}
+
+pub fn quality_of(profile: &ModelProfile) -> QualityProfile {
+    let get = |name: &str| profile.categories.get(name).map(|c| c.score);
+    let mean = |a: Option<f32>, b: Option<f32>| match (a, b) {
+        (Some(a), Some(b)) => Some((a + b) / 2.0),
+        (a, b) => a.or(b),
+    };
+    let mut quality = [None; 4];
+    quality[Category::Coding.index()] = get("coding");
+    quality[Category::Reasoning.index()] = mean(get("reasoning"), get("math"));
+    quality[Category::Creativity.index()] = get("creativity");
+    quality[Category::Factual.index()] = get("factual");
+    QualityProfile {
+        quality,
+        tokens_per_sec: profile.tokens_per_sec,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::model::CategoryResult;
+
+    #[test]
+    fn reasoning_is_the_mean_of_reasoning_and_math() {
+        let mut categories = BTreeMap::new();
+        categories.insert("reasoning".to_string(), CategoryResult::new(1, 2));
+        categories.insert("math".to_string(), CategoryResult::new(2, 2));
+        let profile = ModelProfile {
+            model: "m".into(),
+            node_url: "http://x".into(),
+            node_kind: "ollama".into(),
+            digest: None,
+            profiled_unix_ms: 0,
+            categories,
+            ttft_ms: None,
+            tokens_per_sec: Some(20.0),
+            load_ms: None,
+            vram_bytes: None,
+            prompts_per_category: 2,
+            errors: 0,
+        };
+        let q = quality_of(&profile);
+        assert_eq!(q.quality[Category::Reasoning.index()], Some(0.75));
+        assert_eq!(q.quality[Category::Coding.index()], None);
     }
 }

@@ -5,10 +5,10 @@ use proptest::prelude::*;
 use serde_json::{json, Value};
 
 use super::analysis::analyse;
-use super::facts::{Capabilities, FactSource, ModelFacts};
 use super::score::ScoringSettings;
 use super::score_facts;
 use crate::api::prompt::PromptView;
+use crate::model::facts::{Capabilities, FactSource, ModelFacts};
 
 fn model(name: &str, params: f32, caps: &[&str]) -> ModelFacts {
     let has = |c: &str| caps.contains(&c);

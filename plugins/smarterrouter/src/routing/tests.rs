@@ -160,7 +160,7 @@ fn unknown_model_is_not_found_with_the_list() {
         &catalog,
     )
     .unwrap_err();
-    assert_eq!(err.status(), 404);
+    assert_eq!(RequestError::from(err.clone()).status(), 404);
     assert!(err.to_string().contains("a:1b"));
 }
 
@@ -187,7 +187,7 @@ fn embeddings_need_a_named_model() {
         ..req(None, None)
     };
     let err = decide(request, &hi(), settings(&[], None, &scoring), &catalog).unwrap_err();
-    assert_eq!(err.status(), 400);
+    assert_eq!(RequestError::from(err.clone()).status(), 400);
 }
 
 #[test]
@@ -201,6 +201,6 @@ fn missing_default_is_503_naming_the_setting() {
         &catalog,
     )
     .unwrap_err();
-    assert_eq!(err.status(), 503);
+    assert_eq!(RequestError::from(err.clone()).status(), 503);
     assert!(err.to_string().contains("router.default_model"));
 }

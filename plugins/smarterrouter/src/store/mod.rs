@@ -85,7 +85,7 @@ pub enum Record {
     Feedback(Feedback),
     Decision(DecisionRecord),
     Vram(VramSample),
-    Profile(crate::profile::ModelProfile),
+    Profile(crate::model::ModelProfile),
 }
 
 /// VRAM samples kept (oldest dropped first): a day at one sample per node every 30 s for 10 nodes.
@@ -102,8 +102,8 @@ pub trait Store: Send + Sync {
     fn record_decisions(&self, decisions: &[DecisionRecord]) -> Result<(), StoreError>;
     fn decision(&self, request_id: &str) -> Result<Option<DecisionRecord>, StoreError>;
     /// Saves a model's profile, replacing the previous one, and flushes it to disk.
-    fn put_profile(&self, profile: &crate::profile::ModelProfile) -> Result<(), StoreError>;
-    fn profiles(&self) -> Result<Vec<crate::profile::ModelProfile>, StoreError>;
+    fn put_profile(&self, profile: &crate::model::ModelProfile) -> Result<(), StoreError>;
+    fn profiles(&self) -> Result<Vec<crate::model::ModelProfile>, StoreError>;
     fn record_vram(&self, sample: &VramSample) -> Result<(), StoreError>;
     /// Samples at or after `since_unix_ms`, oldest first.
     fn vram_history(&self, since_unix_ms: u64) -> Result<Vec<VramSample>, StoreError>;
@@ -111,9 +111,4 @@ pub trait Store: Send + Sync {
     fn flush(&self) -> Result<(), StoreError>;
 }
 
-pub fn now_unix_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
-}
+pub use crate::model::now_unix_ms;

@@ -196,7 +196,7 @@ impl Store for SledStore {
         Ok(None)
     }
 
-    fn put_profile(&self, profile: &crate::profile::ModelProfile) -> Result<(), StoreError> {
+    fn put_profile(&self, profile: &crate::model::ModelProfile) -> Result<(), StoreError> {
         let value = self.encode(profile)?;
         self.profiles
             .insert(profile.model.as_bytes(), value)
@@ -204,7 +204,7 @@ impl Store for SledStore {
         self.flush()
     }
 
-    fn profiles(&self) -> Result<Vec<crate::profile::ModelProfile>, StoreError> {
+    fn profiles(&self) -> Result<Vec<crate::model::ModelProfile>, StoreError> {
         self.profiles
             .iter()
             .values()

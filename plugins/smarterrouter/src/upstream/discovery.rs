@@ -15,7 +15,7 @@ use serde_json::{json, Value};
 
 use super::{Node, NodeModel, NodeState, Registry};
 use crate::config::NodeKind;
-use crate::routing::facts::ModelFacts;
+use crate::model::facts::ModelFacts;
 use crate::store::writer::StoreSender;
 use crate::store::{Record, VramSample};
 
@@ -158,7 +158,7 @@ async fn fetch_ollama(
         let known = previous.iter().find(|p| {
             p.name == model.name
                 && digest(&p.tags_entry) == digest(&model.tags_entry)
-                && p.facts.source == crate::routing::facts::FactSource::Node
+                && p.facts.source == crate::model::facts::FactSource::Node
         });
         async move {
             match known {

@@ -12,7 +12,7 @@ use std::time::SystemTime;
 use serde_json::Value;
 
 use crate::config::{NodeKind, ResolvedNode};
-use crate::routing::facts::ModelFacts;
+use crate::model::facts::ModelFacts;
 use crate::routing::ModelCatalog;
 
 /// One model as a node lists it.
