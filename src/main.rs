@@ -310,8 +310,19 @@ fn profile(
     let dir = std::path::Path::new(&loaded.router.data_dir);
     let result = match SledStore::open(dir) {
         Ok(store) => {
-            state.store.set_open(std::sync::Arc::new(store));
-            runtime.block_on(smarterrouter_plugin::profile::cli::run(state, model))
+            let cli = smarterrouter_plugin::profile::cli::CliContext {
+                registry: &state.registry,
+                client: &state.node_client,
+                profiles: &state.profiles,
+                config: &state.config.profiling,
+            };
+            runtime
+                .block_on(smarterrouter_plugin::profile::cli::run(
+                    cli,
+                    std::sync::Arc::new(store),
+                    model,
+                ))
+                .map_err(|e| e.to_string())
         }
         Err(StoreError::Locked { path }) => {
             match smarterrouter_plugin::profile::remote::admin_target(&loaded.router) {

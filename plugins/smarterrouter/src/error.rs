@@ -1,10 +1,18 @@
 //! Request errors and their one mapping to HTTP: status, OpenAI `type`/`code`, and the body in the
 //! client's dialect (OpenAI `{"error":{...}}` on `/v1/*`, Ollama `{"error":"..."}` on `/api/*`).
+//! Every error a client sees goes through here: request checks, routing ([`crate::routing`]
+//! converts its own), failures while proxying ([`RequestError::from_proxy_failure`]), feedback
+//! and the admin endpoints.
 
 use bytes::Bytes;
 use serde_json::json;
 
-use crate::api::Dialect;
+/// Which API family a client speaks; decides the error shape.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    OpenAi,
+    Ollama,
+}
 
 /// Everything that can make the router answer a request itself with an error.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -48,6 +56,14 @@ pub enum RequestError {
     Forbidden(String),
     #[error("the store is not available now: {0}")]
     StoreUnavailable(String),
+    #[error("feedback collection is disabled (router.feedback.enabled / ROUTER_FEEDBACK_ENABLED)")]
+    FeedbackDisabled,
+    #[error("could not connect to node {node} ({cause}) and no other node with the model could take the request")]
+    UpstreamUnreachable { node: String, cause: String },
+    #[error("node {node} sent nothing for router.upstream.read_timeout_secs ({secs} s)")]
+    UpstreamTimeout { node: String, secs: u64 },
+    #[error("node {node} failed: {cause}")]
+    UpstreamFailed { node: String, cause: String },
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -84,8 +100,10 @@ impl RequestError {
             ModelNotFound { .. } | UnknownPath(_) => 404,
             MethodNotAllowed { .. } => 405,
             Unauthorized(_) => 401,
-            Forbidden(_) => 403,
-            NoModels(_) | NoNode(_) | StoreUnavailable(_) => 503,
+            Forbidden(_) | FeedbackDisabled => 403,
+            NoModels(_) | NoNode(_) | StoreUnavailable(_) | UpstreamUnreachable { .. } => 503,
+            UpstreamTimeout { .. } => 504,
+            UpstreamFailed { .. } => 502,
             Internal(_) => 500,
         }
     }
@@ -116,7 +134,10 @@ impl RequestError {
             ModelNotFound { .. } => "model_not_found",
             NeedsOllamaNode { .. } => "endpoint_not_supported_by_node",
             NoModels(_) => "no_models",
-            NoNode(_) => "no_healthy_node",
+            NoNode(_) | UpstreamUnreachable { .. } => "no_healthy_node",
+            UpstreamTimeout { .. } => "upstream_timeout",
+            UpstreamFailed { .. } => "upstream_error",
+            FeedbackDisabled => "feedback_disabled",
             MethodNotAllowed { .. } => "method_not_allowed",
             UnknownPath(_) => "unknown_endpoint",
             Unauthorized(_) => "admin_auth_required",
@@ -124,6 +145,45 @@ impl RequestError {
             StoreUnavailable(_) => "store_unavailable",
             Internal(_) => "internal_error",
         }
+    }
+
+    /// What a failure while proxying means for the client: `None` when the client itself went
+    /// away (nothing to answer). `no_node` is why no node could take a retry, if that was it;
+    /// `node` the node of the last attempt.
+    pub fn from_proxy_failure(
+        error: &pingora::Error,
+        no_node: Option<&RequestError>,
+        node: &str,
+        read_timeout_secs: u64,
+    ) -> Option<RequestError> {
+        use pingora::ErrorType::*;
+        let node = node.to_string();
+        Some(match error.etype() {
+            HTTPStatus(_) => match no_node {
+                Some(why) => why.clone(),
+                None => RequestError::UpstreamFailed {
+                    node,
+                    cause: error.to_string(),
+                },
+            },
+            ConnectTimedout | ConnectRefused | ConnectNoRoute | ConnectError | BindError
+            | SocketError => RequestError::UpstreamUnreachable {
+                node,
+                cause: error.etype().as_str().to_string(),
+            },
+            ReadTimedout => RequestError::UpstreamTimeout {
+                node,
+                secs: read_timeout_secs,
+            },
+            _ => match error.esource() {
+                pingora::ErrorSource::Downstream => return None,
+                pingora::ErrorSource::Upstream => RequestError::UpstreamFailed {
+                    node,
+                    cause: error.etype().as_str().to_string(),
+                },
+                _ => RequestError::Internal(error.etype().as_str().to_string()),
+            },
+        })
     }
 
     /// The JSON body in the client's dialect.

@@ -27,6 +27,7 @@
 pub mod admin;
 pub mod api;
 pub mod config;
+pub mod endpoints;
 pub mod error;
 pub mod lifecycle;
 pub mod metrics;
@@ -58,15 +59,15 @@ pub struct RouterState {
     /// Measured model profiles (from the store, and from profiling runs).
     pub profiles: Arc<profile::ProfileBook>,
     /// Profiling jobs (`/admin/reprofile`).
-    pub jobs: profile::jobs::ProfileJobs,
+    pub jobs: Arc<profile::jobs::ProfileJobs>,
     /// Recent routing decisions by request id, for `POST /v1/feedback`.
     pub recent: Arc<store::recent::RecentDecisions>,
     pub config: config::RouterConfig,
     /// `config.routing` in the engine's terms, built once.
     pub scoring: routing::score::ScoringSettings,
     pub registry: Arc<upstream::Registry>,
-    /// Client for the router's own calls to nodes (discovery, `/api/ps`).
-    pub http: reqwest::Client,
+    /// The router's own calls to nodes (discovery, `/api/ps`, profiling), DNS-pinned.
+    pub node_client: upstream::NodeClient,
     /// Set once this process is shutting down or being replaced: responses then close their
     /// connection, so keep-alive clients reconnect to whoever serves next.
     pub draining: AtomicBool,
@@ -119,7 +120,7 @@ impl MemoryViews {
 impl RouterState {
     /// Builds the shared state. Starts nothing (no thread, no task, no file opened): Pingora may
     /// still fork to daemonise; the store opens in the store service.
-    pub fn new(loaded: &config::LoadedConfig) -> Result<Arc<Self>, String> {
+    pub fn new(loaded: &config::LoadedConfig) -> Result<Arc<Self>, upstream::UpstreamError> {
         let feedback = Arc::new(routing::feedback::FeedbackIndex::new(
             loaded.router.feedback.half_life_days,
         ));
@@ -135,40 +136,22 @@ impl RouterState {
         });
         let (store_tx, store_service) =
             store::service::start(Arc::clone(&handle), views, STORE_READY_WITHIN);
-        let mut builder = reqwest::Client::builder()
-            .timeout(Duration::from_millis(loaded.router.discovery.timeout_ms))
-            .pool_idle_timeout(Duration::from_secs(90));
-        // Discovery must reach the same address the proxy connects to (validation picked one,
-        // IPv4 first), or a node could look healthy while proxying to it fails.
-        for node in &loaded.nodes {
-            let host = node
-                .host_header
-                .rsplit_once(':')
-                .map_or(node.host_header.as_str(), |(h, _)| h);
-            if host
-                .trim_start_matches('[')
-                .trim_end_matches(']')
-                .parse::<std::net::IpAddr>()
-                .is_err()
-            {
-                builder = builder.resolve(host, node.addr);
-            }
-        }
-        let http = builder
-            .build()
-            .map_err(|e| format!("cannot create the HTTP client: {e}"))?;
+        let node_client = upstream::NodeClient::new(
+            &loaded.nodes,
+            Duration::from_millis(loaded.router.discovery.timeout_ms),
+        )?;
         Ok(Arc::new(RouterState {
             store: handle,
             store_tx,
             store_service,
             feedback,
             profiles,
-            jobs: profile::jobs::ProfileJobs::default(),
+            jobs: Arc::new(profile::jobs::ProfileJobs::default()),
             recent,
             scoring: routing::score::ScoringSettings::from_config(&loaded.router.routing),
             config: loaded.router.clone(),
             registry: Arc::new(upstream::Registry::new(&loaded.nodes)),
-            http,
+            node_client,
             draining: AtomicBool::new(false),
         }))
     }

@@ -53,7 +53,7 @@ pub fn add_services(
         "smarterrouter discovery",
         crate::upstream::discovery::Discovery {
             registry: Arc::clone(&state.registry),
-            client: state.http.clone(),
+            client: state.node_client.clone(),
             interval: Duration::from_secs(state.config.discovery.interval_secs),
             vram_history: Some(state.store_tx.clone()),
         },
@@ -110,7 +110,14 @@ pub fn add_services(
     let profiler = server.add_service(background_service(
         "smarterrouter profiler",
         crate::profile::jobs::Profiler {
-            state: Arc::clone(state),
+            registry: Arc::clone(&state.registry),
+            client: state.node_client.clone(),
+            store: Arc::clone(&state.store),
+            store_tx: state.store_tx.clone(),
+            profiles: Arc::clone(&state.profiles),
+            jobs: Arc::clone(&state.jobs),
+            config: state.config.profiling.clone(),
+            interval: Duration::from_secs(state.config.discovery.interval_secs.max(5)),
         },
     ));
     profiler.add_dependencies([&discovery, &store]);

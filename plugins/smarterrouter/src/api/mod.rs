@@ -2,14 +2,10 @@
 //! typed views of the request fields the router reads. Bodies are forwarded, not translated.
 
 pub mod prompt;
+pub mod query;
 pub mod request;
 
-/// Which API family a client speaks; decides the error shape.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Dialect {
-    OpenAi,
-    Ollama,
-}
+pub use crate::error::Dialect;
 
 /// An endpoint the router forwards to a node after choosing the model.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

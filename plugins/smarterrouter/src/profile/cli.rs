@@ -6,13 +6,13 @@ use std::io::Write;
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures_util::StreamExt;
-
-use super::runner::{profile_model, Progress, RunSettings, Target};
-use super::{suites, ModelProfile};
-use crate::routing::ModelCatalog;
+use super::run::{self, ProfileError, ProfileRun, Saver};
+use super::runner::Progress;
+use crate::config::ProfilingConfig;
+use crate::model::{ModelProfile, ProfileBook};
+use crate::store::Store;
 use crate::upstream::discovery::Discovery;
-use crate::RouterState;
+use crate::upstream::{NodeClient, Registry};
 
 const CATEGORIES: &[&str] = &[
     "coding",
@@ -23,140 +23,74 @@ const CATEGORIES: &[&str] = &[
     "creativity",
 ];
 
-/// Runs the profiles; `Err` explains what stopped it.
+/// The CLI's own view of the router it would run as.
+pub struct CliContext<'a> {
+    pub registry: &'a Arc<Registry>,
+    pub client: &'a NodeClient,
+    pub profiles: &'a ProfileBook,
+    pub config: &'a ProfilingConfig,
+}
+
+/// Runs the profiles against `store` (which the CLI owns); `Err` explains what stopped it.
 pub async fn run(
-    state: Arc<RouterState>,
+    cli: CliContext<'_>,
+    store: Arc<dyn Store>,
     only: Option<String>,
-) -> Result<Vec<ModelProfile>, String> {
-    let suites = suites::all()?;
+) -> Result<Vec<ModelProfile>, ProfileError> {
     Discovery {
-        registry: Arc::clone(&state.registry),
-        client: state.http.clone(),
+        registry: Arc::clone(cli.registry),
+        client: cli.client.clone(),
         interval: Duration::from_secs(1),
         vram_history: None,
     }
     .refresh_all()
     .await;
-    let (targets, skipped) = targets(&state, only.as_deref());
+    let (targets, skipped) = run::targets(cli.registry, only.as_deref());
     for line in &skipped {
         eprintln!("{line}");
     }
     if targets.is_empty() {
-        return Err(match only.as_deref() {
-            Some(name) => format!(
-                "no healthy node has model {name:?} (available: {})",
-                state.registry.all_models().join(", ")
-            ),
-            None => "no healthy node offers a chat model".to_string(),
-        });
+        return Err(run::no_target(cli.registry, only.as_deref()));
     }
-    let config = &state.config.profiling;
-    let settings = RunSettings {
-        prompts_per_category: config.prompts_per_category,
-        timeout: Duration::from_secs(config.timeout_secs),
-        max_tokens: config.max_tokens,
-    };
-    // No client-wide timeout: each prompt has its own.
-    let client = reqwest::Client::builder()
-        .connect_timeout(Duration::from_secs(10))
-        .build()
-        .map_err(|e| format!("cannot create the HTTP client: {e}"))?;
+    let config = cli.config;
     eprintln!(
         "profiling {} model{} ({} prompts per category, {} at a time)",
         targets.len(),
         if targets.len() == 1 { "" } else { "s" },
-        settings.prompts_per_category,
+        config.prompts_per_category,
         config.concurrency
     );
-    let report = |p: Progress| eprintln!("{}", progress_line(&p));
-    let judge = match config.judge.enabled {
-        true => Some(super::judge::Judge::new(config.judge.clone())?),
-        false => None,
-    };
-    if judge.is_some() {
+    if config.judge.enabled {
         eprintln!(
             "creativity answers are graded by the judge model {}",
             config.judge.model
         );
     }
-    let results: Vec<Result<ModelProfile, String>> = futures_util::stream::iter(targets)
-        .map(|target| {
-            let (client, suites, settings, state, judge) =
-                (&client, &suites, &settings, &state, judge.as_ref());
-            async move {
-                let started = std::time::Instant::now();
-                let profile =
-                    profile_model(client, &target, suites, settings, judge, &report).await;
-                if !profile.is_usable() {
-                    return Err(format!(
-                        "{}: {} of the prompts got no answer (see the lines above); the profile was not saved",
-                        target.model, profile.errors
-                    ));
-                }
-                let store = state
-                    .store
-                    .get()
-                    .ok_or_else(|| "the store is not open".to_string())?;
-                let saved = profile.clone();
-                tokio::task::spawn_blocking(move || store.put_profile(&saved))
-                    .await
-                    .map_err(|e| e.to_string())?
-                    .map_err(|e| e.to_string())?;
-                eprintln!(
-                    "[{}] profile saved after {:.1} s",
-                    target.model,
-                    started.elapsed().as_secs_f32()
-                );
-                state.profiles.insert(profile.clone());
-                Ok(profile)
-            }
-        })
-        .buffer_unordered(config.concurrency.max(1))
-        .collect()
-        .await;
+    let saver = Saver::Direct(store);
+    let results = run::run_and_save(
+        ProfileRun {
+            client: cli.client,
+            config,
+            saver: &saver,
+            profiles: cli.profiles,
+        },
+        targets,
+        &|p: Progress| eprintln!("{}", progress_line(&p)),
+        &|p: &ModelProfile, took: Duration| {
+            eprintln!(
+                "[{}] profile saved after {:.1} s",
+                p.model,
+                took.as_secs_f32()
+            )
+        },
+    )
+    .await?;
     let mut profiles = Vec::new();
     for result in results {
         profiles.push(result?);
     }
     profiles.sort_by(|a, b| a.model.cmp(&b.model));
     Ok(profiles)
-}
-
-/// The models to profile on healthy nodes (one node per model), and a line per skipped node.
-pub fn targets(state: &RouterState, only: Option<&str>) -> (Vec<Target>, Vec<String>) {
-    let mut targets = Vec::new();
-    let mut skipped = Vec::new();
-    for node in state.registry.nodes() {
-        let node_state = node.state();
-        if !node_state.healthy {
-            skipped.push(format!(
-                "skipping node {} (down: {})",
-                node.url,
-                node_state.last_error.as_deref().unwrap_or("no answer")
-            ));
-            continue;
-        }
-        for model in node_state.models.iter() {
-            let wanted = match only {
-                Some(name) => model.name == name || model.name == format!("{name}:latest"),
-                None => model.facts.can_chat(),
-            };
-            if wanted && !targets.iter().any(|t: &Target| t.model == model.name) {
-                targets.push(Target {
-                    model: model.name.clone(),
-                    node_url: node.url.clone(),
-                    node_kind: node.kind,
-                    digest: model
-                        .tags_entry
-                        .get("digest")
-                        .and_then(|d| d.as_str())
-                        .filter(|d| !d.is_empty())
-                        .map(str::to_string),
-                });
-            }
-        }
-    }
-    (targets, skipped)
 }
 
 /// One progress line: `[model] [#####.....]  3/18 coding/c2 pass`.

@@ -13,9 +13,13 @@ use pingora::services::background::BackgroundService;
 use serde::Serialize;
 use tokio::sync::mpsc;
 
-use super::runner::{profile_model, Progress, RunSettings, Target};
-use super::suites;
-use crate::RouterState;
+use super::run::{self, ProfileRun, Saver};
+use super::runner::{Progress, Target};
+use crate::config::ProfilingConfig;
+use crate::model::{ModelProfile, ProfileBook};
+use crate::store::writer::StoreSender;
+use crate::store::{StoreHandle, StoreStatus};
+use crate::upstream::{NodeClient, Registry};
 
 /// Job statuses kept for `/admin/reprofile/{id}`.
 const MAX_JOBS: usize = 200;
@@ -61,7 +65,7 @@ impl JobStatus {
             prompts_total: 0,
             finished_models: Vec::new(),
             error: None,
-            created_unix_ms: crate::store::now_unix_ms(),
+            created_unix_ms: crate::model::now_unix_ms(),
             finished_unix_ms: None,
             progress: Vec::new(),
             progress_skipped: 0,
@@ -109,7 +113,7 @@ impl ProfileJobs {
         self.statuses.lock().ok()?.get(id).cloned()
     }
 
-    fn update(&self, id: &str, change: impl FnOnce(&mut JobStatus)) {
+    pub(super) fn update(&self, id: &str, change: impl FnOnce(&mut JobStatus)) {
         if let Ok(mut statuses) = self.statuses.lock() {
             // Keep the newest jobs only; finished ones go first.
             if statuses.len() >= MAX_JOBS && !statuses.contains_key(id) {
@@ -130,28 +134,35 @@ impl ProfileJobs {
     }
 }
 
-/// The Pingora background service running profiles.
+/// What the profiler works with (narrow handles, not the whole router state).
 pub struct Profiler {
-    pub state: Arc<RouterState>,
+    pub registry: Arc<Registry>,
+    pub client: NodeClient,
+    pub store: Arc<StoreHandle>,
+    pub store_tx: StoreSender,
+    pub profiles: Arc<ProfileBook>,
+    pub jobs: Arc<ProfileJobs>,
+    pub config: ProfilingConfig,
+    /// How often to look for models that need a profile (the discovery interval, at least 5 s).
+    pub interval: Duration,
 }
 
 #[async_trait]
 impl BackgroundService for Profiler {
     async fn start(&self, mut shutdown: ShutdownWatch) {
-        let taken = self.state.jobs.rx.lock().ok().and_then(|mut rx| rx.take());
+        let taken = self.jobs.rx.lock().ok().and_then(|mut rx| rx.take());
         let Some(mut rx) = taken else {
             return;
         };
         // Existing profiles load when the store opens; profiling before that would redo them.
         tokio::select! {
             _ = shutdown.changed() => return,
-            status = self.state.store.settled() => {
-                if status == crate::store::StoreStatus::Failed {
+            status = self.store.settled() => {
+                if status == StoreStatus::Failed {
                     tracing::warn!("profiling without the store: profiles will not be saved");
                 }
             }
         }
-        let interval = Duration::from_secs(self.state.config.discovery.interval_secs.max(5));
         // Give discovery a moment to find the models first.
         let mut next_auto = tokio::time::Instant::now() + Duration::from_secs(2);
         loop {
@@ -161,12 +172,12 @@ impl BackgroundService for Profiler {
                     Some(request) => self.run_job(&request.id, request.only.as_deref(), request.force).await,
                     None => return,
                 },
-                _ = tokio::time::sleep_until(next_auto), if self.state.config.profiling.auto => {
-                    let id = format!("auto-{}", crate::store::now_unix_ms());
+                _ = tokio::time::sleep_until(next_auto), if self.config.auto => {
+                    let id = format!("auto-{}", crate::model::now_unix_ms());
                     if !self.stale_targets(None, false).is_empty() {
                         self.run_job(&id, None, false).await;
                     }
-                    next_auto = tokio::time::Instant::now() + interval;
+                    next_auto = tokio::time::Instant::now() + self.interval;
                 }
             }
         }
@@ -176,101 +187,58 @@ impl BackgroundService for Profiler {
 impl Profiler {
     /// Models that need a profile: none yet, too old, or from another digest (all with `force`).
     fn stale_targets(&self, only: Option<&str>, force: bool) -> Vec<Target> {
-        let (targets, _) = super::cli::targets(&self.state, only);
-        let max_age_ms = self
-            .state
-            .config
-            .profiling
-            .max_age_hours
-            .saturating_mul(3_600_000);
-        let now = crate::store::now_unix_ms();
+        let (targets, _) = run::targets(&self.registry, only);
+        let max_age_ms = self.config.max_age_hours.saturating_mul(3_600_000);
+        let now = crate::model::now_unix_ms();
         targets
             .into_iter()
             .filter(|t| {
                 force
-                    || match self.state.profiles.get(&t.model) {
-                        None => true,
-                        Some(p) => {
+                    || self
+                        .profiles
+                        .read(&t.model, |p| {
                             now.saturating_sub(p.profiled_unix_ms) > max_age_ms
                                 || p.digest != t.digest
-                        }
-                    }
+                        })
+                        .unwrap_or(true)
             })
             .collect()
     }
 
     async fn run_job(&self, id: &str, only: Option<&str>, force: bool) {
-        let jobs = &self.state.jobs;
+        let jobs = &self.jobs;
+        let fail = |error: String| {
+            jobs.update(id, |s| {
+                s.state = "failed";
+                s.error = Some(error);
+                s.finished_unix_ms = Some(crate::model::now_unix_ms());
+            })
+        };
         let targets = self.stale_targets(only, force);
-        let suites = match suites::all() {
-            Ok(s) => s,
-            Err(e) => {
-                jobs.update(id, |s| {
-                    s.state = "failed";
-                    s.error = Some(e);
-                });
-                return;
-            }
+        let per_model = match run::prompts_per_model(&self.config) {
+            Ok(n) => n,
+            Err(e) => return fail(e.to_string()),
         };
-        let config = &self.state.config.profiling;
-        let settings = RunSettings {
-            prompts_per_category: config.prompts_per_category,
-            timeout: Duration::from_secs(config.timeout_secs),
-            max_tokens: config.max_tokens,
-        };
-        let per_model: usize = suites
-            .iter()
-            .map(|s| s.prompts.len().min(settings.prompts_per_category.max(1)))
-            .sum();
         jobs.update(id, |s| {
             s.state = "running";
             s.models = targets.iter().map(|t| t.model.clone()).collect();
             s.prompts_total = per_model * targets.len();
         });
         if targets.is_empty() {
-            let why = only.map(|model| {
-                if self.stale_targets(Some(model), true).is_empty() {
-                    format!("no healthy node has model {model:?}")
-                } else {
-                    format!(
-                        "model {model:?} has a fresh profile; add force=true to profile it again"
-                    )
+            match only {
+                Some(model) if self.stale_targets(Some(model), true).is_empty() => {
+                    fail(format!("no healthy node has model {model:?}"))
                 }
-            });
-            jobs.update(id, |s| {
-                s.state = if why.is_some() { "failed" } else { "done" };
-                s.error = why;
-                s.finished_unix_ms = Some(crate::store::now_unix_ms());
-            });
+                Some(model) => fail(format!(
+                    "model {model:?} has a fresh profile; add force=true to profile it again"
+                )),
+                None => jobs.update(id, |s| {
+                    s.state = "done";
+                    s.finished_unix_ms = Some(crate::model::now_unix_ms());
+                }),
+            }
             return;
         }
-        let client = match reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(10))
-            .build()
-        {
-            Ok(c) => c,
-            Err(e) => {
-                jobs.update(id, |s| {
-                    s.state = "failed";
-                    s.error = Some(e.to_string());
-                });
-                return;
-            }
-        };
-        let judge = if config.judge.enabled {
-            match super::judge::Judge::new(config.judge.clone()) {
-                Ok(judge) => Some(judge),
-                Err(e) => {
-                    jobs.update(id, |s| {
-                        s.state = "failed";
-                        s.error = Some(e);
-                    });
-                    return;
-                }
-            }
-        } else {
-            None
-        };
         let report = |p: Progress| {
             jobs.update(id, |s| {
                 s.prompts_done += 1;
@@ -281,47 +249,30 @@ impl Profiler {
                 }
             })
         };
-        let sem = Arc::new(tokio::sync::Semaphore::new(config.concurrency.max(1)));
-        let runs = targets.iter().map(|target| {
-            let (client, suites, settings, sem, report, judge) = (
-                &client,
-                &suites,
-                &settings,
-                Arc::clone(&sem),
-                &report,
-                judge.as_ref(),
-            );
-            async move {
-                let _permit = sem.acquire().await.map_err(|e| e.to_string())?;
-                tracing::info!(model = %target.model, "profiling");
-                let profile = profile_model(client, target, suites, settings, judge, report).await;
-                if !profile.is_usable() {
-                    return Err(format!(
-                        "{}: most prompts got no answer; not saved",
-                        target.model
-                    ));
-                }
-                // Saved (and flushed) as soon as it is complete, like the CLI does.
-                self.state
-                    .store_tx
-                    .send_durable(
-                        crate::store::Record::Profile(profile.clone()),
-                        Duration::from_secs(30),
-                    )
-                    .await
-                    .map_err(|e| format!("{}: not saved: {e}", profile.model))?;
-                jobs.update(id, |s| s.finished_models.push(profile.model.clone()));
-                self.state.profiles.insert(profile);
-                Ok(())
-            }
-        });
-        let results: Vec<Result<(), String>> = futures_util::future::join_all(runs).await;
-        let failures: Vec<String> = results.into_iter().filter_map(Result::err).collect();
-        let error = (!failures.is_empty()).then(|| failures.join("; "));
-        jobs.update(id, |s| {
-            s.state = if error.is_some() { "failed" } else { "done" };
-            s.error = error;
-            s.finished_unix_ms = Some(crate::store::now_unix_ms());
-        });
+        let saved = |p: &ModelProfile, _: Duration| {
+            jobs.update(id, |s| s.finished_models.push(p.model.clone()))
+        };
+        let saver = Saver::Queued(self.store_tx.clone());
+        let run = ProfileRun {
+            client: &self.client,
+            config: &self.config,
+            saver: &saver,
+            profiles: &self.profiles,
+        };
+        let failures: Vec<String> = match run::run_and_save(run, targets, &report, &saved).await {
+            Ok(results) => results
+                .into_iter()
+                .filter_map(|r| r.err().map(|e| e.to_string()))
+                .collect(),
+            Err(e) => vec![e.to_string()],
+        };
+        if failures.is_empty() {
+            jobs.update(id, |s| {
+                s.state = "done";
+                s.finished_unix_ms = Some(crate::model::now_unix_ms());
+            });
+        } else {
+            fail(failures.join("; "));
+        }
     }
 }

@@ -10,22 +10,41 @@ use crate::config::JudgeConfig;
 
 const INSTRUCTIONS: &str = "You grade answers to writing tasks. Judge how well the answer fulfils the task: relevance, quality of writing, originality, and following the requested form. Reply with only a JSON object: {\"score\": <integer 0 to 10>, \"reason\": \"<one short sentence>\"}.";
 
+/// Why the judge gave no grade (the answer then gets the form check).
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum JudgeError {
+    #[error("cannot create the judge's HTTP client: {0}")]
+    Client(String),
+    #[error("judge answer is not JSON: {0}")]
+    NotJson(String),
+    #[error("judge answer has no choices[0].message.content")]
+    NoContent,
+    #[error("{failure} (after {attempts} attempts)")]
+    Failed { failure: String, attempts: u32 },
+    #[error("judge reply is not a JSON object {{\"score\": 0-10}}: {0:?}")]
+    NotAScore(String),
+    #[error("judge reply has no numeric \"score\": {0:?}")]
+    NoScore(String),
+    #[error("judge score {0} is outside 0..10")]
+    OutOfRange(f64),
+}
+
 pub struct Judge {
     client: reqwest::Client,
     config: JudgeConfig,
 }
 
 impl Judge {
-    pub fn new(config: JudgeConfig) -> Result<Self, String> {
+    pub fn new(config: JudgeConfig) -> Result<Self, JudgeError> {
         let client = reqwest::Client::builder()
             .timeout(Duration::from_secs(config.timeout_secs))
             .build()
-            .map_err(|e| format!("cannot create the judge's HTTP client: {e}"))?;
+            .map_err(|e| JudgeError::Client(e.to_string()))?;
         Ok(Judge { client, config })
     }
 
     /// The answer's grade in 0..1.
-    pub async fn score(&self, task: &str, answer: &str) -> Result<f32, String> {
+    pub async fn score(&self, task: &str, answer: &str) -> Result<f32, JudgeError> {
         let url = format!(
             "{}/chat/completions",
             self.config.base_url.trim_end_matches('/')
@@ -50,11 +69,11 @@ impl Judge {
                     let value: Value = response
                         .json()
                         .await
-                        .map_err(|e| format!("judge answer is not JSON: {e}"))?;
+                        .map_err(|e| JudgeError::NotJson(e.to_string()))?;
                     let content = value
                         .pointer("/choices/0/message/content")
                         .and_then(Value::as_str)
-                        .ok_or("judge answer has no choices[0].message.content")?;
+                        .ok_or(JudgeError::NoContent)?;
                     return parse_score(content);
                 }
                 Ok(response) => {
@@ -66,7 +85,10 @@ impl Judge {
             };
             let (retryable, error) = outcome;
             if !retryable || attempt >= self.config.max_retries {
-                return Err(format!("{error} (after {} attempts)", attempt + 1));
+                return Err(JudgeError::Failed {
+                    failure: error,
+                    attempts: attempt + 1,
+                });
             }
             let delay = self
                 .config
@@ -79,7 +101,7 @@ impl Judge {
 }
 
 /// Strict: the whole reply (optionally in one ```json fence) is an object with `score` 0..10.
-pub fn parse_score(content: &str) -> Result<f32, String> {
+pub fn parse_score(content: &str) -> Result<f32, JudgeError> {
     let trimmed = content.trim();
     let inner = trimmed
         .strip_prefix("```json")
@@ -88,15 +110,14 @@ pub fn parse_score(content: &str) -> Result<f32, String> {
         .unwrap_or(trimmed)
         .trim();
     let excerpt: String = trimmed.chars().take(80).collect();
-    let value: Value = serde_json::from_str(inner).map_err(|_| {
-        format!("judge reply is not a JSON object {{\"score\": 0-10}}: {excerpt:?}")
-    })?;
+    let value: Value =
+        serde_json::from_str(inner).map_err(|_| JudgeError::NotAScore(excerpt.clone()))?;
     let score = value
         .get("score")
         .and_then(Value::as_f64)
-        .ok_or_else(|| format!("judge reply has no numeric \"score\": {excerpt:?}"))?;
+        .ok_or(JudgeError::NoScore(excerpt))?;
     if !(0.0..=10.0).contains(&score) {
-        return Err(format!("judge score {score} is outside 0..10"));
+        return Err(JudgeError::OutOfRange(score));
     }
     Ok((score / 10.0) as f32)
 }

@@ -8,6 +8,7 @@ pub mod graders;
 pub mod jobs;
 pub mod judge;
 pub mod remote;
+pub mod run;
 pub mod runner;
 pub mod suites;
 

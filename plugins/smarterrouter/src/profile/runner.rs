@@ -12,6 +12,7 @@ use super::judge::Judge;
 use super::suites::Suite;
 use super::{CategoryResult, ModelProfile};
 use crate::config::NodeKind;
+use crate::upstream::NodeClient;
 
 /// What to profile.
 #[derive(Debug, Clone)]
@@ -41,6 +42,17 @@ pub struct Progress {
     pub total: usize,
 }
 
+/// Why a prompt got no answer.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AskError {
+    #[error("request failed: {0}")]
+    Request(String),
+    #[error("node answered HTTP {0}")]
+    Status(u16),
+    #[error("stream broke: {0}")]
+    Stream(String),
+}
+
 /// The measurements of one streamed answer.
 struct Answer {
     text: String,
@@ -52,7 +64,7 @@ struct Answer {
 const JUDGED: &[&str] = &["creativity"];
 
 pub async fn profile_model(
-    client: &reqwest::Client,
+    client: &NodeClient,
     target: &Target,
     suites: &[Suite],
     settings: &RunSettings,
@@ -96,13 +108,13 @@ pub async fn profile_model(
                             Err(e) => {
                                 let passed = prompt.grader.passes(&answer.text);
                                 grades.push(if passed { 1.0 } else { 0.0 });
-                                (passed, Some(e))
+                                (passed, Some(e.to_string()))
                             }
                         },
                         None => (prompt.grader.passes(&answer.text), None),
                     }
                 }
-                Ok(Err(e)) => (false, Some(e)),
+                Ok(Err(e)) => (false, Some(e.to_string())),
                 Err(_) => (
                     false,
                     Some(format!("no answer within {} s", settings.timeout.as_secs())),
@@ -167,11 +179,11 @@ fn median(mut values: Vec<f32>) -> Option<f32> {
 }
 
 async fn ask(
-    client: &reqwest::Client,
+    client: &NodeClient,
     target: &Target,
     prompt: &str,
     max_tokens: u32,
-) -> Result<Answer, String> {
+) -> Result<Answer, AskError> {
     let body = json!({
         "model": target.model,
         "messages": [{"role": "user", "content": prompt}],
@@ -182,13 +194,14 @@ async fn ask(
     });
     let started = Instant::now();
     let response = client
+        .generation()
         .post(format!("{}/v1/chat/completions", target.node_url))
         .json(&body)
         .send()
         .await
-        .map_err(|e| format!("request failed: {e}"))?;
+        .map_err(|e| AskError::Request(e.to_string()))?;
     if !response.status().is_success() {
-        return Err(format!("node answered HTTP {}", response.status()));
+        return Err(AskError::Status(response.status().as_u16()));
     }
     let mut text = String::new();
     let mut first_token: Option<Instant> = None;
@@ -197,7 +210,7 @@ async fn ask(
     let mut pending: Vec<u8> = Vec::new();
     let mut stream = response.bytes_stream();
     while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(|e| format!("stream broke: {e}"))?;
+        let chunk = chunk.map_err(|e| AskError::Stream(e.to_string()))?;
         pending.extend_from_slice(&chunk);
         while let Some(end) = pending.iter().position(|b| *b == b'\n') {
             let raw: Vec<u8> = pending.drain(..=end).collect();
@@ -246,12 +259,13 @@ async fn ask(
 
 /// Unloads the model, times a fresh load, and reads its VRAM from `/api/ps`.
 async fn measure_load(
-    client: &reqwest::Client,
+    client: &NodeClient,
     target: &Target,
     timeout: Duration,
 ) -> (Option<f32>, Option<u64>) {
     let generate = format!("{}/api/generate", target.node_url);
     let unload = client
+        .generation()
         .post(&generate)
         .json(&json!({"model": target.model, "keep_alive": 0}))
         .timeout(timeout)
@@ -262,6 +276,7 @@ async fn measure_load(
     }
     let started = Instant::now();
     let load = client
+        .generation()
         .post(&generate)
         .json(&json!({"model": target.model}))
         .timeout(timeout)
@@ -271,23 +286,16 @@ async fn measure_load(
         Ok(r) if r.status().is_success() => Some(started.elapsed().as_secs_f32() * 1000.0),
         _ => None,
     };
-    let vram = async {
-        let ps: Value = client
-            .get(format!("{}/api/ps", target.node_url))
-            .timeout(timeout)
-            .send()
-            .await
-            .ok()?
-            .json()
-            .await
-            .ok()?;
-        ps.get("models")?
-            .as_array()?
-            .iter()
-            .find(|m| m.get("name").and_then(Value::as_str) == Some(target.model.as_str()))?
-            .get("size_vram")?
-            .as_u64()
-    }
-    .await;
+    let vram = client
+        .loaded_models(&target.node_url)
+        .await
+        .ok()
+        .and_then(|loaded| {
+            loaded
+                .iter()
+                .find(|m| m.get("name").and_then(Value::as_str) == Some(target.model.as_str()))?
+                .get("size_vram")?
+                .as_u64()
+        });
     (load_ms, vram)
 }

@@ -12,29 +12,30 @@ pub fn record(session: &Session, error: Option<&Error>, ctx: &RequestCtx) {
         .response_written()
         .map(|r| r.status.as_u16())
         .unwrap_or(0);
-    let endpoint = ctx.endpoint.map(|e| e.label()).unwrap_or("unmatched");
-    let model = ctx
-        .decision
-        .as_ref()
-        .map(|d| d.model.as_str())
-        .unwrap_or("");
-    let latency = ctx.started.elapsed();
+    let endpoint = ctx
+        .request
+        .endpoint
+        .map(|e| e.label())
+        .unwrap_or("unmatched");
+    let decision = ctx.decision();
+    let model = decision.map(|d| d.model.as_str()).unwrap_or("");
+    let latency = ctx.request.started.elapsed();
     crate::metrics::observe_request(endpoint, status, model, latency.as_secs_f64());
     let error = error.map(|e| e.to_string()).unwrap_or_default();
     tracing::info!(
         target: "access",
-        request_id = %ctx.request_id,
+        request_id = %ctx.request.id,
         method = %session.req_header().method,
         endpoint,
         model_selected = model,
-        category = ctx.decision.as_ref().and_then(|d| d.category).map(|c| c.as_str()).unwrap_or(""),
-        reason = ctx.decision.as_ref().map(|d| d.reason.as_str()).unwrap_or(""),
-        stream = ctx.stream,
+        category = decision.and_then(|d| d.category).map(|c| c.as_str()).unwrap_or(""),
+        reason = decision.map(|d| d.reason.as_str()).unwrap_or(""),
+        stream = ctx.request.stream,
         latency_ms = (latency.as_secs_f64() * 1000.0 * 1000.0).round() / 1000.0,
         cache_hit = false,
         status,
-        node = ctx.node_url().unwrap_or(""),
-        attempts = ctx.tried.len(),
+        node = ctx.attempts.node_url().unwrap_or(""),
+        attempts = ctx.attempts.count(),
         error = error.as_str(),
         "request"
     );

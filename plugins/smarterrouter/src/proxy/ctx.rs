@@ -1,74 +1,70 @@
-//! Per-request state carried across Pingora phases.
+//! Per-request state carried across Pingora phases, in three parts.
+//!
+//! | field | set in | read in |
+//! |---|---|---|
+//! | `request.id`, `request.started` | `request_filter` (start) | `response_filter`, `logging`; errors |
+//! | `request.endpoint`, `request.dialect` | `request_filter` (routing the path) | `fail_to_proxy`, `logging` |
+//! | `request.stream`, `request.background_task` | `request_filter` (the body) | `response_filter` (decision record), `logging` |
+//! | `routed` (decision, rewritten body and path, dialect restriction) | `request_filter` (forwarded endpoints) | `upstream_peer`, `upstream_request_filter`, `request_body_filter`, `response_filter`, `logging` |
+//! | `attempts` (first node, current node, tried nodes, stale resends, why no node, last node, attempt start, body sent) | `request_filter` (first node), `upstream_peer`, `upstream_request_filter`, `request_body_filter`, `fail_to_connect`, `error_while_proxy` | `upstream_peer`, `fail_to_proxy`, `logging` |
+//!
+//! The cache phases (`request_cache_filter`, `cache_key_callback`, `response_cache_filter`,
+//! `cache_hit_filter`) will read `routed` for the key and add their own part here.
 
 use std::time::Instant;
 
 use bytes::Bytes;
 
+use super::peer::Attempts;
 use crate::api::{Dialect, Endpoint};
 use crate::routing::RoutingDecision;
-use crate::upstream::InFlight;
 
-pub struct RequestCtx {
-    pub request_id: String,
+/// What the request is, from its path and body.
+pub struct RequestInfo {
+    pub id: String,
     pub started: Instant,
     pub endpoint: Option<Endpoint>,
     pub dialect: Dialect,
-    pub decision: Option<RoutingDecision>,
-    /// The rewritten body sent to the node, replayed on every attempt.
-    pub upstream_body: Option<Bytes>,
-    /// Whether this attempt has already sent `upstream_body`.
-    pub body_sent: bool,
-    /// Path and query forwarded (the router's own `?model=` removed).
-    pub upstream_path: Option<String>,
-    pub ollama_only: bool,
     pub stream: bool,
     /// The client app's own background request (e.g. Open WebUI's title generation), if it is one.
     pub background_task: Option<&'static str>,
-    /// Node picked in `request_filter` for the first attempt.
-    pub first_node: Option<InFlight>,
-    /// Node of the current attempt (counted in flight until the request ends).
-    pub current: Option<InFlight>,
-    pub tried: Vec<usize>,
-    /// Resends caused by stale pooled connections (not counted as node attempts).
-    pub stale_retries: u8,
-    /// Why no node could take a retry, for the client's error message.
-    pub no_node: Option<String>,
-    /// URL of the node of the latest attempt (kept after the attempt ends, for errors and logs).
-    pub last_node_url: Option<String>,
-    /// When the current attempt's request was handed to Pingora.
-    pub attempt_started: Option<Instant>,
+}
+
+/// A forwarded request after routing.
+pub struct Routed {
+    pub decision: RoutingDecision,
+    /// The rewritten body sent to the node, replayed on every attempt.
+    pub upstream_body: Bytes,
+    /// Path and query forwarded (the router's own `?model=` removed).
+    pub upstream_path: String,
+    /// Ollama-dialect request: only Ollama nodes can serve it.
+    pub ollama_only: bool,
+}
+
+pub struct RequestCtx {
+    pub request: RequestInfo,
+    pub routed: Option<Routed>,
+    pub attempts: Attempts,
 }
 
 impl RequestCtx {
     pub fn new() -> Self {
         RequestCtx {
-            request_id: String::new(),
-            started: Instant::now(),
-            endpoint: None,
-            dialect: Dialect::OpenAi,
-            decision: None,
-            upstream_body: None,
-            body_sent: false,
-            upstream_path: None,
-            ollama_only: false,
-            stream: false,
-            background_task: None,
-            first_node: None,
-            current: None,
-            tried: Vec::new(),
-            stale_retries: 0,
-            no_node: None,
-            last_node_url: None,
-            attempt_started: None,
+            request: RequestInfo {
+                id: String::new(),
+                started: Instant::now(),
+                endpoint: None,
+                dialect: Dialect::OpenAi,
+                stream: false,
+                background_task: None,
+            },
+            routed: None,
+            attempts: Attempts::default(),
         }
     }
 
-    pub fn node_url(&self) -> Option<&str> {
-        self.current
-            .as_ref()
-            .or(self.first_node.as_ref())
-            .map(|f| f.node().url.as_str())
-            .or(self.last_node_url.as_deref())
+    pub fn decision(&self) -> Option<&RoutingDecision> {
+        self.routed.as_ref().map(|r| &r.decision)
     }
 }
 

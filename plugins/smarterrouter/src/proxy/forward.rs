@@ -4,14 +4,14 @@
 use bytes::Bytes;
 use pingora::proxy::Session;
 
-use super::body::read_whole_body;
-use super::ctx::RequestCtx;
-use super::local::LocalResponse;
+use super::ctx::{RequestCtx, Routed};
 use crate::api::prompt::PromptView;
 use crate::api::{request, Dialect, Forwarded};
+use crate::endpoints::body::read_whole;
+use crate::endpoints::{virtual_models, LocalResponse};
 use crate::error::RequestError;
 use crate::routing::analysis::analyse;
-use crate::routing::{self, ModelRequest, RoutingSettings};
+use crate::routing::{self, ModelRequest, RoutingDecision, RoutingSettings};
 use crate::upstream::NodeFilter;
 use crate::RouterState;
 
@@ -23,6 +23,8 @@ pub enum Prepared {
     Answered(LocalResponse),
 }
 
+/// Reads and checks the body, routes, picks the first node; writes `ctx.routed`, the first
+/// node, and the request's stream and background flags.
 pub async fn prepare(
     state: &RouterState,
     session: &mut Session,
@@ -30,30 +32,60 @@ pub async fn prepare(
     endpoint: Forwarded,
 ) -> Result<Prepared, RequestError> {
     check_content_type(session, endpoint.dialect())?;
-    let raw = read_whole_body(session, state.config.max_body_bytes).await?;
+    let raw = read_whole(session.as_downstream_mut(), state.config.max_body_bytes).await?;
     let parsed = request::parse(endpoint, &raw)?;
     if let Some(answer) = answer_for_virtual_model(state, endpoint, &parsed) {
         return Ok(Prepared::Answered(answer));
     }
-
     if !state.registry.any_healthy() {
         return Err(RequestError::NoNode(state.registry.explain_all_down()));
     }
     let (path, query_model) = split_model_query(session, endpoint);
-    ctx.ollama_only = endpoint.dialect() == Dialect::Ollama;
+    let ollama_only = endpoint.dialect() == Dialect::Ollama;
     let view = if endpoint.is_generation() {
         PromptView::from_body(&parsed.body)
     } else {
         PromptView::default()
     };
-    ctx.background_task = view.background_task();
-    let analysis = analyse(&view);
+    ctx.request.background_task = view.background_task();
+    let mut decision = decide(state, endpoint, &parsed, &view, query_model.as_deref())?;
+    let node = state.registry.pick(NodeFilter {
+        model: &decision.model,
+        ollama_only,
+        exclude: &[],
+    })?;
+    if let Some(task) = ctx.request.background_task {
+        decision.reason = format!(
+            "{task} (routed like any prompt; not rated): {}",
+            decision.reason
+        );
+    }
+    ctx.request.stream = parsed.stream;
+    ctx.attempts.begin(node);
+    ctx.routed = Some(Routed {
+        upstream_body: Bytes::from(parsed.into_upstream_body(&decision.model)?),
+        upstream_path: path,
+        ollama_only,
+        decision,
+    });
+    Ok(Prepared::Forward)
+}
+
+/// The routing decision for a parsed request.
+fn decide(
+    state: &RouterState,
+    endpoint: Forwarded,
+    parsed: &request::ParsedRequest,
+    view: &PromptView<'_>,
+    query_model: Option<&str>,
+) -> Result<RoutingDecision, RequestError> {
+    let analysis = analyse(view);
     let mut decision = routing::decide(
         ModelRequest {
-            query_override: query_model.as_deref(),
+            query_override: query_model,
             body_model: parsed.requested_model.as_deref(),
             router_may_choose: endpoint.is_generation() && !parsed.load_only,
-            ollama_only: ctx.ollama_only,
+            ollama_only: endpoint.dialect() == Dialect::Ollama,
         },
         &analysis,
         RoutingSettings {
@@ -69,38 +101,7 @@ pub async fn prepare(
     if endpoint.is_generation() && decision.category.is_none() {
         decision.category = Some(analysis.dominant());
     }
-
-    let node = state
-        .registry
-        .pick(NodeFilter {
-            model: &decision.model,
-            ollama_only: ctx.ollama_only,
-            exclude: &[],
-        })
-        .map_err(|why| {
-            let openai_nodes = state.registry.openai_nodes_with(&decision.model);
-            if ctx.ollama_only && !openai_nodes.is_empty() {
-                RequestError::NeedsOllamaNode {
-                    model: decision.model.clone(),
-                    nodes: openai_nodes.join(", "),
-                }
-            } else {
-                RequestError::NoNode(why)
-            }
-        })?;
-
-    ctx.stream = parsed.stream;
-    ctx.upstream_body = Some(Bytes::from(parsed.into_upstream_body(&decision.model)?));
-    ctx.upstream_path = Some(path);
-    ctx.first_node = Some(node);
-    if let Some(task) = ctx.background_task {
-        decision.reason = format!(
-            "{task} (routed like any prompt; not rated): {}",
-            decision.reason
-        );
-    }
-    ctx.decision = Some(decision);
-    Ok(Prepared::Forward)
+    Ok(decision)
 }
 
 /// A virtual model has no node of its own: its `/api/show` and Ollama load/unload requests are
@@ -113,22 +114,19 @@ fn answer_for_virtual_model(
     let name = parsed
         .requested_model
         .as_deref()
-        .filter(|m| super::virtual_models::is_virtual(state, m))?;
+        .filter(|m| virtual_models::is_virtual(state, m))?;
     let chat = match endpoint {
         Forwarded::OllamaShow => {
-            return Some(LocalResponse::json(
-                200,
-                &super::virtual_models::show(state, name),
-            ))
+            return Some(LocalResponse::json(200, &virtual_models::show(state, name)))
         }
         Forwarded::OllamaChat if parsed.load_only => true,
         Forwarded::OllamaGenerate if parsed.load_only => false,
         _ => return None,
     };
-    let now = super::virtual_models::rfc3339(crate::store::now_unix_ms() / 1000);
+    let now = virtual_models::rfc3339(crate::model::now_unix_ms() / 1000);
     Some(LocalResponse::json(
         200,
-        &super::virtual_models::load_answer(name, &parsed.body, chat, &now),
+        &virtual_models::load_answer(name, &parsed.body, chat, &now),
     ))
 }
 
@@ -169,7 +167,7 @@ fn split_model_query(session: &Session, endpoint: Forwarded) -> (String, Option<
     let mut kept = Vec::new();
     for pair in query.split('&').filter(|p| !p.is_empty()) {
         match pair.split_once('=') {
-            Some(("model", value)) => model = Some(percent_decode(value)),
+            Some(("model", value)) => model = Some(crate::api::query::percent_decode(value)),
             _ => kept.push(pair),
         }
     }
@@ -179,38 +177,4 @@ fn split_model_query(session: &Session, endpoint: Forwarded) -> (String, Option<
         format!("{path}?{}", kept.join("&"))
     };
     (forwarded, model.filter(|m| !m.is_empty()))
-}
-
-pub(crate) fn percent_decode(value: &str) -> String {
-    let bytes = value.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = bytes
-            .get(i + 1..i + 3)
-            .and_then(|h| std::str::from_utf8(h).ok())
-            .and_then(|h| u8::from_str_radix(h, 16).ok());
-        match (bytes[i], hex) {
-            (b'+', _) => out.push(b' '),
-            (b'%', Some(decoded)) => {
-                out.push(decoded);
-                i += 2;
-            }
-            (b, _) => out.push(b),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::percent_decode;
-
-    #[test]
-    fn decodes_model_names() {
-        assert_eq!(percent_decode("llama3.2%3A1b"), "llama3.2:1b");
-        assert_eq!(percent_decode("a+b%2"), "a b%2");
-        assert_eq!(percent_decode("%zz"), "%zz");
-    }
 }

@@ -13,6 +13,7 @@ use pingora::services::background::BackgroundService;
 use pingora::services::ServiceReadyNotifier;
 use serde_json::{json, Value};
 
+use super::client::{NodeClient, UpstreamError};
 use super::{Node, NodeModel, NodeState, Registry};
 use crate::config::NodeKind;
 use crate::model::facts::ModelFacts;
@@ -25,7 +26,7 @@ const FIRST_PASS_WAIT: Duration = Duration::from_secs(3);
 /// The Pingora background service that keeps the registry current.
 pub struct Discovery {
     pub registry: Arc<Registry>,
-    pub client: reqwest::Client,
+    pub client: NodeClient,
     pub interval: Duration,
     /// Where each Ollama node's VRAM use (from `/api/ps`) is recorded, if anywhere.
     pub vram_history: Option<StoreSender>,
@@ -71,7 +72,7 @@ impl Discovery {
     }
 }
 
-async fn refresh_node(client: &reqwest::Client, node: &Node, vram_history: Option<&StoreSender>) {
+async fn refresh_node(client: &NodeClient, node: &Node, vram_history: Option<&StoreSender>) {
     let previous = node.state();
     let result = match node.kind {
         NodeKind::Ollama => fetch_ollama(client, &node.url, &previous.models).await,
@@ -101,7 +102,7 @@ async fn refresh_node(client: &reqwest::Client, node: &Node, vram_history: Optio
             }
             NodeState {
                 healthy: false,
-                last_error: Some(why),
+                last_error: Some(why.to_string()),
                 last_check: Some(SystemTime::now()),
                 // Keep the last known list: it still answers "which node would have it".
                 models: previous.models.clone(),
@@ -115,43 +116,28 @@ async fn refresh_node(client: &reqwest::Client, node: &Node, vram_history: Optio
     node.set_state(new_state);
 }
 
-async fn get_json(client: &reqwest::Client, url: String) -> Result<Value, String> {
-    let response = client
-        .get(&url)
-        .send()
-        .await
-        .map_err(|e| format!("GET {url}: {}", describe(&e)))?;
-    let status = response.status();
-    if !status.is_success() {
-        return Err(format!("GET {url}: HTTP {status}"));
-    }
-    response
-        .json::<Value>()
-        .await
-        .map_err(|e| format!("GET {url}: answer is not JSON ({e})"))
-}
-
-fn describe(e: &reqwest::Error) -> String {
-    if e.is_timeout() {
-        "timed out".to_string()
-    } else if e.is_connect() {
-        "connection refused or unreachable".to_string()
-    } else {
-        e.to_string()
-    }
+/// Why a node does not count as up.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DiscoveryError {
+    #[error(transparent)]
+    Upstream(#[from] UpstreamError),
+    #[error("GET {url}: answer has no `models` list; is this an Ollama server?")]
+    NotOllama { url: String },
+    #[error("GET {url}: answer has no `data` list; is this an OpenAI-compatible server?")]
+    NotOpenAi { url: String },
 }
 
 /// What one discovery pass learned: models, Ollama version, VRAM per loaded model.
 type Discovered = (Vec<NodeModel>, Option<String>, Option<Vec<(String, u64)>>);
 
 async fn fetch_ollama(
-    client: &reqwest::Client,
+    client: &NodeClient,
     base: &str,
     previous: &[NodeModel],
-) -> Result<Discovered, String> {
-    let tags = get_json(client, format!("{base}/api/tags")).await?;
-    let mut models = parse_tags(&tags).ok_or_else(|| {
-        format!("GET {base}/api/tags: answer has no `models` list; is this an Ollama server?")
+) -> Result<Discovered, DiscoveryError> {
+    let tags = client.get_json(format!("{base}/api/tags")).await?;
+    let mut models = parse_tags(&tags).ok_or_else(|| DiscoveryError::NotOllama {
+        url: format!("{base}/api/tags"),
     })?;
     let shows = models.iter().map(|model| {
         // Reuse only what `/api/show` said; a name guess is retried next time.
@@ -174,7 +160,8 @@ async fn fetch_ollama(
         }
     }
     let vram = mark_loaded(client, base, &mut models).await;
-    let version = get_json(client, format!("{base}/api/version"))
+    let version = client
+        .get_json(format!("{base}/api/version"))
         .await
         .ok()
         .and_then(|v| v.get("version").and_then(Value::as_str).map(str::to_string));
@@ -186,8 +173,9 @@ fn digest(entry: &Value) -> Option<&str> {
 }
 
 /// Facts with `/api/show` applied; `None` (keep the name guesses) if the node does not answer.
-async fn show_facts(client: &reqwest::Client, base: &str, model: &NodeModel) -> Option<ModelFacts> {
+async fn show_facts(client: &NodeClient, base: &str, model: &NodeModel) -> Option<ModelFacts> {
     let response = client
+        .control()
         .post(format!("{base}/api/show"))
         .json(&json!({ "model": model.name }))
         .send()
@@ -204,41 +192,38 @@ async fn show_facts(client: &reqwest::Client, base: &str, model: &NodeModel) -> 
 
 /// Marks the loaded models and returns the node's VRAM use (sum of `size_vram`) per model.
 async fn mark_loaded(
-    client: &reqwest::Client,
+    client: &NodeClient,
     base: &str,
     models: &mut [NodeModel],
 ) -> Option<Vec<(String, u64)>> {
-    let ps = get_json(client, format!("{base}/api/ps")).await.ok()?;
+    let ps = client.loaded_models(base).await.ok()?;
     let vram: Vec<(String, u64)> = ps
-        .get("models")
-        .and_then(Value::as_array)
-        .map(|list| {
-            list.iter()
-                .filter_map(|m| {
-                    let name = m
-                        .get("name")
-                        .or_else(|| m.get("model"))
-                        .and_then(Value::as_str)?;
-                    Some((
-                        name.to_string(),
-                        m.get("size_vram").and_then(Value::as_u64).unwrap_or(0),
-                    ))
-                })
-                .collect()
+        .iter()
+        .filter_map(|m| {
+            let name = m
+                .get("name")
+                .or_else(|| m.get("model"))
+                .and_then(Value::as_str)?;
+            Some((
+                name.to_string(),
+                m.get("size_vram").and_then(Value::as_u64).unwrap_or(0),
+            ))
         })
-        .unwrap_or_default();
+        .collect();
     for model in models.iter_mut() {
         model.facts.loaded = vram.iter().any(|(name, _)| *name == model.name);
     }
     Some(vram)
 }
 
-async fn fetch_openai(client: &reqwest::Client, base: &str) -> Result<Discovered, String> {
-    let listing = get_json(client, format!("{base}/v1/models")).await?;
+async fn fetch_openai(client: &NodeClient, base: &str) -> Result<Discovered, DiscoveryError> {
+    let listing = client.get_json(format!("{base}/v1/models")).await?;
     let data = listing
         .get("data")
         .and_then(Value::as_array)
-        .ok_or_else(|| format!("GET {base}/v1/models: answer has no `data` list"))?;
+        .ok_or_else(|| DiscoveryError::NotOpenAi {
+            url: format!("{base}/v1/models"),
+        })?;
     // llama-server also returns an Ollama-shaped `models` list; prefer its richer entries.
     let rich = parse_tags(&listing).unwrap_or_default();
     let models = data

@@ -1,7 +1,10 @@
 //! Pools and nodes from the YAML, what each node offers (filled by [`discovery`]), its health,
 //! and the choice of a node for a model.
 
+pub mod client;
 pub mod discovery;
+
+pub use client::{NodeClient, UpstreamError};
 
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
@@ -127,6 +130,35 @@ impl Drop for InFlight {
     }
 }
 
+/// Why no node can take a request.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PickError {
+    /// Each node's reason (down, busy, tried, lacks the model).
+    #[error("{0}")]
+    NoNode(String),
+    /// An Ollama-API request for a model only OpenAI-kind nodes have.
+    #[error("model {model:?} is only on OpenAI-compatible nodes ({}); {explanation}", .nodes.join(", "))]
+    OnlyOpenAiNodes {
+        model: String,
+        nodes: Vec<String>,
+        explanation: String,
+    },
+}
+
+impl From<PickError> for crate::error::RequestError {
+    fn from(e: PickError) -> Self {
+        match e {
+            PickError::NoNode(why) => crate::error::RequestError::NoNode(why),
+            PickError::OnlyOpenAiNodes { model, nodes, .. } => {
+                crate::error::RequestError::NeedsOllamaNode {
+                    model,
+                    nodes: nodes.join(", "),
+                }
+            }
+        }
+    }
+}
+
 /// Every node of every pool.
 #[derive(Debug)]
 pub struct Registry {
@@ -203,7 +235,7 @@ impl Registry {
     /// node listed first.
     /// Takes a slot on the healthy node with the model that has the fewest requests in flight
     /// per unit of weight; ties rotate so sequential traffic spreads over equal nodes.
-    pub fn pick(&self, filter: NodeFilter<'_>) -> Result<InFlight, String> {
+    pub fn pick(&self, filter: NodeFilter<'_>) -> Result<InFlight, PickError> {
         // A node can fill up between the choice and the slot (another thread); choose again.
         for _ in 0..self.nodes.len().max(1) * 2 {
             let Some(node) = self.choose(filter) else {
@@ -213,7 +245,16 @@ impl Registry {
                 return Ok(slot);
             }
         }
-        Err(self.explain_no_node(filter))
+        // Only the first pick can blame the dialect; a retry just lacks a node.
+        let openai_nodes = self.openai_nodes_with(filter.model);
+        if filter.ollama_only && filter.exclude.is_empty() && !openai_nodes.is_empty() {
+            return Err(PickError::OnlyOpenAiNodes {
+                model: filter.model.to_string(),
+                nodes: openai_nodes,
+                explanation: self.explain_no_node(filter),
+            });
+        }
+        Err(PickError::NoNode(self.explain_no_node(filter)))
     }
 
     fn choose(&self, filter: NodeFilter<'_>) -> Option<&Arc<Node>> {
@@ -276,7 +317,7 @@ impl Registry {
     }
 
     /// Nodes (URLs) listing `model` that are OpenAI-kind only, for the wrong-dialect message.
-    pub fn openai_nodes_with(&self, model: &str) -> Vec<String> {
+    fn openai_nodes_with(&self, model: &str) -> Vec<String> {
         self.nodes
             .iter()
             .filter(|n| n.kind == NodeKind::Openai && n.lists(model))
@@ -415,7 +456,7 @@ mod tests {
         let second = reg.pick(filter).unwrap();
         assert_ne!(first.node().id, second.node().id, "the idle node is chosen");
         let err = reg.pick(filter).unwrap_err();
-        assert!(err.contains("max_concurrency"), "{err}");
+        assert!(err.to_string().contains("max_concurrency"), "{err}");
         let freed = first.node().id;
         drop(first);
         assert_eq!(reg.pick(filter).unwrap().node().id, freed);
@@ -426,7 +467,11 @@ mod tests {
         };
         let held = reg.pick(excluded).unwrap();
         assert_eq!(held.node().id, 1);
-        assert!(reg.pick(excluded).unwrap_err().contains("failed earlier"));
+        assert!(reg
+            .pick(excluded)
+            .unwrap_err()
+            .to_string()
+            .contains("failed earlier"));
     }
 
     #[test]
@@ -457,8 +502,8 @@ mod tests {
             exclude: &[],
         };
         let err = reg.pick(filter).unwrap_err();
-        assert!(err.contains("OpenAI-kind"), "{err}");
-        assert!(err.contains("connection refused"), "{err}");
+        assert!(err.to_string().contains("OpenAI-kind"), "{err}");
+        assert!(err.to_string().contains("connection refused"), "{err}");
         assert_eq!(reg.resolve("m").as_deref(), Some("m:latest"));
     }
 }

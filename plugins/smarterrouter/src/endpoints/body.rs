@@ -1,19 +1,19 @@
-//! Reads the whole request body in `request_filter`, before Pingora has picked a peer, so the
-//! router can route on `model`. Pingora forwards only what its 64 KiB retry buffer holds, so the
+//! The one request-body reader, for both listeners. On the proxy it runs in `request_filter`,
+//! before Pingora has picked a peer, so the router can route on `model`. Pingora forwards only what its 64 KiB retry buffer holds, so the
 //! body is read without buffering until at most 64 KiB remain and then with buffering: the buffer
 //! holds just the tail, and `request_body_filter` swaps in the whole rewritten body
-//! (`../shared/reference/pingora.md` §2a). A chunked body has no known end, so past 64 KiB it
-//! cannot be replayed and gets 413.
+//! (pingora-proxy 0.9.1 `proxy_h1.rs` sends the body upstream only from that buffer). A chunked
+//! body has no known end, so past 64 KiB it cannot be replayed and gets 413.
 
 use bytes::{Bytes, BytesMut};
-use pingora::proxy::Session;
+use pingora::protocols::http::ServerSession as Session;
 
 use crate::error::RequestError;
 
 /// Pingora's retry-buffer size (`BODY_BUF_LIMIT` in pingora-core 0.9.1).
 pub const RETRY_BUFFER_LIMIT: usize = 64 * 1024;
 
-pub async fn read_whole_body(session: &mut Session, max: usize) -> Result<Bytes, RequestError> {
+pub async fn read_whole(session: &mut Session, max: usize) -> Result<Bytes, RequestError> {
     let content_length = declared_length(session)?;
     if let Some(length) = content_length {
         if length > max {
@@ -33,7 +33,6 @@ pub async fn read_whole_body(session: &mut Session, max: usize) -> Result<Bytes,
         .is_some_and(|v| v.eq_ignore_ascii_case("100-continue"));
     if expects_continue {
         session
-            .as_downstream_mut()
             .write_continue_response()
             .await
             .map_err(|e| RequestError::InvalidField {
@@ -73,7 +72,7 @@ pub async fn read_whole_body(session: &mut Session, max: usize) -> Result<Bytes,
             None => break,
         }
     }
-    if !body.is_empty() && session.as_ref().get_retry_buffer().is_none() {
+    if !body.is_empty() && session.get_retry_buffer().is_none() {
         return Err(RequestError::ChunkedTooLarge);
     }
     Ok(body.freeze())

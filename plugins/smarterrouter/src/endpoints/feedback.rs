@@ -7,9 +7,6 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use super::ctx::RequestCtx;
-use super::local::LocalResponse;
-use crate::api::Dialect;
 use crate::error::RequestError;
 use crate::routing::analysis::Category;
 use crate::routing::ModelCatalog;
@@ -18,45 +15,13 @@ use crate::RouterState;
 
 const MAX_COMMENT_CHARS: usize = 2000;
 
-/// Records which model serves a routed request with a successful status, for later feedback.
-/// Called before the response header goes out, so a client that rates the answer at once finds it.
-pub fn remember_decision(state: &RouterState, status: u16, ctx: &RequestCtx) {
-    let Some(decision) = ctx
-        .decision
-        .as_ref()
-        .filter(|_| (200..300).contains(&status))
-    else {
-        return;
-    };
-    let record = DecisionRecord {
-        request_id: ctx.request_id.clone(),
-        model: decision.model.clone(),
-        category: decision.category.map(|c| c.as_str().to_string()),
-        unix_ms: now_unix_ms(),
-        background: ctx.background_task.is_some(),
-    };
-    state.recent.insert(record.clone());
-    state.store_tx.send(crate::store::Record::Decision(record));
-}
-
-pub async fn accept(state: &Arc<RouterState>, raw: &[u8]) -> LocalResponse {
+/// Stores the feedback and answers `{"status":"success","id":...}`.
+pub async fn accept(state: &Arc<RouterState>, raw: &[u8]) -> Result<Value, RequestError> {
     if !state.config.feedback.enabled {
-        let body = crate::error::error_body(
-            Dialect::OpenAi,
-            "feedback collection is disabled (router.feedback.enabled / ROUTER_FEEDBACK_ENABLED)",
-            "permission_error",
-            "feedback_disabled",
-        );
-        return LocalResponse {
-            status: 403,
-            content_type: "application/json",
-            body,
-        };
+        return Err(RequestError::FeedbackDisabled);
     }
-    match store(state, raw).await {
-        Ok(id) => LocalResponse::json(200, &json!({"status": "success", "id": id})),
-        Err(err) => LocalResponse::error(&err, Dialect::OpenAi),
-    }
+    let id = store(state, raw).await?;
+    Ok(json!({"status": "success", "id": id}))
 }
 
 /// What a feedback body says, checked.

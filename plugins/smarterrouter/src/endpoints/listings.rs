@@ -1,99 +1,51 @@
-//! Endpoints the router answers itself, on the proxy port and on the admin port:
-//! `/health`, `/metrics`, `/v1/models`, `/api/tags` (union of nodes), `/api/ps` (asked of every
-//! Ollama node now), `/api/version` and `/`.
+//! The listings and status endpoints: `/health`, `/metrics`, `/v1/models`, `/api/tags` (the
+//! virtual models, then the union of the nodes'), `/api/ps` (asked of every Ollama node now),
+//! `/api/version` and `/`.
 
-use std::time::{Duration, UNIX_EPOCH};
+use std::time::UNIX_EPOCH;
 
 use bytes::Bytes;
 use serde_json::{json, Value};
 
-use crate::api::{Dialect, Local};
+use super::LocalResponse;
+use crate::api::Local;
 use crate::config::NodeKind;
 use crate::error::RequestError;
 use crate::RouterState;
 
-/// A complete response built by the router.
-#[derive(Debug, Clone)]
-pub struct LocalResponse {
-    pub status: u16,
-    pub content_type: &'static str,
-    pub body: Bytes,
-}
-
-impl LocalResponse {
-    pub fn json(status: u16, value: &Value) -> Self {
-        LocalResponse {
-            status,
-            content_type: "application/json",
-            body: Bytes::from(value.to_string()),
-        }
-    }
-
-    pub fn error(err: &RequestError, dialect: Dialect) -> Self {
-        LocalResponse {
-            status: err.status(),
-            content_type: "application/json",
-            body: err.body(dialect),
-        }
-    }
-}
-
+/// The listings, health and metrics.
 pub async fn respond(
     state: &RouterState,
     local: Local,
     path: &str,
-    query: Option<&str>,
-) -> LocalResponse {
-    match local {
-        Local::Root => LocalResponse {
-            status: 200,
-            content_type: "text/plain; charset=utf-8",
-            body: Bytes::from_static(b"SmarterRouter is running"),
-        },
+) -> Result<LocalResponse, RequestError> {
+    Ok(match local {
+        Local::Root => LocalResponse::text(
+            "text/plain; charset=utf-8",
+            Bytes::from_static(b"SmarterRouter is running"),
+        ),
         Local::Health => health(state),
-        Local::Metrics => LocalResponse {
-            status: 200,
-            content_type: "text/plain; version=0.0.4",
-            body: Bytes::from(crate::metrics::render()),
-        },
+        Local::Metrics => LocalResponse::text(
+            "text/plain; version=0.0.4",
+            Bytes::from(crate::metrics::render()),
+        ),
         Local::OpenAiModels => LocalResponse::json(200, &openai_models(state)),
-        Local::OpenAiModel => openai_model(state, path),
+        Local::OpenAiModel => openai_model(state, path)?,
         Local::OllamaTags => LocalResponse::json(200, &ollama_tags(state)),
         Local::OllamaPs => LocalResponse::json(200, &ollama_ps(state).await),
         Local::OllamaVersion => LocalResponse::json(200, &ollama_version(state)),
-        Local::Explain => crate::admin::explain::explain(state, None, None),
-        Local::Reprofile => {
-            let params = crate::admin::explain::query_params(query.unwrap_or_default());
-            let get = |k: &str| {
-                params
-                    .iter()
-                    .find(|(name, _)| name == k)
-                    .map(|(_, v)| v.clone())
-            };
-            let force = get("force").is_some_and(|v| v == "true" || v == "1");
-            LocalResponse::json(202, &json!(state.jobs.submit(get("model"), force)))
+        // Served by the dispatcher before it gets here.
+        Local::Explain
+        | Local::Feedback
+        | Local::Profiles
+        | Local::Reprofile
+        | Local::ReprofileStatus => {
+            return Err(RequestError::Internal(format!(
+                "{} is not a listing",
+                crate::api::Endpoint::Local(local).label()
+            )))
         }
-        Local::ReprofileStatus => {
-            let id = path
-                .trim_end_matches('/')
-                .trim_start_matches("/admin/reprofile/");
-            match state.jobs.status(id) {
-                Some(status) => LocalResponse::json(200, &json!(status)),
-                None => LocalResponse::error(
-                    &RequestError::UnknownPath(format!("profiling job {id:?}")),
-                    Dialect::OpenAi,
-                ),
-            }
-        }
-        Local::Profiles => LocalResponse::json(200, &json!({ "profiles": state.profiles.all() })),
-        // The proxy port handles feedback before this point; only the admin port gets here.
-        Local::Feedback => LocalResponse::error(
-            &RequestError::UnknownPath(
-                "/v1/feedback on the admin port (send feedback to the proxy port)".to_string(),
-            ),
-            Dialect::OpenAi,
-        ),
-    }
+    })
 }
 
 /// 200 when at least one node is up, else 503; per-node detail either way.
@@ -178,23 +130,20 @@ fn openai_models(state: &RouterState) -> Value {
     json!({"object": "list", "data": data})
 }
 
-fn openai_model(state: &RouterState, path: &str) -> LocalResponse {
-    let id =
-        crate::proxy::percent_decode(path.trim_end_matches('/').trim_start_matches("/v1/models/"));
-    let id = id.as_str();
+fn openai_model(state: &RouterState, path: &str) -> Result<LocalResponse, RequestError> {
+    let id = crate::api::query::percent_decode(
+        path.trim_end_matches('/').trim_start_matches("/v1/models/"),
+    );
     let listing = openai_models(state);
     let found = listing["data"]
         .as_array()
-        .and_then(|d| d.iter().find(|m| m["id"] == id).cloned());
+        .and_then(|d| d.iter().find(|m| m["id"] == id.as_str()).cloned());
     match found {
-        Some(model) => LocalResponse::json(200, &model),
-        None => LocalResponse::error(
-            &RequestError::ModelNotFound {
-                model: id.to_string(),
-                available: crate::routing::ModelCatalog::all_models(state.registry.as_ref()),
-            },
-            Dialect::OpenAi,
-        ),
+        Some(model) => Ok(LocalResponse::json(200, &model)),
+        None => Err(RequestError::ModelNotFound {
+            model: id,
+            available: crate::routing::ModelCatalog::all_models(state.registry.as_ref()),
+        }),
     }
 }
 
@@ -219,23 +168,17 @@ fn ollama_tags(state: &RouterState) -> Value {
 /// Asks every healthy Ollama node for its loaded models now; a node that does not answer in time
 /// is left out rather than failing the whole answer.
 async fn ollama_ps(state: &RouterState) -> Value {
-    let timeout = Duration::from_millis(state.config.discovery.timeout_ms);
     let asks = state
         .registry
         .nodes()
         .iter()
         .filter(|n| n.kind == NodeKind::Ollama && n.is_healthy())
-        .map(|node| {
-            let url = format!("{}/api/ps", node.url);
-            let request = state.http.get(url).timeout(timeout).send();
-            async move {
-                let response = request.await.ok()?;
-                let value: Value = response.json().await.ok()?;
-                value.get("models").and_then(Value::as_array).cloned()
-            }
-        });
+        .map(|node| state.node_client.loaded_models(&node.url));
     let answers = futures_util::future::join_all(asks).await;
-    let models: Vec<Value> = answers.into_iter().flatten().flatten().collect();
+    let models: Vec<Value> = answers
+        .into_iter()
+        .flat_map(Result::unwrap_or_default)
+        .collect();
     json!({ "models": models })
 }
 

@@ -5,27 +5,18 @@
 use serde_json::{json, Map, Value};
 
 use crate::api::prompt::PromptView;
-use crate::api::Dialect;
 use crate::error::RequestError;
-use crate::proxy::local::LocalResponse;
 use crate::routing::analysis::{analyse, Category, PromptAnalysis};
 use crate::routing::{score_with_inputs, ModelCatalog};
 use crate::RouterState;
 
-pub fn explain(state: &RouterState, query: Option<&str>, body: Option<&[u8]>) -> LocalResponse {
-    match build(state, query, body) {
-        Ok(value) => LocalResponse::json(200, &value),
-        Err(err) => LocalResponse::error(&err, Dialect::OpenAi),
-    }
-}
-
-fn build(
+/// The explanation, or why the request cannot be explained.
+pub fn explain(
     state: &RouterState,
-    query: Option<&str>,
+    params: &[(String, String)],
     body: Option<&[u8]>,
 ) -> Result<Value, RequestError> {
-    let params = query_params(query.unwrap_or_default());
-    let mut scoring = crate::routing::score::ScoringSettings::from_config(&state.config.routing);
+    let mut scoring = state.scoring.clone();
     if let Some(value) = params
         .iter()
         .find(|(k, _)| k == "quality_preference")
@@ -132,18 +123,4 @@ pub fn analysis_json(analysis: &PromptAnalysis) -> Value {
         "scanned_bytes": analysis.scanned_bytes,
         "total_bytes": analysis.total_bytes,
     })
-}
-
-pub fn query_params(query: &str) -> Vec<(String, String)> {
-    query
-        .split('&')
-        .filter(|p| !p.is_empty())
-        .map(|pair| {
-            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-            (
-                crate::proxy::percent_decode(k),
-                crate::proxy::percent_decode(v),
-            )
-        })
-        .collect()
 }

@@ -1,0 +1,47 @@
+//! Who may use `/admin/*`: with `router.admin.api_key` set, a matching `Authorization: Bearer`
+//! on either listener; without one, the admin listener only.
+
+use super::Listener;
+use crate::error::RequestError;
+use crate::RouterState;
+
+/// Whether `/admin/*` may be served: with `router.admin.api_key` set, a matching
+/// `Authorization: Bearer` on either port; without one, only on the admin port.
+pub fn check(
+    state: &RouterState,
+    headers: &http::HeaderMap,
+    listener: Listener,
+) -> Result<(), RequestError> {
+    let on_admin_port = listener == Listener::Admin;
+    let key = state
+        .config
+        .admin
+        .api_key
+        .as_deref()
+        .filter(|k| !k.trim().is_empty());
+    match key {
+        Some(key) => {
+            let given = headers
+                .get(http::header::AUTHORIZATION)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.strip_prefix("Bearer "))
+                .unwrap_or("");
+            if constant_time_eq(given.as_bytes(), key.as_bytes()) {
+                Ok(())
+            } else {
+                Err(RequestError::Unauthorized(
+                    "admin endpoints need Authorization: Bearer <router.admin.api_key>".to_string(),
+                ))
+            }
+        }
+        None if on_admin_port => Ok(()),
+        None => Err(RequestError::Forbidden(format!(
+            "/admin/* is served on the admin port ({}) unless router.admin.api_key (ROUTER_ADMIN_API_KEY) is set",
+            state.config.admin.listen
+        ))),
+    }
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}

@@ -1,0 +1,156 @@
+//! The endpoints the router answers itself, on both listeners (the proxy port and the admin side
+//! service): `/health`, `/metrics`, the model listings, `/api/ps`, `/api/version`,
+//! `/v1/feedback` and `/admin/*`. One dispatcher ([`answer`]), one body reader ([`body`]), one
+//! response writer ([`write`]); the proxy and the admin app are thin shells over them.
+
+pub mod access;
+pub mod body;
+mod explain;
+pub mod feedback;
+mod listings;
+mod profiles;
+pub mod virtual_models;
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use pingora::http::ResponseHeader;
+use pingora::protocols::http::ServerSession;
+use serde_json::Value;
+
+use crate::api::{self, Dialect, Local, RouteMiss};
+use crate::error::RequestError;
+use crate::RouterState;
+
+/// A complete response built by the router.
+#[derive(Debug, Clone)]
+pub struct LocalResponse {
+    pub status: u16,
+    pub content_type: &'static str,
+    pub body: Bytes,
+}
+
+impl LocalResponse {
+    pub fn json(status: u16, value: &Value) -> Self {
+        LocalResponse {
+            status,
+            content_type: "application/json",
+            body: Bytes::from(value.to_string()),
+        }
+    }
+
+    pub fn text(content_type: &'static str, body: Bytes) -> Self {
+        LocalResponse {
+            status: 200,
+            content_type,
+            body,
+        }
+    }
+
+    pub fn error(err: &RequestError, dialect: Dialect) -> Self {
+        LocalResponse {
+            status: err.status(),
+            content_type: "application/json",
+            body: err.body(dialect),
+        }
+    }
+}
+
+/// Which listener a request came in on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Listener {
+    /// The proxy port (`router.host:router.port`).
+    Proxy,
+    /// The admin side service (`router.admin.listen`).
+    Admin,
+}
+
+/// The error for a request that matched no endpoint.
+pub fn route_miss(miss: RouteMiss, method: &str, path: &str) -> RequestError {
+    match miss {
+        RouteMiss::UnknownPath => RequestError::UnknownPath(path.to_string()),
+        RouteMiss::WrongMethod => RequestError::MethodNotAllowed {
+            method: method.to_string(),
+            path: path.to_string(),
+        },
+    }
+}
+
+/// Answers a local endpoint: checks `/admin/*` access, reads the body where the endpoint takes
+/// one, and builds the response.
+pub async fn answer(
+    state: &Arc<RouterState>,
+    session: &mut ServerSession,
+    local: Local,
+    listener: Listener,
+) -> LocalResponse {
+    let path = session.req_header().uri.path().to_string();
+    let query = session.req_header().uri.query().unwrap_or("").to_string();
+    let dialect = api::dialect_of_path(&path);
+    match respond(state, session, local, listener, &path, &query).await {
+        Ok(response) => response,
+        Err(err) => LocalResponse::error(&err, dialect),
+    }
+}
+
+async fn respond(
+    state: &Arc<RouterState>,
+    session: &mut ServerSession,
+    local: Local,
+    listener: Listener,
+    path: &str,
+    query: &str,
+) -> Result<LocalResponse, RequestError> {
+    if path.starts_with("/admin/") {
+        access::check(state, &session.req_header().headers, listener)?;
+    }
+    let params = api::query::params(query);
+    let max_body = state.config.max_body_bytes;
+    Ok(match local {
+        Local::Explain => {
+            let body = if session.req_header().method == http::Method::POST {
+                Some(body::read_whole(session, max_body).await?)
+            } else {
+                None
+            };
+            LocalResponse::json(200, &explain::explain(state, &params, body.as_deref())?)
+        }
+        Local::Feedback => {
+            if listener == Listener::Admin {
+                return Err(RequestError::UnknownPath(
+                    "/v1/feedback on the admin port (send feedback to the proxy port)".to_string(),
+                ));
+            }
+            let raw = body::read_whole(session, max_body).await?;
+            LocalResponse::json(200, &feedback::accept(state, &raw).await?)
+        }
+        Local::Profiles => profiles::list(state),
+        Local::Reprofile => profiles::start(state, &params),
+        Local::ReprofileStatus => profiles::status(state, path)?,
+        listing => listings::respond(state, listing, path).await?,
+    })
+}
+
+/// Writes a complete router-built response. Errors close the connection after the response
+/// (the request body may be unread); so does a router that is draining.
+pub async fn write(
+    session: &mut ServerSession,
+    response: LocalResponse,
+    request_id: Option<&str>,
+) -> pingora::Result<()> {
+    let mut header = ResponseHeader::build(response.status, Some(4))?;
+    header.insert_header("content-type", response.content_type)?;
+    header.insert_header("content-length", response.body.len().to_string())?;
+    if let Some(id) = request_id {
+        header.insert_header("x-request-id", id)?;
+    }
+    if response.status >= 400 {
+        session.set_keepalive(None);
+    }
+    let head_only = session.req_header().method == http::Method::HEAD;
+    session.write_response_header(Box::new(header)).await?;
+    if !head_only {
+        session.write_response_body(response.body, true).await?;
+    }
+    Ok(())
+}
