@@ -1,7 +1,7 @@
 //! Request errors and their one mapping to HTTP: status, OpenAI `type`/`code`, and the body in the
 //! client's dialect (OpenAI `{"error":{...}}` on `/v1/*`, Ollama `{"error":"..."}` on `/api/*`).
-//! Every error a client sees goes through here: request checks, routing ([`crate::routing`]
-//! converts its own), failures while proxying ([`RequestError::from_proxy_failure`]), feedback
+//! Every error a client sees goes through here: request checks, routing (which converts its
+//! own), failures while proxying ([`RequestError::from_proxy_failure`]), feedback
 //! and the admin endpoints.
 
 use bytes::Bytes;

@@ -7,17 +7,34 @@
 //! otherwise, streams included. It answers `/health`, `/metrics`, `/v1/models`, `/api/tags`,
 //! `/api/ps` and `/api/version` itself.
 //!
+//! # Layers
+//!
+//! A module uses only modules of its own line or below, with no cycle (checked by
+//! `layer_tests.rs`); only the top two lines see [`RouterState`].
+//!
+//! | layer | modules |
+//! |---|---|
+//! | apps | [`proxy`] (the `ProxyHttp` phases), [`admin`] (the side service), [`lifecycle`] (services, start and stop) |
+//! | local endpoints | [`endpoints`] (both listeners: dispatcher, body reader, writer) |
+//! | capabilities | [`profile`] |
+//! | I/O | [`upstream`] (nodes, discovery, the pinned client), [`store`] (sled, its service, handover) |
+//! | pure | [`routing`] (analysis, scoring, decision), [`api`] (endpoints, request views, query strings) |
+//! | base | [`config`], [`error`] (the one error map), [`model`] (shared data), [`metrics`] |
+//!
 //! # Phases (Pingora 0.9.1)
 //!
 //! | phase | job | ctx written |
 //! |---|---|---|
-//! | `request_filter` | answer local endpoints; read the body (64 KiB retry-buffer tail technique); parse and check it; route; rewrite `model`; pick the first node | endpoint, decision, upstream body, first node |
-//! | `upstream_peer` | the node for this attempt (first node, or another one with the model on retry) | current node, tried |
-//! | `upstream_request_filter` / `request_body_filter` | path without `?model=`, `Host`, exact `Content-Length`; send the rewritten body once per attempt | body sent |
-//! | `fail_to_connect` | mark the node down; retry on another node (nothing was sent yet) | — |
-//! | `response_filter` | `x-smarterrouter-model`, `x-request-id` | — |
-//! | `fail_to_proxy` | error body in the client's dialect | — |
-//! | `logging` | metrics and the access log line | — |
+//! | `request_filter` | answer local endpoints; read the body (64 KiB retry-buffer tail technique); parse and check it; route; rewrite `model`; pick the first node | `request`, `routed`, first node in `attempts` |
+//! | `upstream_peer` | the node for this attempt (first node, or another one with the model on retry) | `attempts` |
+//! | `upstream_request_filter` / `request_body_filter` | path without `?model=`, `Host`, exact `Content-Length`; the rewritten body once per attempt | `attempts` |
+//! | `fail_to_connect` | mark the node down; retry on another node (nothing was sent yet) | `attempts` |
+//! | `error_while_proxy` | resend once on a fresh connection when a pooled one was already closed | `attempts` |
+//! | `response_filter` | `x-smarterrouter-model`, `x-smarterrouter-category`, `x-request-id`; the decision record (for feedback); `Connection: close` while draining | — |
+//! | `fail_to_proxy` | the error in the client's dialect, through [`error`] | — |
+//! | `logging` | metrics and the access log line; node slots freed | — |
+//!
+//! The table of every `RequestCtx` field, with who sets and reads it, is in [`proxy::ctx`].
 //!
 //! Embedding: build a [`RouterState`] from a [`config::LoadedConfig`], add the router's services
 //! to your own Pingora `Server` with [`lifecycle::add_services`] (after
@@ -171,3 +188,6 @@ impl RouterState {
         candidate.max(previous + 1)
     }
 }
+
+#[cfg(test)]
+mod layer_tests;

@@ -1,4 +1,5 @@
-//! Prometheus metrics, registered in the default registry (the one `pingora-prometheus` reads).
+//! Prometheus metrics, registered in the `prometheus` crate's default registry and rendered by
+//! `/metrics`.
 //! Labels are bounded: endpoint templates, status codes, and model names from the pools.
 
 use std::sync::LazyLock;

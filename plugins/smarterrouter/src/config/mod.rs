@@ -3,10 +3,11 @@
 //! [`load`], the `ROUTER_*` environment overrides in [`env`], and the checks in [`validate`].
 
 mod env;
+mod env_table;
 mod load;
 mod validate;
 
-pub use env::{RouterEnv, Support, VARIABLES};
+pub use env::{known as known_variables, RouterEnv, Support, UNAPPLIED};
 pub use load::{load_file, load_str, ConfigError, LoadedConfig};
 pub use validate::ResolvedNode;
 

@@ -28,6 +28,18 @@ pub struct ResolvedNode {
 }
 
 pub(super) fn check(router: &RouterConfig, problems: &mut Vec<String>) -> Vec<ResolvedNode> {
+    check_listen(router, problems);
+    check_requests(router, problems);
+    check_routing(router, problems);
+    check_admin_key(router, problems);
+    check_profiling(router, problems);
+    check_store(router, problems);
+    check_timing(router, problems);
+    check_pools(router, problems)
+}
+
+/// The proxy and admin addresses.
+fn check_listen(router: &RouterConfig, problems: &mut Vec<String>) {
     let host = router.host.trim_start_matches('[').trim_end_matches(']');
     if host.parse::<IpAddr>().is_err() {
         problems.push(format!(
@@ -38,6 +50,33 @@ pub(super) fn check(router: &RouterConfig, problems: &mut Vec<String>) -> Vec<Re
     if router.port == 0 {
         problems.push("router.port: must be between 1 and 65535".to_string());
     }
+    if !router.admin.listen.is_empty() && router.admin.listen.parse::<SocketAddr>().is_err() {
+        problems.push(format!(
+            "router.admin.listen: {:?} is not host:port with an IP address (e.g. 127.0.0.1:11437; empty disables the admin service)",
+            router.admin.listen
+        ));
+    }
+    let proxy_port_taken = router
+        .admin
+        .listen
+        .parse::<SocketAddr>()
+        .is_ok_and(|admin| {
+            admin.port() == router.port
+                && (admin.ip().is_unspecified()
+                    || host
+                        .parse::<IpAddr>()
+                        .is_ok_and(|h| h.is_unspecified() || h == admin.ip()))
+        });
+    if proxy_port_taken {
+        problems.push(format!(
+            "router.admin.listen: {} is the proxy's own address (router.host:router.port); give the admin service another port",
+            router.admin.listen
+        ));
+    }
+}
+
+/// Model names, body limit, log level.
+fn check_requests(router: &RouterConfig, problems: &mut Vec<String>) {
     if let Some(model) = &router.default_model {
         if model.trim().is_empty() {
             problems.push("router.default_model: must not be empty (remove the key to let the router pick the first model a node offers)".to_string());
@@ -61,12 +100,10 @@ pub(super) fn check(router: &RouterConfig, problems: &mut Vec<String>) -> Vec<Re
             LOG_LEVELS.join(", ")
         ));
     }
-    if !router.admin.listen.is_empty() && router.admin.listen.parse::<SocketAddr>().is_err() {
-        problems.push(format!(
-            "router.admin.listen: {:?} is not host:port with an IP address (e.g. 127.0.0.1:11437; empty disables the admin service)",
-            router.admin.listen
-        ));
-    }
+}
+
+/// `router.routing`.
+fn check_routing(router: &RouterConfig, problems: &mut Vec<String>) {
     let q = router.routing.quality_preference;
     if !(0.0..=1.0).contains(&q) {
         problems.push(format!(
@@ -96,6 +133,10 @@ pub(super) fn check(router: &RouterConfig, problems: &mut Vec<String>) -> Vec<Re
             ));
         }
     }
+}
+
+/// `router.admin.api_key`.
+fn check_admin_key(router: &RouterConfig, problems: &mut Vec<String>) {
     if router
         .admin
         .api_key
@@ -107,23 +148,10 @@ pub(super) fn check(router: &RouterConfig, problems: &mut Vec<String>) -> Vec<Re
                 .to_string(),
         );
     }
-    let proxy_port_taken = router
-        .admin
-        .listen
-        .parse::<SocketAddr>()
-        .is_ok_and(|admin| {
-            admin.port() == router.port
-                && (admin.ip().is_unspecified()
-                    || host
-                        .parse::<IpAddr>()
-                        .is_ok_and(|h| h.is_unspecified() || h == admin.ip()))
-        });
-    if proxy_port_taken {
-        problems.push(format!(
-            "router.admin.listen: {} is the proxy's own address (router.host:router.port); give the admin service another port",
-            router.admin.listen
-        ));
-    }
+}
+
+/// `router.profiling` and its judge.
+fn check_profiling(router: &RouterConfig, problems: &mut Vec<String>) {
     let profiling = &router.profiling;
     if !(1..=super::SUITE_PROMPTS_PER_CATEGORY).contains(&profiling.prompts_per_category) {
         problems.push(format!(
@@ -158,6 +186,10 @@ pub(super) fn check(router: &RouterConfig, problems: &mut Vec<String>) -> Vec<Re
             );
         }
     }
+}
+
+/// `router.data_dir` and `router.feedback`.
+fn check_store(router: &RouterConfig, problems: &mut Vec<String>) {
     if router.data_dir.trim().is_empty() {
         problems.push("router.data_dir: must name a directory (default ./data)".to_string());
     } else if let Ok(absolute) = std::path::absolute(&router.data_dir) {
@@ -176,6 +208,10 @@ pub(super) fn check(router: &RouterConfig, problems: &mut Vec<String>) -> Vec<Re
             router.feedback.half_life_days
         ));
     }
+}
+
+/// Discovery and upstream timeouts and attempts.
+fn check_timing(router: &RouterConfig, problems: &mut Vec<String>) {
     if router.discovery.interval_secs == 0 {
         problems.push("router.discovery.interval_secs: must be at least 1".to_string());
     }
@@ -194,7 +230,6 @@ pub(super) fn check(router: &RouterConfig, problems: &mut Vec<String>) -> Vec<Re
             router.upstream.max_attempts
         ));
     }
-    check_pools(router, problems)
 }
 
 fn check_pools(router: &RouterConfig, problems: &mut Vec<String>) -> Vec<ResolvedNode> {

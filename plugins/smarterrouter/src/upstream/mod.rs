@@ -7,7 +7,6 @@ pub mod discovery;
 pub use client::{NodeClient, UpstreamError};
 
 use std::collections::BTreeSet;
-use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::SystemTime;
@@ -39,19 +38,22 @@ pub struct NodeState {
     pub version: Option<String>,
 }
 
-/// A backend server in a pool.
+/// A backend server in a pool: its configuration (`node.url`, `node.kind`, ... through
+/// `Deref`) and what is live about it.
 #[derive(Debug)]
 pub struct Node {
     pub id: usize,
-    pub pool: String,
-    pub url: String,
-    pub addr: SocketAddr,
-    pub host_header: String,
-    pub kind: NodeKind,
-    pub weight: u32,
-    pub max_concurrency: Option<u32>,
+    spec: ResolvedNode,
     in_flight: AtomicU32,
     state: RwLock<NodeState>,
+}
+
+impl std::ops::Deref for Node {
+    type Target = ResolvedNode;
+
+    fn deref(&self) -> &ResolvedNode {
+        &self.spec
+    }
 }
 
 impl Node {
@@ -184,13 +186,10 @@ impl Registry {
             .map(|(id, n)| {
                 Arc::new(Node {
                     id,
-                    pool: n.pool.clone(),
-                    url: n.url.clone(),
-                    addr: n.addr,
-                    host_header: n.host_header.clone(),
-                    kind: n.kind,
-                    weight: n.weight.max(1),
-                    max_concurrency: n.max_concurrency,
+                    spec: ResolvedNode {
+                        weight: n.weight.max(1),
+                        ..n.clone()
+                    },
                     in_flight: AtomicU32::new(0),
                     state: RwLock::new(NodeState {
                         last_error: Some("not checked yet".to_string()),
