@@ -6,7 +6,11 @@ For non-streaming and streaming chat completions it measures, with wrk on 127.0.
   - latency p50 and p99 at concurrency 1 (added latency = router - direct; target p99 < 0.5 ms)
 Each measurement runs --runs times (alternating direct and router) and the medians are reported.
 
+With --baseline-bin PATH a second router (another build, e.g. the previous commit's) runs against
+the same mock in the same run, so a change can be measured before and after side by side.
+
 Usage: benches/load.py [--runs 3] [--seconds 5] [--tokens 5] [--threads 2] [--latency-ms 0]
+                       [--baseline-bin PATH]
 Needs: release builds (cargo build --release --workspace --bins) and wrk (apt-get install wrk).
 """
 
@@ -77,6 +81,7 @@ def main():
     parser.add_argument("--tokens", type=int, default=5)
     parser.add_argument("--threads", type=int, default=2, help="router worker threads (Pingora `threads`)")
     parser.add_argument("--latency-ms", type=int, default=0, help="mock delay before each answer")
+    parser.add_argument("--baseline-bin", help="another smarterrouter binary to measure in the same run")
     args = parser.parse_args()
     for binary in ("smarterrouter", "mock-ollama"):
         if not (RELEASE / binary).exists():
@@ -90,29 +95,36 @@ def main():
              "--latency-ms", str(args.latency_ms)],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )
-        conf = workdir / "bench.yaml"
-        conf.write_text(
-            f"threads: {args.threads}\ngrace_period_seconds: 0\npid_file: {workdir}/p.pid\nupgrade_sock: {workdir}/u.sock\n"
-            f"router:\n  host: 127.0.0.1\n  port: {router_port}\n  data_dir: {workdir}/data\n  profiling: {{auto: false}}\n  admin: {{listen: 127.0.0.1:{admin_port}}}\n"
-            f"  log: {{level: warn}}\n  pools:\n    - name: bench\n      nodes:\n        - url: http://127.0.0.1:{mock_port}\n"
-        )
+        routers, ports = [], {}
+        binaries = [("router", RELEASE / "smarterrouter")]
+        if args.baseline_bin:
+            binaries.append(("baseline", Path(args.baseline_bin)))
         env = {k: v for k, v in os.environ.items() if not k.startswith("ROUTER_")}
-        router = subprocess.Popen(
-            [str(RELEASE / "smarterrouter"), "-c", str(conf)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env,
-        )
+        for name, binary in binaries:
+            port, admin_port = free_port(), free_port()
+            conf = workdir / f"{name}.yaml"
+            conf.write_text(
+                f"threads: {args.threads}\ngrace_period_seconds: 0\npid_file: {workdir}/{name}.pid\nupgrade_sock: {workdir}/{name}.sock\n"
+                f"router:\n  host: 127.0.0.1\n  port: {port}\n  data_dir: {workdir}/{name}-data\n  profiling: {{auto: false}}\n  admin: {{listen: 127.0.0.1:{admin_port}}}\n"
+                f"  log: {{level: warn}}\n  pools:\n    - name: bench\n      nodes:\n        - url: http://127.0.0.1:{mock_port}\n"
+            )
+            routers.append(subprocess.Popen(
+                [str(binary), "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env,
+            ))
+            ports[name] = port
         try:
             wait_for(f"http://127.0.0.1:{mock_port}/api/version")
-            wait_for(f"http://127.0.0.1:{router_port}/health")
-            results = run_all(args, workdir, mock_port, router_port)
+            for port in ports.values():
+                wait_for(f"http://127.0.0.1:{port}/health")
+            results = run_all(args, workdir, mock_port, ports)
         finally:
-            for p in (router, mock):
+            for p in (*routers, mock):
                 p.kill()
                 p.wait()
     report(results, args)
 
 
-def run_all(args, workdir, mock_port, router_port):
+def run_all(args, workdir, mock_port, router_ports):
     results = {}
     for mode, stream in (("non-streaming", False), ("streaming", True)):
         body = workdir / f"{mode}.json"
@@ -120,10 +132,9 @@ def run_all(args, workdir, mock_port, router_port):
             "model": "llama3.2:1b", "stream": stream,
             "messages": [{"role": "user", "content": "Write a haiku about the ocean."}],
         }))
-        targets = {
-            "direct": f"http://127.0.0.1:{mock_port}/v1/chat/completions",
-            "router": f"http://127.0.0.1:{router_port}/v1/chat/completions",
-        }
+        targets = {"direct": f"http://127.0.0.1:{mock_port}/v1/chat/completions"}
+        for name, port in router_ports.items():
+            targets[name] = f"http://127.0.0.1:{port}/v1/chat/completions"
         for name in targets:  # warm up connections and caches
             wrk(targets[name], body, 8, 1, workdir)
         samples = {(name, c): [] for name in targets for c in (64, 1)}
@@ -142,21 +153,23 @@ def median(values):
 def report(results, args):
     print(f"# router ({args.threads} threads) vs direct, medians of {args.runs} runs of {args.seconds}s, "
           f"mock answers {args.tokens} tokens after {args.latency_ms} ms")
-    print("| mode | rps c=64 direct | rps c=64 router | ratio | p50 c=1 direct | p50 router | added p50 | p99 c=1 direct | p99 router | added p99 |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+    print("| mode | target | rps c=64 | ratio to direct | p50 c=1 | added p50 | p99 c=1 | added p99 |")
+    print("|---|---|---|---|---|---|---|---|")
     failed = False
     for mode, s in results.items():
-        rps_d = median([r[0] for r in s[("direct", 64)]])
-        rps_r = median([r[0] for r in s[("router", 64)]])
-        p50_d = median([r[1] for r in s[("direct", 1)]])
-        p50_r = median([r[1] for r in s[("router", 1)]])
-        p99_d = median([r[2] for r in s[("direct", 1)]])
-        p99_r = median([r[2] for r in s[("router", 1)]])
-        ratio = rps_r / rps_d
-        added_p99 = p99_r - p99_d
-        print(f"| {mode} | {rps_d:.0f} | {rps_r:.0f} | {ratio:.2f} | {p50_d:.3f} ms | {p50_r:.3f} ms | "
-              f"{p50_r - p50_d:.3f} ms | {p99_d:.3f} ms | {p99_r:.3f} ms | {added_p99:.3f} ms |")
-        failed |= ratio < 0.5 or added_p99 >= 0.5
+        names = sorted({name for name, _ in s}, key=lambda n: ("direct", "router", "baseline").index(n))
+        med = {n: (median([r[0] for r in s[(n, 64)]]), median([r[1] for r in s[(n, 1)]]),
+                   median([r[2] for r in s[(n, 1)]])) for n in names}
+        rps_d, p50_d, p99_d = med["direct"]
+        for name in names:
+            rps, p50, p99 = med[name]
+            print(f"| {mode} | {name} | {rps:.0f} | {rps / rps_d:.2f} | {p50:.3f} ms | {p50 - p50_d:+.3f} ms | "
+                  f"{p99:.3f} ms | {p99 - p99_d:+.3f} ms |")
+        ratio = med["router"][0] / rps_d
+        failed |= ratio < 0.5 or med["router"][2] - p99_d >= 0.5
+        if "baseline" in med:
+            print(f"| {mode} | router / baseline | {med['router'][0] / med['baseline'][0]:.2f} | | "
+                  f"{med['router'][1] - med['baseline'][1]:+.3f} ms | | {med['router'][2] - med['baseline'][2]:+.3f} ms | |")
     print("targets: throughput ratio >= 0.50, added p99 at c=1 < 0.5 ms:", "MISSED" if failed else "met")
 
 

@@ -147,3 +147,46 @@ async fn body_over_the_limit_is_413_and_unknown_routes_are_explained() {
     let body: Value = response.json().await.unwrap();
     assert!(body["error"].as_str().unwrap().contains("/v2/unknown"));
 }
+
+/// A node that sends nothing for `router.upstream.read_timeout_secs` gets 504 `upstream_timeout`
+/// in the client's dialect, naming the node and the setting.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_silent_node_is_504_upstream_timeout() {
+    let mock = mock(MockConfig {
+        latency: std::time::Duration::from_millis(2500),
+        ..MockConfig::default()
+    })
+    .await;
+    let router = RouterProcess::start(RouterOptions {
+        extra: "  default_model: llama3.2:1b\n  upstream:\n    read_timeout_secs: 1\n".into(),
+        ..RouterOptions::new(vec![node(&mock.url(), "ollama")])
+    })
+    .await;
+    let response = client()
+        .post(format!("{}/v1/chat/completions", router.url()))
+        .json(&chat_body("llama3.2:1b", "hi"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 504);
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "upstream_timeout");
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains(&mock.url()) && message.contains("read_timeout_secs"),
+        "{message}"
+    );
+    let response = client()
+        .post(format!("{}/api/chat", router.url()))
+        .json(&serde_json::json!({"model": "llama3.2:1b", "stream": false,
+                                  "messages": [{"role": "user", "content": "hi"}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 504);
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert!(body["error"]
+        .as_str()
+        .unwrap()
+        .contains("read_timeout_secs"));
+}
