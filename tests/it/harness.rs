@@ -321,3 +321,15 @@ pub async fn get_json(url: String) -> serde_json::Value {
         .await
         .expect("JSON body")
 }
+
+/// GET a URL and return the body as text (whatever the status).
+pub async fn get_text(url: String) -> String {
+    client()
+        .get(url)
+        .send()
+        .await
+        .expect("request sent")
+        .text()
+        .await
+        .expect("text body")
+}

@@ -112,14 +112,7 @@ async fn health_and_metrics_on_proxy_and_admin_ports() {
         assert_eq!(health["status"], "ok");
         assert_eq!(health["nodes"][0]["url"], mock.url());
         assert_eq!(health["nodes"][0]["models"], 3);
-        let metrics = client()
-            .get(format!("{base}/metrics"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let metrics = get_text(format!("{base}/metrics")).await;
         assert!(
             metrics.contains(r#"smarterrouter_requests_total{endpoint="/v1/chat/completions",model="llama3.2:1b",status="200"} 1"#),
             "{metrics}"

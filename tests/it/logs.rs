@@ -20,20 +20,7 @@ async fn json_log_line_per_request() {
         .await
         .unwrap();
     assert_eq!(response.status(), 200);
-    let mut line = None;
-    for _ in 0..100 {
-        line = router
-            .logs()
-            .lines()
-            .find(|l| l.contains("log-test-1"))
-            .map(str::to_string);
-        if line.is_some() {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
-    let line = line.unwrap_or_else(|| panic!("no access line; log:\n{}", router.logs()));
-    let entry: Value = serde_json::from_str(&line).unwrap();
+    let (line, entry) = access_line(&router, "log-test-1").await;
     for field in [
         "timestamp",
         "level",
@@ -53,6 +40,10 @@ async fn json_log_line_per_request() {
     assert_eq!(entry["model_selected"], "llama3.2:1b");
     assert_eq!(entry["status"], 200);
     assert_eq!(entry["cache_hit"], false);
+    assert_eq!(
+        entry["cache"], "random_sampling",
+        "no temperature: not cached"
+    );
     assert_eq!(entry["category"], "factual", "\"hi\" is a general prompt");
     assert_eq!(entry["node"], mock.url());
     assert!(entry["latency_ms"].as_f64().unwrap() > 0.0);
@@ -63,4 +54,52 @@ async fn json_log_line_per_request() {
             .all(|l| l.trim().is_empty() || serde_json::from_str::<Value>(l).is_ok()),
         "every line is JSON"
     );
+}
+
+/// The access line of request `id` (waits for it), raw and parsed.
+async fn access_line(router: &RouterProcess, id: &str) -> (String, Value) {
+    for _ in 0..100 {
+        if let Some(line) = router.logs().lines().find(|l| l.contains(id)) {
+            return (line.to_string(), serde_json::from_str(line).unwrap());
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    panic!("no access line for {id}; log:\n{}", router.logs());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_cache_hit_is_logged_as_one() {
+    let mock = default_mock().await;
+    let router = RouterProcess::start(RouterOptions {
+        env: vec![("ROUTER_LOG_FORMAT".into(), "json".into())],
+        ..RouterOptions::new(vec![node(&mock.url(), "ollama")])
+    })
+    .await;
+    let body = serde_json::json!({"model": "auto", "temperature": 0,
+                                  "messages": [{"role": "user", "content": "hi"}]});
+    for id in ["log-miss-1", "log-hit-2"] {
+        let response = client()
+            .post(format!("{}/v1/chat/completions", router.url()))
+            .header("x-request-id", id)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        assert_eq!(response.headers()["x-request-id"], id);
+    }
+    let (_, miss) = access_line(&router, "log-miss-1").await;
+    let (_, hit) = access_line(&router, "log-hit-2").await;
+    assert_eq!(
+        (miss["cache_hit"].clone(), miss["cache"].clone()),
+        (false.into(), "miss".into())
+    );
+    assert_eq!(
+        (hit["cache_hit"].clone(), hit["cache"].clone()),
+        (true.into(), "exact".into())
+    );
+    assert_eq!(hit["model_selected"], "llama3.2:1b");
+    assert_eq!(hit["status"], 200);
+    assert_eq!(hit["node"], "", "a hit reaches no node");
+    assert_eq!(mock.state.count("/v1/chat/completions"), 1);
 }

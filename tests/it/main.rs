@@ -5,6 +5,7 @@
 
 mod apps;
 mod bodies;
+mod cache;
 mod config_cli;
 mod errors;
 mod failover;

@@ -511,7 +511,7 @@ async fn the_originals_variables_are_known_and_unsupported_ones_say_so() {
     ));
     let env = [
         ("ROUTER_LOG_LEVEL", "WARNING"),
-        ("ROUTER_CACHE_ENABLED", "true"),
+        ("ROUTER_REDIS_URL", "redis://127.0.0.1:6379"),
         ("ROUTER_RATE_LIMIT_ENABLED", "true"),
         ("ROUTER_VRAM_MAX_TOTAL_GB", "20"),
         ("ROUTER_DATABASE_URL", "sqlite:///data/router.db"),
@@ -520,7 +520,7 @@ async fn the_originals_variables_are_known_and_unsupported_ones_say_so() {
     let (ok, text) = validate_with(&conf, &env);
     assert!(ok, "{text}");
     let expected = [
-        "ROUTER_CACHE_ENABLED is set but not supported yet",
+        "ROUTER_REDIS_URL is set but not supported yet",
         "ROUTER_RATE_LIMIT_ENABLED is set but not supported yet",
         "ROUTER_VRAM_MAX_TOTAL_GB is set but not supported yet",
         "ROUTER_DATABASE_URL is set but has no effect here: the store is the embedded one in router.data_dir",

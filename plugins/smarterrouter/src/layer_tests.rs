@@ -10,7 +10,7 @@ const LAYERS: &[&[&str]] = &[
     &["config", "error", "model", "metrics"],
     &["api", "routing"],
     &["upstream", "store"],
-    &["profile"],
+    &["profile", "cache"],
     &["endpoints"],
     &["proxy", "admin", "lifecycle"],
 ];

@@ -16,7 +16,7 @@
 //! |---|---|
 //! | apps | [`proxy`] (the `ProxyHttp` phases), [`admin`] (the side service), [`lifecycle`] (services, start and stop) |
 //! | local endpoints | [`endpoints`] (both listeners: dispatcher, body reader, writer) |
-//! | capabilities | [`profile`] |
+//! | capabilities | [`profile`], [`cache`] |
 //! | I/O | [`upstream`] (nodes, discovery, the pinned client), [`store`] (sled, its service, handover) |
 //! | pure | [`routing`] (analysis, scoring, decision), [`api`] (endpoints, request views, query strings) |
 //! | base | [`config`], [`error`] (the one error map), [`model`] (shared data), [`metrics`] |
@@ -43,6 +43,7 @@
 
 pub mod admin;
 pub mod api;
+pub mod cache;
 pub mod config;
 pub mod endpoints;
 pub mod error;
@@ -88,6 +89,8 @@ pub struct RouterState {
     /// Set once this process is shutting down or being replaced: responses then close their
     /// connection, so keep-alive clients reconnect to whoever serves next.
     pub draining: AtomicBool,
+    /// The response cache (through pingora-cache).
+    pub cache: cache::ResponseCache,
 }
 
 /// Loads what the process keeps in memory from the store when it opens, and records handed
@@ -170,6 +173,10 @@ impl RouterState {
             registry: Arc::new(upstream::Registry::new(&loaded.nodes)),
             node_client,
             draining: AtomicBool::new(false),
+            cache: cache::ResponseCache::new(
+                &loaded.router.cache,
+                Duration::from_secs(loaded.router.upstream.read_timeout_secs),
+            ),
         }))
     }
 

@@ -5,14 +5,20 @@
 use std::sync::LazyLock;
 
 use prometheus::{
-    register_histogram_vec, register_int_counter_vec, register_int_gauge_vec, Encoder,
-    HistogramVec, IntCounterVec, IntGaugeVec, TextEncoder,
+    register_gauge, register_histogram_vec, register_int_counter, register_int_counter_vec,
+    register_int_gauge, register_int_gauge_vec, Encoder, Gauge, HistogramVec, IntCounter,
+    IntCounterVec, IntGauge, IntGaugeVec, TextEncoder,
 };
 
 pub struct Metrics {
     pub requests: Option<IntCounterVec>,
     pub duration: Option<HistogramVec>,
     pub node_up: Option<IntGaugeVec>,
+    pub cache_hits: Option<IntCounterVec>,
+    pub cache_misses: Option<IntCounterVec>,
+    pub cache_hit_rate: Option<Gauge>,
+    pub cache_evictions: Option<IntCounter>,
+    pub cache_bytes: Option<IntGauge>,
 }
 
 /// Registration fails only if a metric of the same name exists already; the router then runs
@@ -37,7 +43,64 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| Metrics {
         &["pool", "node"]
     )
     .ok(),
+    cache_hits: register_int_counter_vec!(
+        "smarterrouter_cache_hits_total",
+        "Requests answered from the response cache, by kind (exact or semantic)",
+        &["kind"]
+    )
+    .ok(),
+    cache_misses: register_int_counter_vec!(
+        "smarterrouter_cache_misses_total",
+        "Cacheable requests the response cache could not answer, by kind",
+        &["kind"]
+    )
+    .ok(),
+    cache_hit_rate: register_gauge!(
+        "smarterrouter_cache_hit_rate",
+        "Hits over hits and misses of the response cache since start"
+    )
+    .ok(),
+    cache_evictions: register_int_counter!(
+        "smarterrouter_cache_evictions_total",
+        "Answers dropped from the response cache to stay within its budgets"
+    )
+    .ok(),
+    cache_bytes: register_int_gauge!(
+        "smarterrouter_cache_bytes",
+        "Bytes of answers held by the response cache"
+    )
+    .ok(),
 });
+
+/// A cache outcome: `kind` is `None` for a request that went past the cache.
+pub fn observe_cache(kind: Option<&str>, hit: bool, hit_rate: f64) {
+    let Some(kind) = kind else {
+        return;
+    };
+    let counter = if hit {
+        &METRICS.cache_hits
+    } else {
+        &METRICS.cache_misses
+    };
+    if let Some(counter) = counter {
+        counter.with_label_values(&[kind]).inc();
+    }
+    if let Some(gauge) = &METRICS.cache_hit_rate {
+        gauge.set(hit_rate);
+    }
+}
+
+pub fn cache_evicted() {
+    if let Some(counter) = &METRICS.cache_evictions {
+        counter.inc();
+    }
+}
+
+pub fn set_cache_bytes(bytes: usize) {
+    if let Some(gauge) = &METRICS.cache_bytes {
+        gauge.set(i64::try_from(bytes).unwrap_or(i64::MAX));
+    }
+}
 
 pub fn observe_request(endpoint: &str, status: u16, model: &str, seconds: f64) {
     let status = status.to_string();

@@ -68,6 +68,10 @@ pub enum Local {
     Reprofile,
     /// `GET /admin/reprofile/{id}`.
     ReprofileStatus,
+    /// `GET /admin/cache/stats`.
+    CacheStats,
+    /// `POST /admin/cache/invalidate[?model=M]`.
+    CacheInvalidate,
 }
 
 /// What a request is for.
@@ -105,6 +109,8 @@ impl Endpoint {
                 Local::Profiles => "/admin/profiles",
                 Local::Reprofile => "/admin/reprofile",
                 Local::ReprofileStatus => "/admin/reprofile/{id}",
+                Local::CacheStats => "/admin/cache/stats",
+                Local::CacheInvalidate => "/admin/cache/invalidate",
             },
         }
     }
@@ -154,6 +160,8 @@ pub fn route(method: &str, path: &str) -> Result<Endpoint, RouteMiss> {
         "/admin/profiles" => ("GET", Endpoint::Local(Local::Profiles)),
         "/admin/reprofile" => ("POST", Endpoint::Local(Local::Reprofile)),
         p if p.starts_with("/admin/reprofile/") => ("GET", Endpoint::Local(Local::ReprofileStatus)),
+        "/admin/cache/stats" => ("GET", Endpoint::Local(Local::CacheStats)),
+        "/admin/cache/invalidate" => ("POST", Endpoint::Local(Local::CacheInvalidate)),
         "/admin/explain" if method == "POST" => ("POST", Endpoint::Local(Local::Explain)),
         "/admin/explain" => ("GET", Endpoint::Local(Local::Explain)),
         p if p.starts_with("/v1/models/") => ("GET", Endpoint::Local(Local::OpenAiModel)),

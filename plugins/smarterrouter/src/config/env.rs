@@ -190,6 +190,15 @@ const APPLIED: &[(&str, Apply)] = &[
     ("ROUTER_ADMIN_API_KEY", |r, v| {
         set(&mut r.admin.api_key, Some(v.to_string()))
     }),
+    ("ROUTER_CACHE_ENABLED", |r, v| {
+        set(&mut r.cache.enabled, flag(v)?)
+    }),
+    ("ROUTER_CACHE_TTL_SECONDS", |r, v| {
+        set(&mut r.cache.ttl_secs, whole(v)?)
+    }),
+    ("ROUTER_CACHE_RESPONSE_MAX_SIZE", |r, v| {
+        set(&mut r.cache.max_entries, whole(v)? as usize)
+    }),
     // The original's discovery loop; the later name wins when both are set.
     ("ROUTER_POLLING_INTERVAL", |r, v| {
         set(&mut r.discovery.interval_secs, whole(v)?)
@@ -414,7 +423,7 @@ mod tests {
     #[test]
     fn variables_without_an_effect_get_one_line_each() {
         let (_, problems, warnings) = apply(&[
-            ("ROUTER_CACHE_ENABLED", "true"),
+            ("ROUTER_REDIS_URL", "redis://127.0.0.1:6379"),
             ("ROUTER_RATE_LIMIT_ENABLED", "true"),
             ("ROUTER_VRAM_MAX_TOTAL_GB", "20"),
             ("ROUTER_DATABASE_URL", "sqlite:///data/router.db"),
@@ -424,7 +433,7 @@ mod tests {
         assert!(problems.is_empty());
         assert_eq!(warnings.len(), 5, "{warnings:#?}");
         let line = |name: &str| warnings.iter().find(|w| w.starts_with(name)).unwrap();
-        assert!(line("ROUTER_CACHE_ENABLED ").contains("not supported yet"));
+        assert!(line("ROUTER_REDIS_URL ").contains("not supported yet"));
         assert!(line("ROUTER_RATE_LIMIT_ENABLED ").contains("rate limiting"));
         assert!(line("ROUTER_VRAM_MAX_TOTAL_GB ").contains("VRAM"));
         assert!(line("ROUTER_DATABASE_URL ").contains("router.data_dir"));
@@ -482,6 +491,9 @@ mod tests {
             ("ROUTER_ROUTER_EXTERNAL_MODEL_NAME", "v"),
             ("ROUTER_EXTERNAL_MODEL_NAME", "w"),
             ("ROUTER_POLLING_INTERVAL", "77"),
+            ("ROUTER_CACHE_ENABLED", "false"),
+            ("ROUTER_CACHE_TTL_SECONDS", "5"),
+            ("ROUTER_CACHE_RESPONSE_MAX_SIZE", "7"),
             ("ROUTER_MODEL_POLLING_INTERVAL", "78"),
         ];
         let applied: Vec<&str> = APPLIED.iter().map(|(n, _)| *n).collect();

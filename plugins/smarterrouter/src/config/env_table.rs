@@ -3,7 +3,6 @@
 
 use super::env::Support::{self, Ignored, NotYet};
 
-const CACHE: &str = "the response cache";
 const VRAM: &str = "VRAM monitoring and unloading";
 const RATE: &str = "rate limiting";
 const REDIS: &str = "the shared Redis backend";
@@ -16,10 +15,7 @@ pub const UNAPPLIED: &[(&str, Support)] = &[
     ("ROUTER_DATABASE_MAX_OVERFLOW", Ignored("the store is embedded; there is no database pool")),
     ("ROUTER_DATABASE_POOL_RECYCLE", Ignored("the store is embedded; there is no database pool")),
     ("ROUTER_DATABASE_POOL_PRE_PING", Ignored("the store is embedded; there is no database pool")),
-    ("ROUTER_CACHE_ENABLED", NotYet(CACHE)),
-    ("ROUTER_CACHE_MAX_SIZE", NotYet(CACHE)),
-    ("ROUTER_CACHE_TTL_SECONDS", NotYet(CACHE)),
-    ("ROUTER_CACHE_RESPONSE_MAX_SIZE", NotYet(CACHE)),
+    ("ROUTER_CACHE_MAX_SIZE", Ignored("routing decisions are not cached (routing takes microseconds); the response cache size is ROUTER_CACHE_RESPONSE_MAX_SIZE (router.cache.max_entries) and router.cache.max_bytes")),
     ("ROUTER_CACHE_SIMILARITY_THRESHOLD", NotYet("the semantic cache")),
     ("ROUTER_EMBED_MODEL", NotYet("the semantic cache")),
     ("ROUTER_CACHE_BACKEND", NotYet(REDIS)),
@@ -96,11 +92,11 @@ pub const UNAPPLIED: &[(&str, Support)] = &[
     ("ROUTER_MODEL_FILTER_EXCLUDE", Ignored("every model a node lists is routable")),
     ("ROUTER_ENABLE_RESPONSE_COMPRESSION", Ignored("responses are passed through as the node sends them")),
     ("ROUTER_COMPRESSION_MINIMUM_SIZE", Ignored("responses are passed through as the node sends them")),
-    ("ROUTER_CACHE_CLEANUP_INTERVAL_HOURS", NotYet(CACHE)),
-    ("ROUTER_PERSISTENT_CACHE_ENABLED", NotYet(CACHE)),
-    ("ROUTER_PERSISTENT_CACHE_MAX_AGE_DAYS", NotYet(CACHE)),
-    ("ROUTER_CACHE_STATS_ENABLED", NotYet(CACHE)),
-    ("ROUTER_CACHE_STATS_RETENTION_HOURS", NotYet(CACHE)),
+    ("ROUTER_CACHE_CLEANUP_INTERVAL_HOURS", Ignored("the response cache is in memory, bounded by router.cache.max_bytes and its TTL")),
+    ("ROUTER_PERSISTENT_CACHE_ENABLED", Ignored("the response cache is in memory, bounded by router.cache.max_bytes and its TTL")),
+    ("ROUTER_PERSISTENT_CACHE_MAX_AGE_DAYS", Ignored("the response cache is in memory, bounded by router.cache.max_bytes and its TTL")),
+    ("ROUTER_CACHE_STATS_ENABLED", Ignored("cache counters are always in /metrics and GET /admin/cache/stats")),
+    ("ROUTER_CACHE_STATS_RETENTION_HOURS", Ignored("cache counters are always in /metrics and GET /admin/cache/stats")),
     ("ROUTER_ENABLE_SLOW_QUERY_LOGGING", Ignored("every request has an access log line with latency_ms")),
     ("ROUTER_SLOW_QUERY_THRESHOLD_MS", Ignored("every request has an access log line with latency_ms")),
     ("ROUTER_DB_SLOW_FALLBACK_ENABLED", Ignored("requests never wait on the store")),

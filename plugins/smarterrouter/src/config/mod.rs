@@ -49,6 +49,7 @@ pub struct RouterConfig {
     pub data_dir: String,
     pub feedback: FeedbackConfig,
     pub profiling: ProfilingConfig,
+    pub cache: CacheConfig,
     pub pools: Vec<PoolConfig>,
 }
 
@@ -69,6 +70,7 @@ impl Default for RouterConfig {
             data_dir: "./data".to_string(),
             feedback: FeedbackConfig::default(),
             profiling: ProfilingConfig::default(),
+            cache: CacheConfig::default(),
             pools: vec![PoolConfig {
                 name: "local".to_string(),
                 nodes: vec![NodeConfig {
@@ -230,6 +232,37 @@ impl Default for ProfilingConfig {
             auto: true,
             max_age_hours: 168,
             judge: JudgeConfig::default(),
+        }
+    }
+}
+
+/// `router.cache`: the response cache (identical requests answered from memory).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct CacheConfig {
+    /// `ROUTER_CACHE_ENABLED`.
+    pub enabled: bool,
+    /// How long an answer is served from cache (`ROUTER_CACHE_TTL_SECONDS`).
+    pub ttl_secs: u64,
+    /// Most answers kept (`ROUTER_CACHE_RESPONSE_MAX_SIZE`, the original's response-cache size).
+    pub max_entries: usize,
+    /// Most bytes kept, all answers together.
+    pub max_bytes: usize,
+    /// Largest answer kept; larger ones are served but not stored.
+    pub max_response_bytes: usize,
+    /// Do not cache requests sampled at random (temperature above 0, or unset, without a seed).
+    pub skip_random_sampling: bool,
+}
+
+impl Default for CacheConfig {
+    fn default() -> Self {
+        CacheConfig {
+            enabled: true,
+            ttl_secs: 3600,
+            max_entries: 200,
+            max_bytes: 64 << 20,
+            max_response_bytes: 1 << 20,
+            skip_random_sampling: true,
         }
     }
 }

@@ -35,7 +35,28 @@ pub(super) fn check(router: &RouterConfig, problems: &mut Vec<String>) -> Vec<Re
     check_profiling(router, problems);
     check_store(router, problems);
     check_timing(router, problems);
+    check_cache(router, problems);
     check_pools(router, problems)
+}
+
+/// `router.cache`.
+fn check_cache(router: &RouterConfig, problems: &mut Vec<String>) {
+    let cache = &router.cache;
+    if cache.ttl_secs == 0 {
+        problems.push("router.cache.ttl_secs (ROUTER_CACHE_TTL_SECONDS): must be at least 1 (set router.cache.enabled: false to turn the cache off)".to_string());
+    }
+    if cache.max_entries == 0 {
+        problems.push(
+            "router.cache.max_entries (ROUTER_CACHE_RESPONSE_MAX_SIZE): must be at least 1"
+                .to_string(),
+        );
+    }
+    if cache.max_response_bytes == 0 || cache.max_response_bytes > cache.max_bytes {
+        problems.push(format!(
+            "router.cache.max_response_bytes: {} must be at least 1 and at most router.cache.max_bytes ({})",
+            cache.max_response_bytes, cache.max_bytes
+        ));
+    }
 }
 
 /// The proxy and admin addresses.

@@ -39,7 +39,9 @@ pub async fn respond(
         | Local::Feedback
         | Local::Profiles
         | Local::Reprofile
-        | Local::ReprofileStatus => {
+        | Local::ReprofileStatus
+        | Local::CacheStats
+        | Local::CacheInvalidate => {
             return Err(RequestError::Internal(format!(
                 "{} is not a listing",
                 crate::api::Endpoint::Local(local).label()

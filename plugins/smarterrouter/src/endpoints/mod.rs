@@ -1,10 +1,11 @@
 //! The endpoints the router answers itself, on both listeners (the proxy port and the admin side
 //! service): `/health`, `/metrics`, the model listings, `/api/ps`, `/api/version`,
-//! `/v1/feedback` and `/admin/*`. One dispatcher ([`answer`]), one body reader ([`body`]), one
+//! `/v1/feedback` and `/admin/*` (explain, profiles, cache). One dispatcher ([`answer`]), one body reader ([`body`]), one
 //! response writer ([`write`]); the proxy and the admin app are thin shells over them.
 
 pub mod access;
 pub mod body;
+mod cache;
 mod explain;
 pub mod feedback;
 mod listings;
@@ -127,6 +128,8 @@ async fn respond(
         Local::Profiles => profiles::list(state),
         Local::Reprofile => profiles::start(state, &params),
         Local::ReprofileStatus => profiles::status(state, path)?,
+        Local::CacheStats => cache::stats(state),
+        Local::CacheInvalidate => cache::invalidate(state, &params),
         listing => listings::respond(state, listing, path).await?,
     })
 }

@@ -1,6 +1,6 @@
 //! One log line per request (target `access`), plus the request metrics. With
 //! `ROUTER_LOG_FORMAT=json` each line is a JSON object carrying `timestamp, level, request_id,
-//! endpoint, model_selected, latency_ms, cache_hit, status, node`.
+//! endpoint, model_selected, latency_ms, cache_hit, cache, status, node`.
 
 use pingora::prelude::*;
 use pingora::proxy::Session;
@@ -32,11 +32,22 @@ pub fn record(session: &Session, error: Option<&Error>, ctx: &RequestCtx) {
         reason = decision.map(|d| d.reason.as_str()).unwrap_or(""),
         stream = ctx.request.stream,
         latency_ms = (latency.as_secs_f64() * 1000.0 * 1000.0).round() / 1000.0,
-        cache_hit = false,
+        cache_hit = ctx.cache.hit,
+        cache = cache_outcome(ctx),
         status,
         node = ctx.attempts.node_url().unwrap_or(""),
         attempts = ctx.attempts.count(),
         error = error.as_str(),
         "request"
     );
+}
+
+/// `exact` for a hit, `miss`, or the reason the cache was bypassed; empty when it never applied.
+fn cache_outcome(ctx: &RequestCtx) -> &'static str {
+    match &ctx.cache.plan {
+        None => "",
+        Some(Ok(_)) if ctx.cache.hit => "exact",
+        Some(Ok(_)) => "miss",
+        Some(Err(bypass)) => bypass.as_str(),
+    }
 }

@@ -6,10 +6,9 @@
 //! | `request.endpoint`, `request.dialect` | `request_filter` (routing the path) | `fail_to_proxy`, `logging` |
 //! | `request.stream`, `request.background_task` | `request_filter` (the body) | `response_filter` (decision record), `logging` |
 //! | `routed` (decision, rewritten body and path, dialect restriction) | `request_filter` (forwarded endpoints) | `upstream_peer`, `upstream_request_filter`, `request_body_filter`, `response_filter`, `logging` |
-//! | `attempts` (first node, current node, tried nodes, stale resends, why no node, last node, attempt start, body sent) | `request_filter` (first node), `upstream_peer`, `upstream_request_filter`, `request_body_filter`, `fail_to_connect`, `error_while_proxy` | `upstream_peer`, `fail_to_proxy`, `logging` |
-//!
-//! The cache phases (`request_cache_filter`, `cache_key_callback`, `response_cache_filter`,
-//! `cache_hit_filter`) will read `routed` for the key and add their own part here.
+//! | `attempts` (current node, tried nodes, stale resends, why no node, last node, attempt start, body sent) | `upstream_peer`, `upstream_request_filter`, `request_body_filter`, `fail_to_connect`, `error_while_proxy` | `upstream_peer`, `fail_to_proxy`, `logging` |
+//! | `cache.plan` (the key, or why not cached) | `request_filter` (after routing) | `request_cache_filter`, `cache_key_callback`, `response_cache_filter`, `response_filter`, `logging` |
+//! | `cache.hit` | `response_filter` | `logging` |
 
 use std::time::Instant;
 
@@ -17,6 +16,7 @@ use bytes::Bytes;
 
 use super::peer::Attempts;
 use crate::api::{Dialect, Endpoint};
+use crate::cache::{Bypass, CacheRequest};
 use crate::routing::RoutingDecision;
 
 /// What the request is, from its path and body.
@@ -41,10 +41,20 @@ pub struct Routed {
     pub ollama_only: bool,
 }
 
+/// The cache's view of the request.
+#[derive(Debug, Default)]
+pub struct CacheCtx {
+    /// `None` for requests the cache never sees (local endpoints, errors before routing).
+    pub plan: Option<Result<CacheRequest, Bypass>>,
+    /// Answered from cache.
+    pub hit: bool,
+}
+
 pub struct RequestCtx {
     pub request: RequestInfo,
     pub routed: Option<Routed>,
     pub attempts: Attempts,
+    pub cache: CacheCtx,
 }
 
 impl RequestCtx {
@@ -60,6 +70,7 @@ impl RequestCtx {
             },
             routed: None,
             attempts: Attempts::default(),
+            cache: CacheCtx::default(),
         }
     }
 

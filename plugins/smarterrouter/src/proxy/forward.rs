@@ -7,12 +7,12 @@ use pingora::proxy::Session;
 use super::ctx::{RequestCtx, Routed};
 use crate::api::prompt::PromptView;
 use crate::api::{request, Dialect, Forwarded};
+use crate::cache::RoutedRequest;
 use crate::endpoints::body::read_whole;
 use crate::endpoints::{virtual_models, LocalResponse};
 use crate::error::RequestError;
 use crate::routing::analysis::analyse;
 use crate::routing::{self, ModelRequest, RoutingDecision, RoutingSettings};
-use crate::upstream::NodeFilter;
 use crate::RouterState;
 
 /// What `prepare` decided.
@@ -23,8 +23,9 @@ pub enum Prepared {
     Answered(LocalResponse),
 }
 
-/// Reads and checks the body, routes, picks the first node; writes `ctx.routed`, the first
-/// node, and the request's stream and background flags.
+/// Reads and checks the body, routes, plans the cache; writes `ctx.routed`, `ctx.cache.plan`,
+/// and the request's stream and background flags. (The node is picked in `upstream_peer`, so a
+/// cache hit takes no node slot.)
 pub async fn prepare(
     state: &RouterState,
     session: &mut Session,
@@ -49,11 +50,23 @@ pub async fn prepare(
     };
     ctx.request.background_task = view.background_task();
     let mut decision = decide(state, endpoint, &parsed, &view, query_model.as_deref())?;
-    let node = state.registry.pick(NodeFilter {
-        model: &decision.model,
-        ollama_only,
-        exclude: &[],
-    })?;
+    let cache_control = session
+        .req_header()
+        .headers
+        .get(http::header::CACHE_CONTROL)
+        .and_then(|v| v.to_str().ok());
+    ctx.cache.plan = Some(crate::cache::key::plan(
+        state.cache.policy,
+        RoutedRequest {
+            endpoint,
+            body: &parsed.body,
+            stream: parsed.stream,
+            load_only: parsed.load_only,
+            model: &decision.model,
+            cache_control,
+            identity: None,
+        },
+    ));
     if let Some(task) = ctx.request.background_task {
         decision.reason = format!(
             "{task} (routed like any prompt; not rated): {}",
@@ -61,7 +74,6 @@ pub async fn prepare(
         );
     }
     ctx.request.stream = parsed.stream;
-    ctx.attempts.begin(node);
     ctx.routed = Some(Routed {
         upstream_body: Bytes::from(parsed.into_upstream_body(&decision.model)?),
         upstream_path: path,

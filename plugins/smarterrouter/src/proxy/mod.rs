@@ -5,14 +5,16 @@
 //! |---|---|
 //! | `request_filter` | [`request`]: local endpoints through [`crate::endpoints`]; forwarded ones read, checked and routed by [`forward`] |
 //! | `upstream_peer`, `upstream_request_filter`, `request_body_filter`, `fail_to_connect`, `error_while_proxy` | [`peer`]: the node attempts and the rewritten body |
-//! | `response_filter` | [`response`]: headers, decision record, draining |
+//! | `request_cache_filter`, `cache_key_callback`, `response_cache_filter` | [`cache`]: pingora-cache on for planned requests, the key, what may be stored |
+//! | `response_filter` | [`response`]: headers (with [`cache`]'s HIT/MISS/BYPASS), decision record, draining |
 //! | `fail_to_proxy` | [`failure`]: errors in the client's dialect |
 //! | `logging` | [`access_log`] |
 //!
-//! The cache phases (`request_cache_filter`, `cache_key_callback`, `response_cache_filter`,
-//! `cache_hit_filter`) go here too, delegating to a `cache` phase module.
+//! On a cache hit pingora runs `request_filter`, the cache phases, `response_filter` and
+//! `logging` only: no node is picked or called.
 
 mod access_log;
+mod cache;
 pub mod ctx;
 mod failure;
 mod forward;
@@ -24,6 +26,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use bytes::Bytes;
+use pingora::cache::{CacheKey, RespCacheable};
 use pingora::http::ResponseHeader;
 use pingora::prelude::*;
 use pingora::proxy::{FailToProxy, ProxyHttp, Session};
@@ -47,6 +50,27 @@ impl ProxyHttp for Router {
     /// Phase `request_filter`. Reads the request; writes `ctx.request`, `ctx.routed`, the first node.
     async fn request_filter(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<bool> {
         request::filter(&self.state, session, ctx).await
+    }
+
+    /// Phase `request_cache_filter`. Reads `ctx.cache`; enables pingora-cache when planned.
+    fn request_cache_filter(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<()> {
+        cache::enable(&self.state.cache, session, ctx);
+        Ok(())
+    }
+
+    /// Phase `cache_key_callback`. Reads `ctx.cache`; the key of the routed request.
+    fn cache_key_callback(&self, _: &Session, ctx: &mut RequestCtx) -> Result<CacheKey> {
+        cache::key(ctx)
+    }
+
+    /// Phase `response_cache_filter`. Reads `ctx.cache`; whether this answer may be stored.
+    fn response_cache_filter(
+        &self,
+        _: &Session,
+        response: &ResponseHeader,
+        ctx: &mut RequestCtx,
+    ) -> Result<RespCacheable> {
+        Ok(cache::cacheable(&self.state.cache, response, ctx))
     }
 
     /// Phase `upstream_peer`. Reads `ctx.routed`; writes `ctx.attempts` (the node of this attempt).
@@ -112,6 +136,7 @@ impl ProxyHttp for Router {
         response: &mut ResponseHeader,
         ctx: &mut RequestCtx,
     ) -> Result<()> {
+        cache::mark(session, response, ctx)?;
         response::filter(&self.state, session, response, ctx)
     }
 
@@ -127,6 +152,7 @@ impl ProxyHttp for Router {
 
     /// Phase `logging`. Reads everything; writes metrics and the access line; frees node slots.
     async fn logging(&self, session: &mut Session, e: Option<&Error>, ctx: &mut RequestCtx) {
+        cache::record(&self.state.cache, ctx);
         access_log::record(session, e, ctx);
         ctx.attempts.end();
     }

@@ -1,4 +1,4 @@
-//! The node attempts of one request: the first node (picked while routing), each retry on
+//! The node attempts of one request: the first node, each retry on
 //! another node with the model after a failed connection, the one resend on a fresh connection
 //! when a pooled keep-alive connection turns out closed, and the rewritten body sent once per
 //! attempt. [`Attempts`] owns all of that state, so the phases only hand it what they get.
@@ -23,7 +23,7 @@ const IDLE_TIMEOUT: Duration = Duration::from_secs(4);
 
 #[derive(Debug, Default)]
 pub struct Attempts {
-    /// Node picked while routing, for the first attempt.
+    /// Node for the next attempt when already known (a resend on a fresh connection).
     first: Option<InFlight>,
     /// Node of the current attempt (counted in flight until the request ends).
     current: Option<InFlight>,
@@ -39,11 +39,6 @@ pub struct Attempts {
 }
 
 impl Attempts {
-    /// The node routing picked for the first attempt.
-    pub fn begin(&mut self, first: InFlight) {
-        self.first = Some(first);
-    }
-
     /// Phase `upstream_peer`: the node for this attempt.
     pub fn next_peer(
         &mut self,

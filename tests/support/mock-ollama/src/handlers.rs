@@ -59,7 +59,14 @@ fn openai_error(status: StatusCode, message: &str) -> Response {
 }
 
 /// Streams `frames`, one every `token_interval`, counting completed and abandoned streams.
-fn stream(state: Arc<MockState>, frames: Vec<Bytes>, content_type: &'static str) -> Response {
+/// A streamed answer; with `cut_after`, the body breaks off after that many frames (no final
+/// chunk: the client sees a stream cut short).
+fn stream(
+    state: Arc<MockState>,
+    frames: Vec<Bytes>,
+    content_type: &'static str,
+    cut_after: Option<usize>,
+) -> Response {
     struct Guard {
         state: Arc<MockState>,
         done: bool,
@@ -85,18 +92,24 @@ fn stream(state: Arc<MockState>, frames: Vec<Bytes>, content_type: &'static str)
     let body = futures_util::stream::unfold(
         (frames, 0usize, guard),
         move |(frames, i, mut guard)| async move {
+            if i == usize::MAX {
+                return None;
+            }
             if i >= frames.len() {
                 guard.finish();
                 return None;
+            }
+            if cut_after == Some(i) {
+                return Some((
+                    Err(std::io::Error::other("stream cut short (simulated)")),
+                    (frames, usize::MAX, guard),
+                ));
             }
             if i > 0 && !interval.is_zero() {
                 tokio::time::sleep(interval).await;
             }
             let frame = frames[i].clone();
-            Some((
-                Ok::<Bytes, std::convert::Infallible>(frame),
-                (frames, i + 1, guard),
-            ))
+            Some((Ok::<Bytes, std::io::Error>(frame), (frames, i + 1, guard)))
         },
     );
     Response::builder()
@@ -104,6 +117,17 @@ fn stream(state: Arc<MockState>, frames: Vec<Bytes>, content_type: &'static str)
         .header("content-type", content_type)
         .body(Body::from_stream(body))
         .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
+}
+
+/// In a prompt, makes the mock answer 500.
+pub const FAIL_500: &str = "[[mock:500]]";
+/// In a prompt, makes a streamed answer break off after two frames.
+pub const CUT_STREAM: &str = "[[mock:cut]]";
+/// In a prompt, makes an Ollama stream end with an error line (status 200), as Ollama does.
+pub const ERROR_LINE: &str = "[[mock:error-line]]";
+
+fn cut_point(prompt: &str) -> Option<usize> {
+    prompt.contains(CUT_STREAM).then_some(2)
 }
 
 /// The prompt a scripted reply is matched against: the last user message, or `prompt`.
@@ -263,10 +287,24 @@ async fn ollama_generation(s: Arc<MockState>, body: Bytes, chat: bool) -> Respon
         return json_response(StatusCode::OK, &v);
     }
     pause(&s).await;
-    let pieces = s.reply_pieces(&model, &last_user_text(&req));
+    let prompt = last_user_text(&req);
+    if prompt.contains(FAIL_500) {
+        return ollama_error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "model runner crashed (simulated)",
+        );
+    }
+    let pieces = s.reply_pieces(&model, &prompt);
     if req.get("stream").and_then(Value::as_bool).unwrap_or(true) {
-        let frames = replies::ollama_frames(&model, chat, prompt_tokens(&body), &pieces);
-        stream(s, frames, "application/x-ndjson")
+        let mut frames = replies::ollama_frames(&model, chat, prompt_tokens(&body), &pieces);
+        if prompt.contains(ERROR_LINE) {
+            // Ollama's mid-stream failure: status 200, then an error line instead of done:true.
+            frames.truncate(2);
+            frames.push(Bytes::from(
+                "{\"error\":\"an error was encountered while running the model\"}\n",
+            ));
+        }
+        stream(s, frames, "application/x-ndjson", cut_point(&prompt))
     } else {
         json_response(
             StatusCode::OK,
@@ -364,7 +402,14 @@ async fn openai_generation(s: Arc<MockState>, body: Bytes, chat: bool) -> Respon
         return openai_error(StatusCode::BAD_REQUEST, "[] is too short - 'messages'");
     }
     pause(&s).await;
-    let pieces = s.reply_pieces(&model, &last_user_text(&req));
+    let prompt = last_user_text(&req);
+    if prompt.contains(FAIL_500) {
+        return openai_error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "model runner crashed (simulated)",
+        );
+    }
+    let pieces = s.reply_pieces(&model, &prompt);
     if req.get("stream").and_then(Value::as_bool).unwrap_or(false) {
         let include_usage = req
             .pointer("/stream_options/include_usage")
@@ -372,7 +417,7 @@ async fn openai_generation(s: Arc<MockState>, body: Bytes, chat: bool) -> Respon
             .unwrap_or(false);
         let frames =
             replies::openai_frames(&model, chat, include_usage, prompt_tokens(&body), &pieces);
-        stream(s, frames, "text/event-stream")
+        stream(s, frames, "text/event-stream", cut_point(&prompt))
     } else {
         json_response(
             StatusCode::OK,

@@ -2,9 +2,11 @@
 //! answers with canned text, in the wire formats of `../shared/reference/ollama-api.md` (NDJSON
 //! and SSE streams, `/api/tags`, `/api/show`, `/api/ps`, `/api/embed`, the OpenAI `/v1`
 //! endpoints). It records every request it receives and counts calls per route, so tests can
-//! assert on what the router forwarded.
+//! assert on what the router forwarded. Markers in a prompt inject faults: [`FAIL_500`],
+//! [`CUT_STREAM`], [`ERROR_LINE`].
 
 mod handlers;
+pub use handlers::{CUT_STREAM, ERROR_LINE, FAIL_500};
 mod replies;
 
 use std::collections::HashMap;
@@ -112,6 +114,9 @@ pub struct MockConfig {
     pub scripted: Vec<Script>,
     /// The first this-many `/v1/chat/completions` requests get 429 (to test retries).
     pub fail_first_chat: usize,
+    /// End every answer with `[answer N]`, N counting the generations served, so tests can tell
+    /// a fresh answer from a replayed one.
+    pub number_answers: bool,
 }
 
 /// One scripted answer.
@@ -136,6 +141,7 @@ impl Default for MockConfig {
             record_limit: 1000,
             scripted: Vec::new(),
             fail_first_chat: 0,
+            number_answers: false,
         }
     }
 }
@@ -167,6 +173,8 @@ pub struct MockState {
     pub streams_aborted: AtomicUsize,
     /// `/v1/chat/completions` requests seen, for `fail_first_chat`.
     pub chat_attempts: AtomicUsize,
+    /// Generations served (numbers the answers with `number_answers`).
+    pub generations: AtomicUsize,
 }
 
 impl MockState {
@@ -217,14 +225,19 @@ impl MockState {
             (s.model == model || format!("{}:latest", model) == s.model)
                 && prompt.contains(&s.prompt_contains)
         });
-        match scripted {
+        let mut pieces: Vec<String> = match scripted {
             Some(script) => script
                 .reply
                 .split_inclusive(' ')
                 .map(str::to_string)
                 .collect(),
             None => replies::canned(self.config.tokens),
+        };
+        let n = self.generations.fetch_add(1, Ordering::SeqCst) + 1;
+        if self.config.number_answers {
+            pieces.push(format!("[answer {n}]"));
         }
+        pieces
     }
 
     pub fn streams(&self) -> (usize, usize, usize) {

@@ -1,7 +1,7 @@
 //! `mock-ollama`: runs the SIMULATED Ollama server standalone, for demos and load benchmarks.
 //!
 //! Usage: mock-ollama [--port N] [--models a,b] [--embedding-models e] [--latency-ms N]
-//!                    [--tokens N] [--token-interval-ms N]
+//!                    [--tokens N] [--token-interval-ms N] [--number-answers]
 
 use std::time::Duration;
 
@@ -45,11 +45,16 @@ fn main() -> std::process::ExitCode {
             "--token-interval-ms" => {
                 config.token_interval = Duration::from_millis(number().unwrap_or(0))
             }
+            "--number-answers" => {
+                config.number_answers = true;
+                i += 1;
+                continue;
+            }
             "-h" | "--help" => {
                 println!(
                     "mock-ollama: a SIMULATED Ollama server (canned answers, no model).\n\
                           options: --port N (default 11434, 0 = any free port) --models a,b \
-                          --embedding-models e --latency-ms N --tokens N --token-interval-ms N"
+                          --embedding-models e --latency-ms N --tokens N --token-interval-ms N --number-answers"
                 );
                 return std::process::ExitCode::SUCCESS;
             }

@@ -1,0 +1,108 @@
+//! The cache phases: `request_cache_filter` turns pingora-cache on for a request the cache may
+//! answer, `cache_key_callback` hands it the key, `response_cache_filter` says which answers may
+//! be stored (status 200 of the expected content type; the storage then checks the body is
+//! complete). Hits are served by pingora itself: `upstream_peer` never runs for them.
+
+use std::time::{Duration, SystemTime};
+
+use pingora::cache::lock::CacheKeyLockImpl;
+use pingora::cache::{
+    CacheKey, CacheMeta, CacheOptionOverrides, CachePhase, NoCacheReason, RespCacheable,
+};
+use pingora::http::ResponseHeader;
+use pingora::prelude::*;
+use pingora::proxy::Session;
+
+use super::ctx::RequestCtx;
+use crate::cache::storage::user_tag;
+use crate::cache::{CacheKind, Replay, ResponseCache};
+
+pub const CACHE_HEADER: &str = "x-smarterrouter-cache";
+
+/// Phase `request_cache_filter`. Reads `ctx.cache`; enables pingora-cache for planned requests.
+pub fn enable(cache: &ResponseCache, session: &mut Session, ctx: &RequestCtx) {
+    if let Some(Ok(_)) = &ctx.cache.plan {
+        let lock: &'static CacheKeyLockImpl = cache.lock;
+        let mut overrides = CacheOptionOverrides::default();
+        overrides.wait_timeout = Some(cache.lock_wait);
+        session.cache.enable(
+            cache.storage,
+            Some(cache.eviction),
+            None,
+            Some(lock),
+            Some(overrides),
+        );
+    }
+}
+
+/// Phase `cache_key_callback`. Reads `ctx.cache`; the key is the hash of the routed request.
+pub fn key(ctx: &RequestCtx) -> Result<CacheKey> {
+    let Some(Ok(plan)) = &ctx.cache.plan else {
+        return Error::e_explain(
+            ErrorType::InternalError,
+            "the cache was enabled for a request it may not answer",
+        );
+    };
+    let mut key = CacheKey::new("", user_tag(plan.replay, &plan.model));
+    key.set_primary_bin_override(plan.hash);
+    Ok(key)
+}
+
+/// Phase `response_cache_filter`. Reads `ctx.cache`; only a 200 of the expected type may be
+/// stored, fresh for the TTL.
+pub fn cacheable(
+    cache: &ResponseCache,
+    response: &ResponseHeader,
+    ctx: &RequestCtx,
+) -> RespCacheable {
+    let Some(Ok(plan)) = &ctx.cache.plan else {
+        return RespCacheable::Uncacheable(NoCacheReason::NeverEnabled);
+    };
+    let content_type = response
+        .headers
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    let expected = match plan.replay {
+        Replay::Json => content_type.contains("json") && !content_type.contains("ndjson"),
+        Replay::Sse => content_type.starts_with("text/event-stream"),
+        Replay::Ndjson => content_type.contains("ndjson") || content_type.contains("json"),
+    };
+    if response.status.as_u16() != 200 || !expected {
+        return RespCacheable::Uncacheable(NoCacheReason::OriginNotCache);
+    }
+    let now = SystemTime::now();
+    let meta = CacheMeta::new(
+        now + cache.ttl.max(Duration::from_secs(1)),
+        now,
+        0,
+        0,
+        response.clone(),
+    );
+    RespCacheable::Cacheable(meta)
+}
+
+/// In `response_filter`: says how the answer was served and notes whether it was a hit.
+pub fn mark(session: &Session, response: &mut ResponseHeader, ctx: &mut RequestCtx) -> Result<()> {
+    let status = match &ctx.cache.plan {
+        None => return Ok(()),
+        Some(Err(_)) => "BYPASS",
+        Some(Ok(_)) if session.cache.phase() == CachePhase::Hit => {
+            ctx.cache.hit = true;
+            "HIT"
+        }
+        Some(Ok(_)) => "MISS",
+    };
+    response.insert_header(CACHE_HEADER, status)?;
+    Ok(())
+}
+
+/// In `logging`: counts the outcome.
+pub fn record(cache: &ResponseCache, ctx: &RequestCtx) {
+    match &ctx.cache.plan {
+        None => {}
+        Some(Ok(_)) => cache.record(Some(CacheKind::Exact), ctx.cache.hit),
+        Some(Err(_)) => cache.record(None, false),
+    }
+}
