@@ -140,7 +140,8 @@ async fn a_repeat_is_answered_from_cache_without_the_upstream() {
     assert!(!second.request_id.is_empty());
     assert_ne!(first.request_id, second.request_id, "a new id per request");
 
-    let stats = stats(&router).await;
+    // Counted in `logging`, which may run just after the client has its answer.
+    let stats = stats_until(&router, |s| s["hits"] == 1 && s["misses"] == 1).await;
     assert_eq!(stats["entries"], 1);
     assert_eq!(stats["hits"], 1);
     assert_eq!(stats["misses"], 1);
@@ -639,4 +640,239 @@ async fn embeddings_and_generate_are_cached_show_is_not() {
     assert_eq!(send(url.clone(), &show, &[]).await.cache, "BYPASS");
     assert_eq!(send(url.clone(), &show, &[]).await.cache, "BYPASS");
     assert!(mock.state.count("/api/show") >= before + 2);
+}
+
+fn word_embedding_mock() -> MockConfig {
+    MockConfig {
+        word_embeddings: true,
+        ..numbered_mock()
+    }
+}
+
+async fn start_semantic(nodes: Vec<(String, String)>) -> RouterProcess {
+    RouterProcess::start(RouterOptions {
+        env: vec![
+            ("ROUTER_EMBED_MODEL".into(), "all-minilm".into()),
+            ("ROUTER_LOG_FORMAT".into(), "json".into()),
+        ],
+        ..RouterOptions::new(nodes)
+    })
+    .await
+}
+
+fn with_system(content: &str, system: &str) -> Value {
+    json!({"model": "auto", "temperature": 0,
+           "messages": [{"role": "system", "content": system},
+                        {"role": "user", "content": content}]})
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_reworded_last_turn_is_a_semantic_hit_and_a_near_miss_is_not() {
+    let mock = mock(word_embedding_mock()).await;
+    let router = start_semantic(vec![node(&mock.url(), "ollama")]).await;
+    let url = format!("{}/v1/chat/completions", router.url());
+    let asked = "Please tell me in detail what the capital city of France is today";
+    let first = send(url.clone(), &chat(asked), &[]).await;
+    assert_eq!(first.cache, "MISS");
+    assert_eq!(
+        mock.state.count("/api/embed"),
+        1,
+        "the last turn was embedded"
+    );
+    let embedded = mock.state.requests_to("/api/embed")[0].json();
+    assert_eq!(embedded["input"], asked);
+    assert_eq!(embedded["model"], "all-minilm:latest");
+
+    // An exact repeat needs no embedding.
+    assert_eq!(send(url.clone(), &chat(asked), &[]).await.cache, "HIT");
+    assert_eq!(mock.state.count("/api/embed"), 1);
+
+    // The same words, other case and punctuation: the bag-of-words mock says cosine 1.
+    let reworded = send(
+        url.clone(),
+        &chat("please tell me, in detail, what the capital city of france is today?"),
+        &[],
+    )
+    .await;
+    assert_eq!(reworded.cache, "HIT", "{}", reworded.body);
+    assert_eq!(reworded.text(), first.text(), "the stored answer");
+    assert_eq!(mock.state.count("/v1/chat/completions"), 1);
+    let response = client()
+        .post(&url)
+        .json(&chat(
+            "Please tell me in detail what the capital city of FRANCE is today",
+        ))
+        .send()
+        .await
+        .unwrap();
+    let similarity: f64 = response.headers()["x-smarterrouter-cache-similarity"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(similarity > 0.99, "{similarity}");
+
+    // One word in thirteen differs (cosine 0.92, over the 0.85 threshold), but it is a name:
+    // the guard refuses, and the request gets its own answer.
+    let spain = send(
+        url.clone(),
+        &chat("Please tell me in detail what the capital city of Spain is today"),
+        &[],
+    )
+    .await;
+    assert_eq!(spain.cache, "MISS");
+    assert!(spain.text().contains("[answer 2]"), "{}", spain.body);
+    let numbers = send(
+        url.clone(),
+        &chat("Please tell me in detail what 17 times 23 is today"),
+        &[],
+    )
+    .await;
+    let other_numbers = send(
+        url.clone(),
+        &chat("Please tell me in detail what 17 times 24 is today"),
+        &[],
+    )
+    .await;
+    assert_eq!(
+        (numbers.cache.as_str(), other_numbers.cache.as_str()),
+        ("MISS", "MISS")
+    );
+    // Another system prompt is another context: never matched.
+    let other_context = send(url.clone(), &with_system(asked, "answer in French"), &[]).await;
+    assert_eq!(other_context.cache, "MISS");
+    assert_eq!(mock.state.count("/v1/chat/completions"), 5);
+
+    let settled =
+        |s: &Value| s["kinds"]["semantic"]["hits"] == 2 && s["kinds"]["semantic"]["indexed"] == 5;
+    let stats = stats_until(&router, settled).await;
+    assert!(settled(&stats), "{stats}");
+    let semantic_lines = || {
+        router
+            .logs()
+            .lines()
+            .filter(|l| l.contains("\"cache\":\"semantic\"") && l.contains("\"cache_hit\":true"))
+            .count()
+    };
+    assert!(
+        eventually(5, || semantic_lines() == 2).await,
+        "{}",
+        router.logs()
+    );
+    let metrics = get_text(format!("{}/metrics", router.url())).await;
+    assert!(
+        metrics.contains("smarterrouter_cache_hits_total{kind=\"semantic\"} 2"),
+        "{metrics}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_embedder_that_is_down_leaves_exact_caching_working() {
+    let chat_mock = mock(MockConfig {
+        models: vec![MockModel::chat("llama3.2:1b")],
+        ..numbered_mock()
+    })
+    .await;
+    let embed_mock = mock(MockConfig {
+        models: vec![MockModel::embedding("all-minilm:latest")],
+        ..word_embedding_mock()
+    })
+    .await;
+    let router = start_semantic(vec![
+        node(&chat_mock.url(), "ollama"),
+        node(&embed_mock.url(), "ollama"),
+    ])
+    .await;
+    embed_mock.stop();
+    let url = format!("{}/v1/chat/completions", router.url());
+    let started = std::time::Instant::now();
+    let first = send(
+        url.clone(),
+        &chat("what is the capital city of France"),
+        &[],
+    )
+    .await;
+    let second = send(
+        url.clone(),
+        &chat("what is the capital city of France"),
+        &[],
+    )
+    .await;
+    let reworded = send(
+        url.clone(),
+        &chat("What is the capital city of France?"),
+        &[],
+    )
+    .await;
+    assert_eq!(
+        (first.status, second.status, reworded.status),
+        (200, 200, 200)
+    );
+    assert_eq!(
+        (first.cache.as_str(), second.cache.as_str()),
+        ("MISS", "HIT")
+    );
+    assert_eq!(reworded.cache, "MISS", "no embedding, no semantic hit");
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(chat_mock.state.count("/v1/chat/completions"), 2);
+    let logs = router.logs();
+    let warnings = logs
+        .lines()
+        .filter(|l| l.contains("cannot embed with router.cache.semantic.embed_model"))
+        .count();
+    assert_eq!(warnings, 1, "one warning per outage: {logs}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_cache_works_in_daemon_mode_as_the_unit_runs_it() {
+    let mock = mock(word_embedding_mock()).await;
+    let router = RouterProcess::start(RouterOptions {
+        daemon: true,
+        env: vec![("ROUTER_EMBED_MODEL".into(), "all-minilm".into())],
+        ..RouterOptions::new(vec![node(&mock.url(), "ollama")])
+    })
+    .await;
+    assert!(router.daemon_pid().is_some());
+    let url = format!("{}/api/chat", router.url());
+    let ask = |text: &str| {
+        json!({"model": "llama3.2:1b", "stream": true, "options": {"seed": 3},
+               "messages": [{"role": "user", "content": text}]})
+    };
+    let first = send(
+        url.clone(),
+        &ask("what is the capital city of France today"),
+        &[],
+    )
+    .await;
+    let repeat = send(
+        url.clone(),
+        &ask("what is the capital city of France today"),
+        &[],
+    )
+    .await;
+    let reworded = send(
+        url.clone(),
+        &ask("What is the capital city of France, today?"),
+        &[],
+    )
+    .await;
+    assert_eq!(
+        (
+            first.cache.as_str(),
+            repeat.cache.as_str(),
+            reworded.cache.as_str()
+        ),
+        ("MISS", "HIT", "HIT")
+    );
+    assert_eq!(repeat.body, first.body);
+    assert_eq!(reworded.body, first.body);
+    assert_eq!(mock.state.count("/api/chat"), 1);
+    let settled =
+        |s: &Value| s["kinds"]["exact"]["hits"] == 1 && s["kinds"]["semantic"]["hits"] == 1;
+    let s = stats_until(&router, settled).await;
+    assert!(settled(&s), "{s}");
 }

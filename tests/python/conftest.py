@@ -85,7 +85,7 @@ def mock(workdir):
     m.process.stop()
 
 
-def start_router(workdir, nodes, default_model=None):
+def start_router(workdir, nodes, default_model=None, env=None):
     port, admin = free_port(), free_port()
     lines = [
         f"pid_file: {workdir}/sr.pid",
@@ -107,8 +107,8 @@ def start_router(workdir, nodes, default_model=None):
     conf = workdir / "router.yaml"
     conf.write_text("\n".join(lines) + "\n")
     # ROUTER_* variables would override this file (ROUTER_OLLAMA_URL replaces the pools).
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ROUTER_")}
-    process = Process([ROUTER_BIN, "-c", str(conf)], workdir / "router.log", env=env)
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("ROUTER_")}
+    process = Process([ROUTER_BIN, "-c", str(conf)], workdir / "router.log", env={**clean, **(env or {})})
     url = f"http://127.0.0.1:{port}"
 
     def healthy():

@@ -1,6 +1,7 @@
 """End to end against a real llama.cpp llama-server serving SmolLM2-135M, as `openai`-kind nodes:
-one for chat, one started with --embeddings for embeddings. LLAMA_SERVER and SMOLLM2_GGUF come from
-scripts/setup-real-backend.sh (scripts/test sets them)."""
+one for chat, one started with --embeddings for embeddings; and the semantic cache with the real
+all-MiniLM-L6-v2 embedder. LLAMA_SERVER, SMOLLM2_GGUF and GEMMA_GGUF come from
+scripts/setup-real-backend.sh, MINILM_GGUF from scripts/setup-embedder.sh (scripts/test sets them)."""
 
 import os
 import re
@@ -15,11 +16,15 @@ from conftest import ROUTER_BIN, Process, free_port, get_json, start_router, wai
 LLAMA_SERVER = os.environ.get("LLAMA_SERVER")
 SMOLLM2_GGUF = os.environ.get("SMOLLM2_GGUF")
 GEMMA_GGUF = os.environ.get("GEMMA_GGUF")
+MINILM_GGUF = os.environ.get("MINILM_GGUF")
 
-if not (LLAMA_SERVER and SMOLLM2_GGUF and GEMMA_GGUF):
+if not (LLAMA_SERVER and SMOLLM2_GGUF and GEMMA_GGUF and MINILM_GGUF):
     if os.environ.get("CI"):
-        raise RuntimeError("CI must run the real-backend test: run scripts/setup-real-backend.sh first")
-    pytest.skip("LLAMA_SERVER/SMOLLM2_GGUF/GEMMA_GGUF not set (scripts/test sets them)", allow_module_level=True)
+        raise RuntimeError(
+            "CI must run the real-backend test: run scripts/setup-real-backend.sh and scripts/setup-embedder.sh first"
+        )
+    pytest.skip("LLAMA_SERVER/SMOLLM2_GGUF/GEMMA_GGUF/MINILM_GGUF not set (scripts/test sets them)",
+                allow_module_level=True)
 
 
 def start_llama(workdir, name, alias, *extra, model=None):
@@ -128,3 +133,33 @@ def test_profile_two_real_models(workdir):
     assert smol_scores != gemma_scores, "two different models measured differently"
     assert any(s > 0 for s in smol_scores + gemma_scores), "some answers are right"
     assert not all(s == 1 for s in smol_scores + gemma_scores), "not everything is right"
+
+
+def test_semantic_cache_with_the_real_minilm_embedder(workdir):
+    chat, chat_url = start_llama(workdir, "chat", "smollm2-135m")
+    embed, embed_url = start_llama(workdir, "minilm", "all-minilm", "--embeddings", "--pooling", "mean",
+                                   model=MINILM_GGUF)
+    router, url = start_router(workdir, [(chat_url, "openai"), (embed_url, "openai")],
+                               default_model="smollm2-135m", env={"ROUTER_EMBED_MODEL": "all-minilm"})
+    try:
+        client = openai.OpenAI(base_url=f"{url}/v1", api_key="unused", max_retries=0, timeout=120)
+
+        def ask(text):
+            raw = client.chat.completions.with_raw_response.create(
+                model="auto", messages=[{"role": "user", "content": text}], max_tokens=16, temperature=0
+            )
+            return raw.headers, raw.parse().choices[0].message.content
+
+        headers, first = ask("How do I reset my password?")
+        assert headers["x-smarterrouter-cache"] == "MISS"
+        headers, again = ask("How can I reset my password?")
+        assert headers["x-smarterrouter-cache"] == "HIT", "a paraphrase, by the real embedder"
+        assert float(headers["x-smarterrouter-cache-similarity"]) >= 0.85
+        assert again == first
+        headers, _ = ask("How do I enable two-factor authentication?")
+        assert headers["x-smarterrouter-cache"] == "MISS"
+        headers, _ = ask("How do I disable two-factor authentication?")
+        assert headers["x-smarterrouter-cache"] == "MISS", "cosine is high, the guard says no"
+    finally:
+        for p in (router, chat, embed):
+            p.stop()

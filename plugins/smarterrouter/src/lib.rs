@@ -160,6 +160,13 @@ impl RouterState {
             &loaded.nodes,
             Duration::from_millis(loaded.router.discovery.timeout_ms),
         )?;
+        let registry = Arc::new(upstream::Registry::new(&loaded.nodes));
+        let cache = cache::ResponseCache::new(
+            &loaded.router.cache,
+            Duration::from_secs(loaded.router.upstream.read_timeout_secs),
+            Arc::clone(&registry),
+            node_client.control().clone(),
+        );
         Ok(Arc::new(RouterState {
             store: handle,
             store_tx,
@@ -170,13 +177,10 @@ impl RouterState {
             recent,
             scoring: routing::score::ScoringSettings::from_config(&loaded.router.routing),
             config: loaded.router.clone(),
-            registry: Arc::new(upstream::Registry::new(&loaded.nodes)),
+            registry,
             node_client,
             draining: AtomicBool::new(false),
-            cache: cache::ResponseCache::new(
-                &loaded.router.cache,
-                Duration::from_secs(loaded.router.upstream.read_timeout_secs),
-            ),
+            cache,
         }))
     }
 

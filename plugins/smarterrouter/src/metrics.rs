@@ -73,17 +73,22 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| Metrics {
 });
 
 /// A cache outcome: `kind` is `None` for a request that went past the cache.
-pub fn observe_cache(kind: Option<&str>, hit: bool, hit_rate: f64) {
+/// A request the cache looked up: a hit counts under its kind; a miss is an exact miss, and
+/// also a semantic one when a semantic lookup found nothing.
+pub fn observe_cache(kind: Option<&str>, hit: bool, semantic_miss: bool, hit_rate: f64) {
     let Some(kind) = kind else {
         return;
     };
-    let counter = if hit {
-        &METRICS.cache_hits
-    } else {
-        &METRICS.cache_misses
-    };
-    if let Some(counter) = counter {
-        counter.with_label_values(&[kind]).inc();
+    if let (true, Some(hits)) = (hit, &METRICS.cache_hits) {
+        hits.with_label_values(&[kind]).inc();
+    }
+    if let Some(misses) = &METRICS.cache_misses {
+        if !hit {
+            misses.with_label_values(&["exact"]).inc();
+        }
+        if semantic_miss {
+            misses.with_label_values(&["semantic"]).inc();
+        }
     }
     if let Some(gauge) = &METRICS.cache_hit_rate {
         gauge.set(hit_rate);

@@ -178,9 +178,13 @@ const IGNORED: &[&str] = &["model", "keep_alive", "user", "stream"];
 
 /// The Blake2b-128 hash of the canonical routed request.
 pub fn hash(request: RoutedRequest<'_>) -> [u8; 16] {
+    hash_in(request, "smarterrouter-cache-v1")
+}
+
+fn hash_in(request: RoutedRequest<'_>, domain: &str) -> [u8; 16] {
     let mut hasher = Blake2b128::new();
     let label = crate::api::Endpoint::Forwarded(request.endpoint).label();
-    write_str(&mut hasher, "smarterrouter-cache-v1");
+    write_str(&mut hasher, domain);
     write_str(&mut hasher, label);
     write_str(&mut hasher, request.model);
     write_str(&mut hasher, request.identity.unwrap_or(""));
@@ -198,6 +202,70 @@ pub fn hash(request: RoutedRequest<'_>) -> [u8; 16] {
     }
     hasher.update(b"}");
     hasher.finalize().into()
+}
+
+/// What the semantic cache compares: the last user turn, and the context it was asked in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SemanticQuery {
+    /// The hash of the request with the last user turn blanked: the same model, earlier
+    /// turns, system prompt, tools, parameters and identity.
+    pub context: [u8; 16],
+    pub text: String,
+}
+
+/// The last user turn of a chat or completion request, when it is plain text (not an image, not
+/// an assistant or tool turn). Embedding requests have none: their input is cached exactly.
+pub fn semantic_query(request: RoutedRequest<'_>) -> Option<SemanticQuery> {
+    use Forwarded::*;
+    let mut body = request.body.clone();
+    let text = match request.endpoint {
+        ChatCompletions | OllamaChat => {
+            let last = body
+                .get_mut("messages")
+                .and_then(Value::as_array_mut)?
+                .last_mut()?
+                .as_object_mut()?;
+            if last.get("role").and_then(Value::as_str) != Some("user") {
+                return None;
+            }
+            let text = plain_text(last.get("content")?)?;
+            last.insert("content".to_string(), Value::Null);
+            text
+        }
+        Completions | OllamaGenerate => {
+            let text = body.get("prompt")?.as_str()?.to_string();
+            body.insert("prompt".to_string(), Value::Null);
+            text
+        }
+        Embeddings | OllamaEmbed | OllamaEmbeddings | OllamaShow => return None,
+    };
+    if text.trim().is_empty() {
+        return None;
+    }
+    let blanked = RoutedRequest {
+        body: &body,
+        ..request
+    };
+    Some(SemanticQuery {
+        context: hash_in(blanked, "smarterrouter-semantic-context-v1"),
+        text,
+    })
+}
+
+/// A string, or OpenAI content parts that are all text.
+fn plain_text(content: &Value) -> Option<String> {
+    match content {
+        Value::String(s) => Some(s.clone()),
+        Value::Array(parts) => parts
+            .iter()
+            .map(|p| match p.get("type").and_then(Value::as_str) {
+                Some("text") => p.get("text").and_then(Value::as_str),
+                _ => None,
+            })
+            .collect::<Option<Vec<&str>>>()
+            .map(|texts| texts.join("\n")),
+        _ => None,
+    }
 }
 
 fn write_str(hasher: &mut Blake2b128, text: &str) {
@@ -372,5 +440,34 @@ mod tests {
         let mut embed = request(random, "m");
         embed.endpoint = Forwarded::Embeddings;
         assert!(plan(POLICY, embed).is_ok(), "embeddings are deterministic");
+    }
+
+    #[test]
+    fn the_semantic_context_is_everything_but_the_last_user_turn() {
+        let chat = |last: &str, system: &str| {
+            json!({"messages": [{"role": "system", "content": system},
+                                {"role": "user", "content": last}], "temperature": 0})
+        };
+        let query = |body: Value| {
+            let body = body.as_object().unwrap().clone();
+            semantic_query(request(&body, "m"))
+        };
+        let a = query(chat("What is the capital of France?", "be brief")).unwrap();
+        let b = query(chat("capital of france?", "be brief")).unwrap();
+        let c = query(chat("What is the capital of France?", "be verbose")).unwrap();
+        assert_eq!(a.text, "What is the capital of France?");
+        assert_eq!(a.context, b.context, "only the last turn differs");
+        assert_ne!(
+            a.context, c.context,
+            "another system prompt is another context"
+        );
+        let parts = json!({"messages": [{"role": "user", "content": [
+            {"type": "text", "text": "describe"}, {"type": "image_url", "image_url": {"url": "x"}}]}]});
+        assert!(
+            query(parts).is_none(),
+            "an image is never matched by meaning"
+        );
+        let assistant_last = json!({"messages": [{"role": "assistant", "content": "hi"}]});
+        assert!(query(assistant_last).is_none());
     }
 }

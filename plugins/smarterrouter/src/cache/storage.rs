@@ -1,15 +1,19 @@
 //! The response cache's storage for pingora-cache 0.9.1: a bounded in-memory `Storage`.
 //!
-//! Bounds come from pingora's eviction manager (a byte budget and an entry limit): after each
-//! admission it names the entries to drop and pingora purges them here. An entry is stored only
-//! when its miss handler is finished by pingora (the upstream body ended) *and* the body is a
-//! complete answer of its kind ([`Replay`]): an SSE stream ends in `data: [DONE]`, an NDJSON one
-//! in `"done": true`, a JSON answer parses; none carries an error. A stream cut short, a client
-//! that went away, a response over the size limit: the handler is dropped or refuses to finish
-//! and nothing is stored. Partial writes are not shared with readers
-//! (`support_streaming_partial_write` is false), so pingora issue #932 (a reader of a cancelled
-//! writer sees a clean end of a truncated body) cannot happen here; concurrent identical misses
-//! wait on the cache lock instead. Expired entries are removed when looked up.
+//! Bounds come from pingora's eviction manager (`simple_lru`: a byte budget and an entry limit).
+//! The storage drives it itself: each stored answer is admitted and whatever the manager names
+//! is dropped at once, in the same call; each hit is reported as an access (LRU order). (Handing
+//! the manager to pingora instead would make it spawn a purge task for every stored answer.)
+//!
+//! An entry is stored only when its miss handler is finished by pingora (the upstream body
+//! ended) *and* the body is a complete answer of its kind ([`Replay`]): an SSE stream ends in
+//! `data: [DONE]`, an NDJSON one in `"done": true`, a JSON answer is an object; none carries an
+//! error. A stream cut short, a client that went away, a response over the size limit: the
+//! handler is dropped or refuses to finish and nothing is stored. Partial writes are not shared
+//! with readers (`support_streaming_partial_write` is false), so pingora issue #932 (a reader of
+//! a cancelled writer sees a clean end of a truncated body) cannot happen here; concurrent
+//! identical misses wait on the cache lock instead. Expired entries are removed when looked up.
+//! Entries leave the semantic index with the storage.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -26,19 +30,45 @@ use pingora::cache::storage::{
 };
 use pingora::cache::trace::SpanHandle;
 use pingora::cache::{CacheKey, CacheMeta};
+use pingora::http::ResponseHeader;
 use pingora::{Error, ErrorType, Result};
-use serde_json::Value;
+use serde::de::IgnoredAny;
 
 use super::key::Replay;
+use super::semantic::SemanticIndex;
 
 /// One stored answer.
 struct Entry {
     id: u64,
     /// The entry as the eviction manager knows it (key with user tag, and id).
     eviction_key: CacheEntryKey,
-    meta: (Vec<u8>, Vec<u8>),
+    meta: StoredMeta,
     body: Bytes,
     model: String,
+}
+
+/// What pingora's `CacheMeta` carries that we use, kept as it is: serialising a `CacheMeta`
+/// compresses its header with zstd, a cost every miss would pay for nothing (it never leaves
+/// memory).
+#[derive(Clone)]
+struct StoredMeta {
+    fresh_until: SystemTime,
+    created: SystemTime,
+    header: ResponseHeader,
+}
+
+impl StoredMeta {
+    fn of(meta: &CacheMeta) -> Self {
+        StoredMeta {
+            fresh_until: meta.fresh_until(),
+            created: meta.created(),
+            header: meta.response_header_copy(),
+        }
+    }
+
+    fn to_meta(&self) -> CacheMeta {
+        CacheMeta::new(self.fresh_until, self.created, 0, 0, self.header.clone())
+    }
 }
 
 /// What the stored entries add up to.
@@ -54,6 +84,8 @@ pub struct BoundedStorage {
     next_id: AtomicU64,
     max_response_bytes: usize,
     eviction: &'static simple_lru::Manager,
+    /// The semantic index: an answer that leaves storage leaves it too.
+    index: &'static SemanticIndex,
     pub counters: Arc<StorageCounters>,
 }
 
@@ -71,12 +103,17 @@ fn parse_user_tag(tag: &str) -> (Replay, String) {
 }
 
 impl BoundedStorage {
-    pub fn new(max_response_bytes: usize, eviction: &'static simple_lru::Manager) -> Self {
+    pub fn new(
+        max_response_bytes: usize,
+        eviction: &'static simple_lru::Manager,
+        index: &'static SemanticIndex,
+    ) -> Self {
         BoundedStorage {
             entries: RwLock::new(HashMap::new()),
             next_id: AtomicU64::new(1),
             max_response_bytes,
             eviction,
+            index,
             counters: Arc::new(StorageCounters::default()),
         }
     }
@@ -90,6 +127,8 @@ impl BoundedStorage {
             return None;
         }
         let entry = entries.remove(hash)?;
+        drop(entries);
+        self.index.remove(hash);
         self.counters.entries.fetch_sub(1, Ordering::Relaxed);
         let before = self
             .counters
@@ -131,6 +170,30 @@ impl BoundedStorage {
         crate::metrics::set_cache_bytes(before + added);
     }
 
+    /// Admits a stored answer to the eviction manager and drops what it evicts.
+    fn admit(&self, key: CacheEntryKey, size: usize, fresh_until: SystemTime) {
+        for evicted in self.eviction.admit(key, size, fresh_until) {
+            let only_id = evicted.entry_id().map(CacheEntryId::get);
+            if self
+                .remove(&evicted.key().combined_bin(), only_id)
+                .is_some()
+            {
+                self.counters.evictions.fetch_add(1, Ordering::Relaxed);
+                crate::metrics::cache_evicted();
+            }
+        }
+    }
+
+    /// Whether an unexpired answer is stored under `hash`.
+    pub fn holds_fresh(&self, hash: &HashBinary) -> bool {
+        let Ok(entries) = self.entries.read() else {
+            return false;
+        };
+        entries
+            .get(hash)
+            .is_some_and(|e| e.meta.fresh_until > SystemTime::now())
+    }
+
     /// Removes every entry (or every entry of `model`); returns how many.
     pub fn invalidate(&self, model: Option<&str>) -> usize {
         let doomed: Vec<HashBinary> = match self.entries.read() {
@@ -153,20 +216,21 @@ impl Storage for BoundedStorage {
         _trace: &SpanHandle,
     ) -> Result<Option<(CacheMeta, HitHandler)>> {
         let hash = key.combined_bin();
-        let found = self
-            .entries
-            .read()
-            .ok()
-            .and_then(|entries| entries.get(&hash).map(|e| (e.meta.clone(), e.body.clone())));
-        let Some((raw_meta, body)) = found else {
+        let found = self.entries.read().ok().and_then(|entries| {
+            entries
+                .get(&hash)
+                .map(|e| (e.meta.to_meta(), e.body.clone(), e.eviction_key.clone()))
+        });
+        let Some((meta, body, entry_key)) = found else {
             return Ok(None);
         };
-        let meta = CacheMeta::deserialize(&raw_meta.0, &raw_meta.1)?;
         if meta.fresh_until() <= SystemTime::now() {
             // Expired: gone now, so the request is a plain miss (never served stale).
             self.drop_entry(&hash);
             return Ok(None);
         }
+        self.eviction
+            .access(&entry_key, body.len(), meta.fresh_until());
         Ok(Some((meta, Box::new(StoredHit { body: Some(body) }))))
     }
 
@@ -183,7 +247,7 @@ impl Storage for BoundedStorage {
             hash: key.combined_bin(),
             id,
             eviction_key: CacheEntryKey::identified(key.to_compact(), CacheEntryId::new(id)),
-            meta: meta.serialize()?,
+            meta: StoredMeta::of(meta),
             body: BytesMut::new(),
             replay,
             model,
@@ -222,13 +286,13 @@ impl Storage for BoundedStorage {
         meta: &CacheMeta,
         _trace: &SpanHandle,
     ) -> Result<bool> {
-        let raw = meta.serialize()?;
+        let stored = StoredMeta::of(meta);
         let Ok(mut entries) = self.entries.write() else {
             return Ok(false);
         };
         Ok(match entries.get_mut(&key.combined_bin()) {
             Some(entry) => {
-                entry.meta = raw;
+                entry.meta = stored;
                 true
             }
             None => false,
@@ -279,7 +343,7 @@ struct StoreOnFinish {
     hash: HashBinary,
     id: u64,
     eviction_key: CacheEntryKey,
-    meta: (Vec<u8>, Vec<u8>),
+    meta: StoredMeta,
     body: BytesMut,
     replay: Replay,
     model: String,
@@ -314,21 +378,44 @@ impl HandleMiss for StoreOnFinish {
             return refuse("the answer is not a complete one of its kind");
         }
         let size = body.len();
+        let fresh_until = self.meta.fresh_until;
         self.storage.insert(
             self.hash,
             Entry {
                 id: self.id,
-                eviction_key: self.eviction_key,
+                eviction_key: self.eviction_key.clone(),
                 meta: self.meta,
                 body,
                 model: self.model,
             },
         );
+        self.storage.admit(self.eviction_key, size, fresh_until);
         Ok(MissFinishType::Created(size))
     }
 
     fn entry_id(&self) -> Option<CacheEntryId> {
         Some(CacheEntryId::new(self.id))
+    }
+}
+
+/// The parts of an answer (or of one stream frame) the completeness check reads; every other
+/// field is skipped without being built.
+#[derive(serde::Deserialize)]
+struct Frame {
+    #[serde(default)]
+    error: Option<IgnoredAny>,
+    #[serde(default)]
+    done: Option<bool>,
+}
+
+/// An object without an `error`: `Some(done)`; anything else: `None`.
+fn frame(text: &str) -> Option<Option<bool>> {
+    if !text.trim_start().starts_with('{') {
+        return None;
+    }
+    match serde_json::from_str::<Frame>(text) {
+        Ok(Frame { error: None, done }) => Some(done),
+        _ => None,
     }
 }
 
@@ -338,31 +425,34 @@ pub fn complete(replay: Replay, body: &[u8]) -> bool {
         return false;
     };
     match replay {
-        Replay::Json => serde_json::from_str::<Value>(text)
-            .is_ok_and(|v| v.is_object() && v.get("error").is_none()),
+        Replay::Json => frame(text).is_some(),
         Replay::Sse => {
-            let data: Vec<&str> = text
+            let mut data = text
                 .lines()
                 .filter_map(|l| l.strip_prefix("data:"))
                 .map(str::trim)
-                .collect();
-            data.last() == Some(&"[DONE]")
-                && data[..data.len() - 1].iter().all(|d| {
-                    serde_json::from_str::<Value>(d).is_ok_and(|v| v.get("error").is_none())
-                })
+                .peekable();
+            let mut frames = 0;
+            while let Some(d) = data.next() {
+                if data.peek().is_none() {
+                    return d == "[DONE]" && frames > 0;
+                }
+                if frame(d).is_none() {
+                    return false;
+                }
+                frames += 1;
+            }
+            false
         }
         Replay::Ndjson => {
-            let lines: Vec<Value> = text
-                .lines()
-                .filter(|l| !l.trim().is_empty())
-                .filter_map(|l| serde_json::from_str(l).ok())
-                .collect();
-            let parsed_all = lines.len() == text.lines().filter(|l| !l.trim().is_empty()).count();
-            parsed_all
-                && lines.iter().all(|v| v.get("error").is_none())
-                && lines
-                    .last()
-                    .is_some_and(|v| v.get("done") == Some(&Value::Bool(true)))
+            let mut last_done = false;
+            for line in text.lines().filter(|l| !l.trim().is_empty()) {
+                match frame(line) {
+                    Some(done) => last_done = done == Some(true),
+                    None => return false,
+                }
+            }
+            last_done
         }
     }
 }

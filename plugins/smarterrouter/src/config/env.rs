@@ -199,6 +199,16 @@ const APPLIED: &[(&str, Apply)] = &[
     ("ROUTER_CACHE_RESPONSE_MAX_SIZE", |r, v| {
         set(&mut r.cache.max_entries, whole(v)? as usize)
     }),
+    ("ROUTER_EMBED_MODEL", |r, v| {
+        let model = Some(v.trim().to_string()).filter(|m| !m.is_empty());
+        set(&mut r.cache.semantic.embed_model, model)
+    }),
+    ("ROUTER_CACHE_SIMILARITY_THRESHOLD", |r, v| {
+        match v.parse::<f64>() {
+            Ok(t) if t.is_finite() => set(&mut r.cache.semantic.similarity_threshold, t),
+            _ => Err("expected a number between 0 and 1, e.g. 0.9".to_string()),
+        }
+    }),
     // The original's discovery loop; the later name wins when both are set.
     ("ROUTER_POLLING_INTERVAL", |r, v| {
         set(&mut r.discovery.interval_secs, whole(v)?)
@@ -494,6 +504,8 @@ mod tests {
             ("ROUTER_CACHE_ENABLED", "false"),
             ("ROUTER_CACHE_TTL_SECONDS", "5"),
             ("ROUTER_CACHE_RESPONSE_MAX_SIZE", "7"),
+            ("ROUTER_EMBED_MODEL", "all-minilm"),
+            ("ROUTER_CACHE_SIMILARITY_THRESHOLD", "0.9"),
             ("ROUTER_MODEL_POLLING_INTERVAL", "78"),
         ];
         let applied: Vec<&str> = APPLIED.iter().map(|(n, _)| *n).collect();

@@ -16,8 +16,6 @@ pub const UNAPPLIED: &[(&str, Support)] = &[
     ("ROUTER_DATABASE_POOL_RECYCLE", Ignored("the store is embedded; there is no database pool")),
     ("ROUTER_DATABASE_POOL_PRE_PING", Ignored("the store is embedded; there is no database pool")),
     ("ROUTER_CACHE_MAX_SIZE", Ignored("routing decisions are not cached (routing takes microseconds); the response cache size is ROUTER_CACHE_RESPONSE_MAX_SIZE (router.cache.max_entries) and router.cache.max_bytes")),
-    ("ROUTER_CACHE_SIMILARITY_THRESHOLD", NotYet("the semantic cache")),
-    ("ROUTER_EMBED_MODEL", NotYet("the semantic cache")),
     ("ROUTER_CACHE_BACKEND", NotYet(REDIS)),
     ("ROUTER_REDIS_URL", NotYet(REDIS)),
     ("ROUTER_REDIS_MAX_CONNECTIONS", NotYet(REDIS)),

@@ -252,6 +252,34 @@ pub struct CacheConfig {
     pub max_response_bytes: usize,
     /// Do not cache requests sampled at random (temperature above 0, or unset, without a seed).
     pub skip_random_sampling: bool,
+    /// Answers to a reworded last user turn (`router.cache.semantic`).
+    pub semantic: SemanticCacheConfig,
+}
+
+/// `router.cache.semantic`: a request whose last user turn means the same as a stored one (same
+/// model, earlier turns and parameters) gets the stored answer. Off until `embed_model` is set.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct SemanticCacheConfig {
+    /// The embedding model a node serves (`ROUTER_EMBED_MODEL`); unset: exact caching only.
+    pub embed_model: Option<String>,
+    /// Least cosine similarity for a hit (`ROUTER_CACHE_SIMILARITY_THRESHOLD`).
+    pub similarity_threshold: f64,
+    /// Longest wait for the embedding; slower, and the request is cached exactly only.
+    pub timeout_ms: u64,
+    /// Reject near-misses cosine cannot see (other numbers, negations, other names).
+    pub guard: bool,
+}
+
+impl Default for SemanticCacheConfig {
+    fn default() -> Self {
+        SemanticCacheConfig {
+            embed_model: None,
+            similarity_threshold: 0.85,
+            timeout_ms: 300,
+            guard: true,
+        }
+    }
 }
 
 impl Default for CacheConfig {
@@ -263,6 +291,7 @@ impl Default for CacheConfig {
             max_bytes: 64 << 20,
             max_response_bytes: 1 << 20,
             skip_random_sampling: true,
+            semantic: SemanticCacheConfig::default(),
         }
     }
 }

@@ -57,6 +57,16 @@ fn check_cache(router: &RouterConfig, problems: &mut Vec<String>) {
             cache.max_response_bytes, cache.max_bytes
         ));
     }
+    let semantic = &cache.semantic;
+    if !(semantic.similarity_threshold > 0.0 && semantic.similarity_threshold <= 1.0) {
+        problems.push(format!(
+            "router.cache.semantic.similarity_threshold (ROUTER_CACHE_SIMILARITY_THRESHOLD): {} must be above 0 and at most 1 (a cosine similarity; see the README's table)",
+            semantic.similarity_threshold
+        ));
+    }
+    if semantic.timeout_ms == 0 {
+        problems.push("router.cache.semantic.timeout_ms: must be at least 1".to_string());
+    }
 }
 
 /// The proxy and admin addresses.

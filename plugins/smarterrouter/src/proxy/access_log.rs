@@ -42,11 +42,11 @@ pub fn record(session: &Session, error: Option<&Error>, ctx: &RequestCtx) {
     );
 }
 
-/// `exact` for a hit, `miss`, or the reason the cache was bypassed; empty when it never applied.
+/// `exact` or `semantic` for a hit, `miss`, or the reason the cache was bypassed; empty when it never applied.
 fn cache_outcome(ctx: &RequestCtx) -> &'static str {
     match &ctx.cache.plan {
         None => "",
-        Some(Ok(_)) if ctx.cache.hit => "exact",
+        Some(Ok(_)) if ctx.cache.hit => ctx.cache.kind().as_str(),
         Some(Ok(_)) => "miss",
         Some(Err(bypass)) => bypass.as_str(),
     }

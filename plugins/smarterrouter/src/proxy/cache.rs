@@ -15,9 +15,11 @@ use pingora::proxy::Session;
 
 use super::ctx::RequestCtx;
 use crate::cache::storage::user_tag;
-use crate::cache::{CacheKind, Replay, ResponseCache};
+use crate::cache::{CacheKind, Replay, ResponseCache, SemanticOutcome};
 
 pub const CACHE_HEADER: &str = "x-smarterrouter-cache";
+/// On a semantic hit: the cosine similarity of the matched last turn.
+pub const SIMILARITY_HEADER: &str = "x-smarterrouter-cache-similarity";
 
 /// Phase `request_cache_filter`. Reads `ctx.cache`; enables pingora-cache for planned requests.
 pub fn enable(cache: &ResponseCache, session: &mut Session, ctx: &RequestCtx) {
@@ -25,13 +27,11 @@ pub fn enable(cache: &ResponseCache, session: &mut Session, ctx: &RequestCtx) {
         let lock: &'static CacheKeyLockImpl = cache.lock;
         let mut overrides = CacheOptionOverrides::default();
         overrides.wait_timeout = Some(cache.lock_wait);
-        session.cache.enable(
-            cache.storage,
-            Some(cache.eviction),
-            None,
-            Some(lock),
-            Some(overrides),
-        );
+        // No eviction manager for pingora: the storage admits to it itself and drops what it
+        // evicts at once, sparing the task pingora would spawn for each stored answer.
+        session
+            .cache
+            .enable(cache.storage, None, None, Some(lock), Some(overrides));
     }
 }
 
@@ -58,6 +58,10 @@ pub fn cacheable(
     let Some(Ok(plan)) = &ctx.cache.plan else {
         return RespCacheable::Uncacheable(NoCacheReason::NeverEnabled);
     };
+    // The key names another request's answer (a semantic match that vanished meanwhile).
+    if ctx.cache.kind() == CacheKind::Semantic {
+        return RespCacheable::Uncacheable(NoCacheReason::Custom("semantic key"));
+    }
     let content_type = response
         .headers
         .get(http::header::CONTENT_TYPE)
@@ -95,14 +99,25 @@ pub fn mark(session: &Session, response: &mut ResponseHeader, ctx: &mut RequestC
         Some(Ok(_)) => "MISS",
     };
     response.insert_header(CACHE_HEADER, status)?;
+    if let (true, SemanticOutcome::Hit { similarity }) = (ctx.cache.hit, &ctx.cache.semantic) {
+        response.insert_header(SIMILARITY_HEADER, format!("{similarity:.4}"))?;
+    }
     Ok(())
 }
 
-/// In `logging`: counts the outcome.
-pub fn record(cache: &ResponseCache, ctx: &RequestCtx) {
+/// In `logging`: counts the outcome; indexes a last turn whose answer was just stored.
+pub fn record(cache: &ResponseCache, ctx: &mut RequestCtx) {
     match &ctx.cache.plan {
         None => {}
-        Some(Ok(_)) => cache.record(Some(CacheKind::Exact), ctx.cache.hit),
-        Some(Err(_)) => cache.record(None, false),
+        Some(Ok(plan)) => {
+            let semantic_miss = matches!(ctx.cache.semantic, SemanticOutcome::Miss(_));
+            cache.record(Some(ctx.cache.kind()), ctx.cache.hit, semantic_miss);
+            if semantic_miss {
+                if let SemanticOutcome::Miss(turn) = std::mem::take(&mut ctx.cache.semantic) {
+                    cache.index_if_stored(&plan.hash, turn);
+                }
+            }
+        }
+        Some(Err(_)) => cache.record(None, false, false),
     }
 }

@@ -7,7 +7,7 @@
 //! | `request.stream`, `request.background_task` | `request_filter` (the body) | `response_filter` (decision record), `logging` |
 //! | `routed` (decision, rewritten body and path, dialect restriction) | `request_filter` (forwarded endpoints) | `upstream_peer`, `upstream_request_filter`, `request_body_filter`, `response_filter`, `logging` |
 //! | `attempts` (current node, tried nodes, stale resends, why no node, last node, attempt start, body sent) | `upstream_peer`, `upstream_request_filter`, `request_body_filter`, `fail_to_connect`, `error_while_proxy` | `upstream_peer`, `fail_to_proxy`, `logging` |
-//! | `cache.plan` (the key, or why not cached) | `request_filter` (after routing) | `request_cache_filter`, `cache_key_callback`, `response_cache_filter`, `response_filter`, `logging` |
+//! | `cache.plan` (the key, or why not cached), `cache.semantic` | `request_filter` (after routing) | `request_cache_filter`, `cache_key_callback`, `response_cache_filter`, `response_filter`, `logging` |
 //! | `cache.hit` | `response_filter` | `logging` |
 
 use std::time::Instant;
@@ -16,7 +16,7 @@ use bytes::Bytes;
 
 use super::peer::Attempts;
 use crate::api::{Dialect, Endpoint};
-use crate::cache::{Bypass, CacheRequest};
+use crate::cache::{Bypass, CacheKind, CacheRequest, SemanticOutcome};
 use crate::routing::RoutingDecision;
 
 /// What the request is, from its path and body.
@@ -46,8 +46,20 @@ pub struct Routed {
 pub struct CacheCtx {
     /// `None` for requests the cache never sees (local endpoints, errors before routing).
     pub plan: Option<Result<CacheRequest, Bypass>>,
+    /// What the semantic lookup did (a hit repointed `plan`'s key).
+    pub semantic: SemanticOutcome,
     /// Answered from cache.
     pub hit: bool,
+}
+
+impl CacheCtx {
+    /// How the answer was looked up.
+    pub fn kind(&self) -> CacheKind {
+        match self.semantic {
+            SemanticOutcome::Hit { .. } => CacheKind::Semantic,
+            _ => CacheKind::Exact,
+        }
+    }
 }
 
 pub struct RequestCtx {

@@ -23,7 +23,8 @@ pub enum Prepared {
     Answered(LocalResponse),
 }
 
-/// Reads and checks the body, routes, plans the cache; writes `ctx.routed`, `ctx.cache.plan`,
+/// Reads and checks the body, routes, plans the cache (with the semantic lookup, which may wait
+/// up to `router.cache.semantic.timeout_ms` for an embedding); writes `ctx.routed`, `ctx.cache`,
 /// and the request's stream and background flags. (The node is picked in `upstream_peer`, so a
 /// cache hit takes no node slot.)
 pub async fn prepare(
@@ -55,18 +56,20 @@ pub async fn prepare(
         .headers
         .get(http::header::CACHE_CONTROL)
         .and_then(|v| v.to_str().ok());
-    ctx.cache.plan = Some(crate::cache::key::plan(
-        state.cache.policy,
-        RoutedRequest {
-            endpoint,
-            body: &parsed.body,
-            stream: parsed.stream,
-            load_only: parsed.load_only,
-            model: &decision.model,
-            cache_control,
-            identity: None,
-        },
-    ));
+    let routed_request = RoutedRequest {
+        endpoint,
+        body: &parsed.body,
+        stream: parsed.stream,
+        load_only: parsed.load_only,
+        model: &decision.model,
+        cache_control,
+        identity: None,
+    };
+    let mut plan = crate::cache::key::plan(state.cache.policy, routed_request);
+    if let Ok(planned) = &mut plan {
+        ctx.cache.semantic = state.cache.find_similar(planned, routed_request).await;
+    }
+    ctx.cache.plan = Some(plan);
     if let Some(task) = ctx.request.background_task {
         decision.reason = format!(
             "{task} (routed like any prompt; not rated): {}",

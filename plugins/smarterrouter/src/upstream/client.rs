@@ -103,7 +103,7 @@ fn pin(mut builder: reqwest::ClientBuilder, nodes: &[ResolvedNode]) -> reqwest::
     builder
 }
 
-fn describe(e: &reqwest::Error) -> String {
+pub fn describe(e: &reqwest::Error) -> String {
     if e.is_timeout() {
         "timed out".to_string()
     } else if e.is_connect() {

@@ -94,7 +94,7 @@ impl Node {
         self.in_flight.load(Ordering::Relaxed)
     }
 
-    fn lists(&self, model: &str) -> bool {
+    pub fn lists(&self, model: &str) -> bool {
         self.with_state(|s| s.models.iter().any(|m| m.name == model))
     }
 

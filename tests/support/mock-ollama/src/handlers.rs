@@ -350,7 +350,10 @@ pub async fn ollama_embed(State(s): St, m: Method, u: Uri, h: HeaderMap, body: B
         return ollama_error(StatusCode::BAD_REQUEST, "invalid input type");
     };
     pause(&s).await;
-    let vectors: Vec<Vec<f64>> = texts.iter().map(|t| replies::embedding(t)).collect();
+    let vectors: Vec<Vec<f64>> = texts
+        .iter()
+        .map(|t| replies::embedding(t, s.config.word_embeddings))
+        .collect();
     json_response(
         StatusCode::OK,
         &json!({"model": model, "embeddings": vectors, "total_duration": 1_000_000u64,
@@ -373,7 +376,7 @@ pub async fn ollama_embeddings(
     let prompt = req.get("prompt").and_then(Value::as_str).unwrap_or("");
     json_response(
         StatusCode::OK,
-        &json!({ "embedding": replies::embedding(prompt) }),
+        &json!({ "embedding": replies::embedding(prompt, s.config.word_embeddings) }),
     )
 }
 
@@ -464,7 +467,7 @@ pub async fn openai_embeddings(
         .iter()
         .enumerate()
         .map(
-            |(i, t)| json!({"object": "embedding", "embedding": replies::embedding(t), "index": i}),
+            |(i, t)| json!({"object": "embedding", "embedding": replies::embedding(t, s.config.word_embeddings), "index": i}),
         )
         .collect();
     let n = prompt_tokens(&body);

@@ -117,6 +117,9 @@ pub struct MockConfig {
     /// End every answer with `[answer N]`, N counting the generations served, so tests can tell
     /// a fresh answer from a replayed one.
     pub number_answers: bool,
+    /// Embeddings as bags of words (64 dimensions; lower case, punctuation dropped), so texts
+    /// with the same words are similar: for semantic-cache tests. Off: a hash of the text.
+    pub word_embeddings: bool,
 }
 
 /// One scripted answer.
@@ -142,6 +145,7 @@ impl Default for MockConfig {
             scripted: Vec::new(),
             fail_first_chat: 0,
             number_answers: false,
+            word_embeddings: false,
         }
     }
 }

@@ -48,7 +48,10 @@ pub fn fnv(text: &str) -> u64 {
 }
 
 /// A deterministic unit vector for a text.
-pub fn embedding(text: &str) -> Vec<f64> {
+pub fn embedding(text: &str, by_words: bool) -> Vec<f64> {
+    if by_words {
+        return word_embedding(text);
+    }
     let mut seed = fnv(text);
     let raw: Vec<f64> = (0..8)
         .map(|_| {
@@ -197,4 +200,17 @@ pub fn openai_single(model: &str, chat: bool, prompt_tokens: usize, pieces: &[St
                "choices": [{"index": 0, "text": text, "finish_reason": "stop"}],
                "usage": openai_usage(prompt_tokens, tokens)})
     }
+}
+
+/// A bag of words in 64 dimensions, unit length.
+fn word_embedding(text: &str) -> Vec<f64> {
+    let mut v = vec![0.0f64; 64];
+    for word in text
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+    {
+        v[(fnv(&word.to_lowercase()) % 64) as usize] += 1.0;
+    }
+    let norm = v.iter().map(|x| x * x).sum::<f64>().sqrt().max(1e-9);
+    v.into_iter().map(|x| x / norm).collect()
 }

@@ -1,7 +1,7 @@
 //! `mock-ollama`: runs the SIMULATED Ollama server standalone, for demos and load benchmarks.
 //!
 //! Usage: mock-ollama [--port N] [--models a,b] [--embedding-models e] [--latency-ms N]
-//!                    [--tokens N] [--token-interval-ms N] [--number-answers]
+//!                    [--tokens N] [--token-interval-ms N] [--number-answers] [--word-embeddings]
 
 use std::time::Duration;
 
@@ -50,11 +50,16 @@ fn main() -> std::process::ExitCode {
                 i += 1;
                 continue;
             }
+            "--word-embeddings" => {
+                config.word_embeddings = true;
+                i += 1;
+                continue;
+            }
             "-h" | "--help" => {
                 println!(
                     "mock-ollama: a SIMULATED Ollama server (canned answers, no model).\n\
                           options: --port N (default 11434, 0 = any free port) --models a,b \
-                          --embedding-models e --latency-ms N --tokens N --token-interval-ms N --number-answers"
+                          --embedding-models e --latency-ms N --tokens N --token-interval-ms N --number-answers --word-embeddings"
                 );
                 return std::process::ExitCode::SUCCESS;
             }
