@@ -165,6 +165,22 @@ UNITS = [("Convert 5 miles to kilometers.", "Convert 5 kilometers to miles."),
 for a, b in UNITS:
     near("unit", a, b)
 
+OPERATIONS = [("What is 17 × 23?", "What is 17 + 23?"), ("What is 2^10?", "What is 2*10?"),
+              ("Is 7 > 3?", "Is 7 < 3?"), ("What is 48 / 6?", "What is 48 - 6?"),
+              ("What is 17 times 23?", "What is 17 plus 23?"), ("What is 9 squared?", "What is the square root of 9?"),
+              ("What is 100 minus 7?", "What is 100 divided by 7?"), ("Compute 15% of 80.", "Compute 15 / 80.")]
+for a, b in OPERATIONS:
+    near("operation", a, b)
+
+ORDER = [("Is Python faster than Java?", "Is Java faster than Python?"),
+         ("Translate this from English to French: good night", "Translate this from French to English: good night"),
+         ("Convert this code from Python to Rust", "Convert this code from Rust to Python"),
+         ("Is London bigger than Paris?", "Is Paris bigger than London?"),
+         ("Why did Germany declare war on France in 1914?", "Why did France declare war on Germany in 1914?"),
+         ("How do I migrate from MySQL to Postgres?", "How do I migrate from Postgres to MySQL?")]
+for a, b in ORDER:
+    near("order", a, b)
+
 
 def main():
     rows = []

@@ -190,7 +190,11 @@ async fn cache_control_and_random_sampling_go_past_the_cache() {
                         "messages": [{"role": "user", "content": "a poem"}]});
     assert_eq!(send(url.clone(), &seeded, &[]).await.cache, "MISS");
     assert_eq!(send(url.clone(), &seeded, &[]).await.cache, "HIT");
-    assert_eq!(mock.state.count("/v1/chat/completions"), 3 + 3 + 1);
+    // A negative seed means "pick one at random" to Ollama and llama.cpp.
+    let random_seed = json!({"model": "auto", "temperature": 0.9, "seed": -1,
+                             "messages": [{"role": "user", "content": "a poem"}]});
+    assert_eq!(send(url.clone(), &random_seed, &[]).await.cache, "BYPASS");
+    assert_eq!(mock.state.count("/v1/chat/completions"), 3 + 3 + 1 + 1);
     let logs = router.logs();
     assert!(
         logs.contains("random_sampling"),
@@ -281,10 +285,25 @@ async fn the_key_is_the_whole_conversation_and_every_parameter() {
         assert_eq!(send(url.clone(), body, &[]).await.cache, "MISS", "{why}");
     }
     assert_eq!(mock.state.count("/api/chat"), 3 + 4);
+
     // What reached the upstream is the request as sent (options intact).
     let last = mock.state.requests_to("/api/chat").last().unwrap().json();
     assert_eq!(last["options"]["num_ctx"], 2048);
     assert_eq!(last["messages"][0]["content"], "be brief");
+
+    // The Authorization header is forwarded (a node may check it): each key has its own entries.
+    let alice = send(url.clone(), &base, &[("authorization", "Bearer alice")]).await;
+    let bob = send(url.clone(), &base, &[("authorization", "Bearer bob")]).await;
+    let alice_again = send(url.clone(), &base, &[("authorization", "Bearer alice")]).await;
+    assert_eq!(
+        (
+            alice.cache.as_str(),
+            bob.cache.as_str(),
+            alice_again.cache.as_str()
+        ),
+        ("MISS", "MISS", "HIT")
+    );
+    assert_eq!(mock.state.count("/api/chat"), 3 + 4 + 2);
 }
 
 #[tokio::test(flavor = "multi_thread")]

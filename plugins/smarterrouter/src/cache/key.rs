@@ -4,7 +4,9 @@
 //! - the endpoint (so `/v1/chat/completions` and `/api/chat` never share an answer: their wire
 //!   formats differ), and the model the router chose (not the name the client sent: a virtual
 //!   model's answer depends on which model served it);
-//! - the client's identity once client API keys exist (a seam: `None` today);
+//! - who asks: the `Authorization` header (it is forwarded, and a node that checks keys may
+//!   refuse one client what it gives another; client API keys will make it the tenant), and the
+//!   query string forwarded to the node;
 //! - the whole body but for the fields below: every message with its role, name and content
 //!   parts (images and other binary parts included, hashed with everything else), the system
 //!   prompt, tools and tool choice, `response_format` / Ollama's `format`, `think`, and every
@@ -120,8 +122,11 @@ pub struct RoutedRequest<'a> {
     pub model: &'a str,
     /// The request's `Cache-Control` header, if any.
     pub cache_control: Option<&'a str>,
-    /// The client's identity, once client API keys exist.
+    /// Who asks: the request's `Authorization` header, which is forwarded and may decide what a
+    /// node answers (client API keys will replace it as the tenant).
     pub identity: Option<&'a str>,
+    /// The query string forwarded to the node (the router's own `?model=` removed).
+    pub query: &'a str,
 }
 
 /// Whether the cache may answer `request`, and under which key.
@@ -167,9 +172,11 @@ fn samples_at_random(endpoint: Forwarded, body: &Map<String, Value>) -> bool {
     let temperature = params
         .and_then(|p| p.get("temperature"))
         .and_then(Value::as_f64);
-    let seeded = params
-        .and_then(|p| p.get("seed"))
-        .is_some_and(|s| !s.is_null());
+    // Ollama and llama.cpp read a negative seed (and llama.cpp 0xFFFFFFFF) as "pick one at random".
+    let seeded = params.and_then(|p| p.get("seed")).is_some_and(|s| {
+        s.as_i64().is_some_and(|n| n >= 0 && n != 0xFFFF_FFFF)
+            || s.as_u64().is_some_and(|n| n != 0xFFFF_FFFF)
+    });
     temperature.is_none_or(|t| t > 0.0) && !seeded
 }
 
@@ -188,6 +195,7 @@ fn hash_in(request: RoutedRequest<'_>, domain: &str) -> [u8; 16] {
     write_str(&mut hasher, label);
     write_str(&mut hasher, request.model);
     write_str(&mut hasher, request.identity.unwrap_or(""));
+    write_str(&mut hasher, request.query);
     hasher.update(if request.stream { b"T" } else { b"F" });
     let mut keys: Vec<&String> = request
         .body
@@ -337,6 +345,7 @@ mod tests {
             model,
             cache_control: None,
             identity: None,
+            query: "",
         }
     }
 

@@ -167,7 +167,8 @@ impl ResponseCache {
         if self.storage.holds_fresh(&plan.hash) {
             return SemanticOutcome::NotTried;
         }
-        let Some(query) = key::semantic_query(request) else {
+        let Some(query) = key::semantic_query(request).filter(|q| semantic::matchable(&q.text))
+        else {
             return SemanticOutcome::NotTried;
         };
         let Some(vector) = semantic.embedder.embed(&query.text).await else {

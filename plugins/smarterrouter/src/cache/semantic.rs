@@ -15,7 +15,7 @@
 //! "turn on" into "enable" misses, which costs one upstream call, never a wrong answer.
 //!
 //! The index is bounded by the response cache's entry limit: it holds at most one vector per
-//! stored answer, and an answer evicted or expired from storage leaves the index with it.
+//! stored answer, and an answer evicted, invalidated or found expired leaves the index with it.
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Mutex;
@@ -258,7 +258,8 @@ pub fn dot(a: &[f32], b: &[f32]) -> f32 {
 /// What the guard compares between two turns.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Signature {
-    /// Numbers and number words, in order ("12 divided by 3" is not "3 divided by 12").
+    /// Numbers, number words, operator symbols and words, in order ("12 divided by 3" is not
+    /// "3 divided by 12", "17 × 23" is not "17 + 23").
     numbers: Vec<String>,
     /// How many negations ("not", "isn't", "never", ...).
     negations: usize,
@@ -266,8 +267,8 @@ pub struct Signature {
     narrowing: Vec<String>,
     /// Units, in order ("miles to km" is not "km to miles").
     units: Vec<String>,
-    /// Names (see the module doc).
-    names: BTreeSet<String>,
+    /// Names (see the module doc), in order of first appearance.
+    names: Vec<String>,
     /// Every word, lower case.
     words: BTreeSet<String>,
 }
@@ -288,7 +289,33 @@ impl Signature {
             && !opposed
             && self.names.iter().all(|n| other.words.contains(n))
             && other.names.iter().all(|n| self.words.contains(n))
+            && same_order(&self.names, &other.names)
     }
+}
+
+/// Whether the names both lists share come in the same order ("Python faster than Java" is
+/// not "Java faster than Python").
+fn same_order(a: &[String], b: &[String]) -> bool {
+    let shared = |x: &[String], y: &[String]| -> Vec<String> {
+        x.iter().filter(|n| y.contains(n)).cloned().collect()
+    };
+    shared(a, b) == shared(b, a)
+}
+
+/// Longest last turn matched by meaning: past it the embedding model only sees the start
+/// (all-MiniLM-L6-v2 reads 256 tokens), so two turns differing later would look the same.
+pub const MAX_TURN_CHARS: usize = 1000;
+
+/// Whether a last turn may be matched by meaning: short enough to be embedded whole, and mostly
+/// in a Latin script (the guard's words and names are English; a script without spaces would
+/// give it nothing to compare).
+pub fn matchable(text: &str) -> bool {
+    let letters = text.chars().filter(|c| c.is_alphabetic()).count();
+    let foreign = text
+        .chars()
+        .filter(|c| c.is_alphabetic() && !c.is_ascii())
+        .count();
+    text.chars().count() <= MAX_TURN_CHARS && letters > 0 && foreign * 10 <= letters
 }
 
 /// Whether `a` and `b` differ in no number, negation, opposite, unit or name.
@@ -697,7 +724,10 @@ impl Signature {
             }
             if word.chars().any(|c| c.is_ascii_digit()) {
                 signature.numbers.push(canonical_number(&word));
-            } else if NUMBER_WORDS.contains(&word.as_str()) {
+            } else if NUMBER_WORDS.contains(&word.as_str())
+                || OPERATOR_WORDS.contains(&word.as_str())
+                || word.chars().all(|c| OPERATORS.contains(&c))
+            {
                 signature.numbers.push(word.clone());
             }
             // "isn't", "is not" and "never" all negate; "without" and "except" narrow instead.
@@ -714,11 +744,11 @@ impl Signature {
             }
             let capitalised = raw.chars().next().is_some_and(char::is_uppercase);
             let inner_caps = raw.chars().skip(1).any(char::is_uppercase);
-            if NAMES.contains(&word.as_str())
+            let named = NAMES.contains(&word.as_str())
                 || (capitalised && !at_start && word.len() > 1 && !raw.starts_with("I'"))
-                || inner_caps
-            {
-                signature.names.insert(word.clone());
+                || inner_caps;
+            if named && !signature.names.contains(&word) {
+                signature.names.push(word.clone());
             }
             // "isn't" is also "is" (so "Why isn't" and "Why is ... not" share their words).
             if let Some(stem) = word.strip_suffix("nt").filter(|_| lower.contains("n't")) {
@@ -730,21 +760,86 @@ impl Signature {
     }
 }
 
-/// Words with their trailing sentence punctuation kept (to see where sentences start).
+/// Operator symbols: each is a word of its own.
+const OPERATORS: &[char] = &[
+    '×', '*', '^', '<', '>', '=', '%', '$', '÷', '€', '£', '≤', '≥', '≠', '/', '+', '·',
+];
+
+/// Words that say which operation numbers go through (not "mean", "difference" or "product":
+/// too often they mean something else).
+const OPERATOR_WORDS: &[&str] = &[
+    "plus",
+    "minus",
+    "times",
+    "multiplied",
+    "multiply",
+    "divided",
+    "divide",
+    "squared",
+    "cubed",
+    "power",
+    "root",
+    "percent",
+    "modulo",
+    "mod",
+    "equals",
+    "sum",
+    "quotient",
+    "average",
+    "median",
+    "factorial",
+    "logarithm",
+    "derivative",
+    "integral",
+];
+
+/// Words with their trailing sentence punctuation kept (to see where sentences start); operator
+/// symbols split off as words of their own, and a minus sign before a digit kept.
 fn words(text: &str) -> impl Iterator<Item = String> + '_ {
-    text.split(|c: char| c.is_whitespace() || matches!(c, ',' | ';' | '(' | ')' | '"' | '/'))
+    let mut spaced = String::with_capacity(text.len() + 16);
+    let mut chars = text.chars().peekable();
+    let mut previous = ' ';
+    while let Some(c) = chars.next() {
+        let next = chars.peek().copied().unwrap_or(' ');
+        // "c++", "c#" and "a+b" inside a word stay as written; "+" between spaces or digits splits.
+        let splits = OPERATORS.contains(&c)
+            && !(c == '+' && previous.is_alphabetic())
+            && !(c == '-' || c == '#');
+        let minus = c == '-' && next.is_ascii_digit() && !previous.is_alphanumeric();
+        if splits {
+            spaced.push(' ');
+            spaced.push(c);
+            spaced.push(' ');
+        } else if minus {
+            spaced.push(' ');
+            spaced.push('\u{2212}');
+        } else {
+            spaced.push(c);
+        }
+        previous = c;
+    }
+    spaced
+        .split(|c: char| c.is_whitespace() || matches!(c, ',' | ';' | '(' | ')' | '"'))
         .map(|w| {
             w.chars()
-                .map(|c| if c == '\u{2019}' { '\'' } else { c })
+                .map(|c| match c {
+                    '\u{2019}' => '\'',
+                    '\u{2212}' => '-',
+                    c => c,
+                })
                 .filter(|c| {
                     c.is_alphanumeric()
-                        || matches!(c, '\'' | '+' | '#' | '.' | '?' | '!' | ':' | '-')
+                        || OPERATORS.contains(c)
+                        || matches!(c, '\'' | '#' | '.' | '?' | '!' | ':' | '-')
                 })
                 .collect::<String>()
-                .trim_matches(['-', '\''])
+                .trim_end_matches('-')
+                .trim_matches('\'')
                 .to_string()
         })
         .filter(|w| !w.is_empty())
+        .collect::<Vec<_>>()
+        .into_iter()
 }
 
 /// `3.0` and `3` are one number; `1,000` arrives as `1` and `000` (split on commas) either way.
@@ -913,6 +1008,16 @@ mod tests {
             ("Is coffee good for you?", "Is coffee not good for you?"),
             ("Tell me about Marie Curie", "Tell me about Pierre Curie"),
             ("Convert 5 miles to km", "Convert 5.5 miles to km"),
+            ("What is 17 × 23?", "What is 17 + 23?"),
+            ("What is 2^10?", "What is 2*10?"),
+            ("Is 7 > 3?", "Is 7 < 3?"),
+            ("What is 17 times 23?", "What is 17 plus 23?"),
+            ("What is -5 squared?", "What is 5 squared?"),
+            ("Is Python faster than Java?", "Is Java faster than Python?"),
+            (
+                "Translate this from English to French",
+                "Translate this from French to English",
+            ),
         ];
         for (a, b) in reject {
             assert!(!guard_passes(a, b), "{a:?} / {b:?}: {:?}", Signature::of(a));
@@ -989,6 +1094,15 @@ mod tests {
                 assert!(bound - exact < 0.05, "a useful bound: {bound} vs {exact}");
             }
         }
+    }
+
+    #[test]
+    fn long_or_foreign_turns_are_never_matched_by_meaning() {
+        assert!(matchable("What is the capital of France?"));
+        assert!(matchable("Où est la gare ?"), "a few accents are fine");
+        assert!(!matchable(&"word ".repeat(300)));
+        assert!(!matchable("法国的首都是哪里？"));
+        assert!(!matchable("12345"));
     }
 
     #[test]

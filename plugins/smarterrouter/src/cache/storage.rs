@@ -139,8 +139,8 @@ impl BoundedStorage {
     }
 
     /// Removes an entry the eviction manager still counts (expired, invalidated).
-    fn drop_entry(&self, hash: &HashBinary) -> bool {
-        match self.remove(hash, None) {
+    fn drop_entry(&self, hash: &HashBinary, only_id: Option<u64>) -> bool {
+        match self.remove(hash, only_id) {
             Some(entry) => {
                 self.eviction.remove((&entry.eviction_key).into());
                 true
@@ -204,7 +204,10 @@ impl BoundedStorage {
                 .collect(),
             Err(_) => return 0,
         };
-        doomed.iter().filter(|hash| self.drop_entry(hash)).count()
+        doomed
+            .iter()
+            .filter(|hash| self.drop_entry(hash, None))
+            .count()
     }
 }
 
@@ -217,16 +220,22 @@ impl Storage for BoundedStorage {
     ) -> Result<Option<(CacheMeta, HitHandler)>> {
         let hash = key.combined_bin();
         let found = self.entries.read().ok().and_then(|entries| {
-            entries
-                .get(&hash)
-                .map(|e| (e.meta.to_meta(), e.body.clone(), e.eviction_key.clone()))
+            entries.get(&hash).map(|e| {
+                (
+                    e.meta.to_meta(),
+                    e.body.clone(),
+                    e.eviction_key.clone(),
+                    e.id,
+                )
+            })
         });
-        let Some((meta, body, entry_key)) = found else {
+        let Some((meta, body, entry_key, id)) = found else {
             return Ok(None);
         };
         if meta.fresh_until() <= SystemTime::now() {
-            // Expired: gone now, so the request is a plain miss (never served stale).
-            self.drop_entry(&hash);
+            // Expired: gone now, so the request is a plain miss (never served stale). Only this
+            // entry: a fresh one stored meanwhile under the same key stays.
+            self.drop_entry(&hash, Some(id));
             return Ok(None);
         }
         self.eviction

@@ -22,16 +22,26 @@ pub const CACHE_HEADER: &str = "x-smarterrouter-cache";
 pub const SIMILARITY_HEADER: &str = "x-smarterrouter-cache-similarity";
 
 /// Phase `request_cache_filter`. Reads `ctx.cache`; enables pingora-cache for planned requests.
+///
+/// The cache lock (identical misses wait for one upstream answer) is taken for one-object
+/// answers only: storage never shares a partial write, so a stream waiting on the lock would
+/// get its first token only when the first stream ends. A semantic plan takes no lock either:
+/// its key is another request's, which it must not hold up. A waiter waits once: if the answer
+/// it waited for was not stored, it tries the lock at most once more (pingora's default is
+/// twice), then goes upstream uncached, so a failing answer costs waiters at most two waits.
 pub fn enable(cache: &ResponseCache, session: &mut Session, ctx: &RequestCtx) {
-    if let Some(Ok(_)) = &ctx.cache.plan {
-        let lock: &'static CacheKeyLockImpl = cache.lock;
+    if let Some(Ok(plan)) = &ctx.cache.plan {
+        let lock: Option<&'static CacheKeyLockImpl> = (plan.replay == Replay::Json
+            && ctx.cache.kind() == CacheKind::Exact)
+            .then_some(cache.lock);
         let mut overrides = CacheOptionOverrides::default();
         overrides.wait_timeout = Some(cache.lock_wait);
+        overrides.max_lock_retries = Some(1);
         // No eviction manager for pingora: the storage admits to it itself and drops what it
         // evicts at once, sparing the task pingora would spawn for each stored answer.
         session
             .cache
-            .enable(cache.storage, None, None, Some(lock), Some(overrides));
+            .enable(cache.storage, None, None, lock, Some(overrides));
     }
 }
 
@@ -110,7 +120,9 @@ pub fn record(cache: &ResponseCache, ctx: &mut RequestCtx) {
     match &ctx.cache.plan {
         None => {}
         Some(Ok(plan)) => {
-            let semantic_miss = matches!(ctx.cache.semantic, SemanticOutcome::Miss(_));
+            // A semantic miss that then hit (it waited on the lock for the same request) is a hit.
+            let semantic_miss =
+                !ctx.cache.hit && matches!(ctx.cache.semantic, SemanticOutcome::Miss(_));
             cache.record(Some(ctx.cache.kind()), ctx.cache.hit, semantic_miss);
             if semantic_miss {
                 if let SemanticOutcome::Miss(turn) = std::mem::take(&mut ctx.cache.semantic) {

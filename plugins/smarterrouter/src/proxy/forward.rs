@@ -51,11 +51,14 @@ pub async fn prepare(
     };
     ctx.request.background_task = view.background_task();
     let mut decision = decide(state, endpoint, &parsed, &view, query_model.as_deref())?;
-    let cache_control = session
-        .req_header()
-        .headers
-        .get(http::header::CACHE_CONTROL)
-        .and_then(|v| v.to_str().ok());
+    let header = |name: http::header::HeaderName| {
+        session
+            .req_header()
+            .headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+    };
+    let cache_control = header(http::header::CACHE_CONTROL);
     let routed_request = RoutedRequest {
         endpoint,
         body: &parsed.body,
@@ -63,7 +66,8 @@ pub async fn prepare(
         load_only: parsed.load_only,
         model: &decision.model,
         cache_control,
-        identity: None,
+        identity: header(http::header::AUTHORIZATION),
+        query: path.split_once('?').map_or("", |(_, q)| q),
     };
     let mut plan = crate::cache::key::plan(state.cache.policy, routed_request);
     if let Ok(planned) = &mut plan {
