@@ -19,3 +19,4 @@ mod routing;
 mod service;
 mod store;
 mod streaming;
+mod vram;

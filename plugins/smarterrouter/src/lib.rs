@@ -16,7 +16,7 @@
 //! |---|---|
 //! | apps | [`proxy`] (the `ProxyHttp` phases), [`admin`] (the side service), [`lifecycle`] (services, start and stop) |
 //! | local endpoints | [`endpoints`] (both listeners: dispatcher, body reader, writer) |
-//! | capabilities | [`profile`], [`cache`] |
+//! | capabilities | [`profile`], [`cache`], [`vram`] |
 //! | I/O | [`upstream`] (nodes, discovery, the pinned client), [`store`] (sled, its service, handover) |
 //! | pure | [`routing`] (analysis, scoring, decision), [`api`] (endpoints, request views, query strings) |
 //! | base | [`config`], [`error`] (the one error map), [`model`] (shared data), [`metrics`] |
@@ -55,6 +55,7 @@ pub mod proxy;
 pub mod routing;
 pub mod store;
 pub mod upstream;
+pub mod vram;
 
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
@@ -91,6 +92,8 @@ pub struct RouterState {
     pub draining: AtomicBool,
     /// The response cache (through pingora-cache).
     pub cache: cache::ResponseCache,
+    /// GPU memory samples (filled by the VRAM monitor service).
+    pub vram: Arc<vram::VramMonitor>,
 }
 
 /// Loads what the process keeps in memory from the store when it opens, and records handed
@@ -181,6 +184,7 @@ impl RouterState {
             node_client,
             draining: AtomicBool::new(false),
             cache,
+            vram: Arc::new(vram::VramMonitor::new(&loaded.router.vram)),
         }))
     }
 

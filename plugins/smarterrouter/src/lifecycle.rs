@@ -55,7 +55,16 @@ pub fn add_services(
             registry: Arc::clone(&state.registry),
             client: state.node_client.clone(),
             interval: Duration::from_secs(state.config.discovery.interval_secs),
-            vram_history: Some(state.store_tx.clone()),
+        },
+    ));
+
+    server.add_service(background_service(
+        "smarterrouter vram",
+        crate::vram::service::VramService {
+            monitor: Arc::clone(&state.vram),
+            registry: Arc::clone(&state.registry),
+            client: state.node_client.clone(),
+            store: state.store_tx.clone(),
         },
     ));
 

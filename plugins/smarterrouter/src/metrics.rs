@@ -5,9 +5,9 @@
 use std::sync::LazyLock;
 
 use prometheus::{
-    register_gauge, register_histogram_vec, register_int_counter, register_int_counter_vec,
-    register_int_gauge, register_int_gauge_vec, Encoder, Gauge, HistogramVec, IntCounter,
-    IntCounterVec, IntGauge, IntGaugeVec, TextEncoder,
+    register_gauge, register_gauge_vec, register_histogram_vec, register_int_counter,
+    register_int_counter_vec, register_int_gauge, register_int_gauge_vec, Encoder, Gauge, GaugeVec,
+    HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, TextEncoder,
 };
 
 pub struct Metrics {
@@ -19,6 +19,13 @@ pub struct Metrics {
     pub cache_hit_rate: Option<Gauge>,
     pub cache_evictions: Option<IntCounter>,
     pub cache_bytes: Option<IntGauge>,
+    pub vram_total_gb: Option<Gauge>,
+    pub vram_used_gb: Option<Gauge>,
+    pub vram_utilization_pct: Option<Gauge>,
+    pub gpu_total_gb: Option<GaugeVec>,
+    pub gpu_used_gb: Option<GaugeVec>,
+    pub gpu_free_gb: Option<GaugeVec>,
+    pub node_vram_used_gb: Option<GaugeVec>,
 }
 
 /// Registration fails only if a metric of the same name exists already; the router then runs
@@ -70,7 +77,91 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| Metrics {
         "Bytes of answers held by the response cache"
     )
     .ok(),
+    vram_total_gb: register_gauge!(
+        "smarterrouter_vram_total_gb",
+        "GPU memory, GB: this host's GPUs (NVML), else the nodes' declared totals"
+    )
+    .ok(),
+    vram_used_gb: register_gauge!(
+        "smarterrouter_vram_used_gb",
+        "GPU memory in use, GB (as smarterrouter_vram_total_gb)"
+    )
+    .ok(),
+    vram_utilization_pct: register_gauge!(
+        "smarterrouter_vram_utilization_pct",
+        "smarterrouter_vram_used_gb over smarterrouter_vram_total_gb, percent"
+    )
+    .ok(),
+    gpu_total_gb: register_gauge_vec!(
+        "smarterrouter_gpu_total_gb",
+        "A local GPU's memory, GB",
+        &["gpu_index", "vendor"]
+    )
+    .ok(),
+    gpu_used_gb: register_gauge_vec!(
+        "smarterrouter_gpu_used_gb",
+        "A local GPU's memory in use, GB",
+        &["gpu_index", "vendor"]
+    )
+    .ok(),
+    gpu_free_gb: register_gauge_vec!(
+        "smarterrouter_gpu_free_gb",
+        "A local GPU's free memory, GB",
+        &["gpu_index", "vendor"]
+    )
+    .ok(),
+    node_vram_used_gb: register_gauge_vec!(
+        "smarterrouter_node_vram_used_gb",
+        "GPU memory the models loaded on a node use (sum of /api/ps size_vram), GB",
+        &["node"]
+    )
+    .ok(),
 });
+
+/// The VRAM gauges from one sample: `current` as `(total, used)` bytes, GPUs as
+/// `(index, vendor, total, used, free)`, nodes as `(url, used)`.
+pub fn set_vram(
+    current: Option<(u64, u64)>,
+    gpus: &[(u32, &str, u64, u64, u64)],
+    nodes: &[(&str, Option<u64>)],
+) {
+    let gb = |b: u64| b as f64 / 1e9;
+    if let Some((total, used)) = current {
+        let set = |g: &Option<Gauge>, v: f64| {
+            if let Some(g) = g {
+                g.set(v)
+            }
+        };
+        set(&METRICS.vram_total_gb, gb(total));
+        set(&METRICS.vram_used_gb, gb(used));
+        let pct = if total == 0 {
+            0.0
+        } else {
+            used as f64 / total as f64 * 100.0
+        };
+        set(&METRICS.vram_utilization_pct, pct);
+    }
+    for (index, vendor, total, used, free) in gpus {
+        let index = index.to_string();
+        for (vec, value) in [
+            (&METRICS.gpu_total_gb, total),
+            (&METRICS.gpu_used_gb, used),
+            (&METRICS.gpu_free_gb, free),
+        ] {
+            if let Some(vec) = vec {
+                vec.with_label_values(&[index.as_str(), vendor])
+                    .set(gb(*value));
+            }
+        }
+    }
+    if let Some(vec) = &METRICS.node_vram_used_gb {
+        for (url, used) in nodes {
+            if let Some(used) = used {
+                vec.with_label_values(&[url]).set(gb(*used));
+            }
+        }
+    }
+}
 
 /// A cache outcome: `kind` is `None` for a request that went past the cache.
 /// A request the cache looked up: a hit counts under its kind; a miss is an exact miss, and

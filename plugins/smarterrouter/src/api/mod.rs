@@ -72,6 +72,8 @@ pub enum Local {
     CacheStats,
     /// `POST /admin/cache/invalidate[?model=M]`.
     CacheInvalidate,
+    /// `GET /admin/vram[?history_minutes=N]`.
+    Vram,
 }
 
 /// What a request is for.
@@ -111,6 +113,7 @@ impl Endpoint {
                 Local::ReprofileStatus => "/admin/reprofile/{id}",
                 Local::CacheStats => "/admin/cache/stats",
                 Local::CacheInvalidate => "/admin/cache/invalidate",
+                Local::Vram => "/admin/vram",
             },
         }
     }
@@ -161,6 +164,7 @@ pub fn route(method: &str, path: &str) -> Result<Endpoint, RouteMiss> {
         "/admin/reprofile" => ("POST", Endpoint::Local(Local::Reprofile)),
         p if p.starts_with("/admin/reprofile/") => ("GET", Endpoint::Local(Local::ReprofileStatus)),
         "/admin/cache/stats" => ("GET", Endpoint::Local(Local::CacheStats)),
+        "/admin/vram" => ("GET", Endpoint::Local(Local::Vram)),
         "/admin/cache/invalidate" => ("POST", Endpoint::Local(Local::CacheInvalidate)),
         "/admin/explain" if method == "POST" => ("POST", Endpoint::Local(Local::Explain)),
         "/admin/explain" => ("GET", Endpoint::Local(Local::Explain)),

@@ -101,6 +101,8 @@ const APPLIED: &[(&str, Apply)] = &[
                 kind: NodeKind::Ollama,
                 weight: 1,
                 max_concurrency: None,
+                vram_total_gb: None,
+                local: None,
             }],
         }];
         Ok(())
@@ -198,6 +200,16 @@ const APPLIED: &[(&str, Apply)] = &[
     }),
     ("ROUTER_CACHE_RESPONSE_MAX_SIZE", |r, v| {
         set(&mut r.cache.max_entries, whole(v)? as usize)
+    }),
+    ("ROUTER_VRAM_MONITOR_ENABLED", |r, v| {
+        set(&mut r.vram.enabled, flag(v)?)
+    }),
+    ("ROUTER_VRAM_MONITOR_INTERVAL", |r, v| {
+        set(&mut r.vram.monitor_interval_secs, whole(v)?)
+    }),
+    ("ROUTER_VRAM_MAX_TOTAL_GB", |r, v| match v.parse::<f64>() {
+        Ok(gb) if gb.is_finite() => set(&mut r.vram.max_total_gb, Some(gb)),
+        _ => Err("expected GB, e.g. 20 or 22.5".to_string()),
     }),
     ("ROUTER_EMBED_MODEL", |r, v| {
         let model = Some(v.trim().to_string()).filter(|m| !m.is_empty());
@@ -435,7 +447,7 @@ mod tests {
         let (_, problems, warnings) = apply(&[
             ("ROUTER_REDIS_URL", "redis://127.0.0.1:6379"),
             ("ROUTER_RATE_LIMIT_ENABLED", "true"),
-            ("ROUTER_VRAM_MAX_TOTAL_GB", "20"),
+            ("ROUTER_VRAM_UNLOAD_STRATEGY", "lru"),
             ("ROUTER_DATABASE_URL", "sqlite:///data/router.db"),
             ("ROUTER_CAHCE_TTL_SECONDS", "60"),
             ("ROUTER_PINNED_MODEL", "llama3.2:1b"),
@@ -445,7 +457,7 @@ mod tests {
         let line = |name: &str| warnings.iter().find(|w| w.starts_with(name)).unwrap();
         assert!(line("ROUTER_REDIS_URL ").contains("not supported yet"));
         assert!(line("ROUTER_RATE_LIMIT_ENABLED ").contains("rate limiting"));
-        assert!(line("ROUTER_VRAM_MAX_TOTAL_GB ").contains("VRAM"));
+        assert!(line("ROUTER_VRAM_UNLOAD_STRATEGY ").contains("VRAM"));
         assert!(line("ROUTER_DATABASE_URL ").contains("router.data_dir"));
         assert!(
             line("ROUTER_CAHCE_TTL_SECONDS ").contains("did you mean ROUTER_CACHE_TTL_SECONDS?")
@@ -505,6 +517,9 @@ mod tests {
             ("ROUTER_CACHE_TTL_SECONDS", "5"),
             ("ROUTER_CACHE_RESPONSE_MAX_SIZE", "7"),
             ("ROUTER_EMBED_MODEL", "all-minilm"),
+            ("ROUTER_VRAM_MONITOR_ENABLED", "false"),
+            ("ROUTER_VRAM_MONITOR_INTERVAL", "11"),
+            ("ROUTER_VRAM_MAX_TOTAL_GB", "20"),
             ("ROUTER_CACHE_SIMILARITY_THRESHOLD", "0.9"),
             ("ROUTER_MODEL_POLLING_INTERVAL", "78"),
         ];

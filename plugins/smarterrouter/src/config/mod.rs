@@ -9,7 +9,7 @@ mod validate;
 
 pub use env::{known as known_variables, RouterEnv, Support, UNAPPLIED};
 pub use load::{load_file, load_str, ConfigError, LoadedConfig};
-pub use validate::ResolvedNode;
+pub use validate::{gb_to_bytes, ResolvedNode};
 
 use serde::Deserialize;
 
@@ -50,6 +50,7 @@ pub struct RouterConfig {
     pub feedback: FeedbackConfig,
     pub profiling: ProfilingConfig,
     pub cache: CacheConfig,
+    pub vram: VramConfig,
     pub pools: Vec<PoolConfig>,
 }
 
@@ -71,6 +72,7 @@ impl Default for RouterConfig {
             feedback: FeedbackConfig::default(),
             profiling: ProfilingConfig::default(),
             cache: CacheConfig::default(),
+            vram: VramConfig::default(),
             pools: vec![PoolConfig {
                 name: "local".to_string(),
                 nodes: vec![NodeConfig {
@@ -78,6 +80,8 @@ impl Default for RouterConfig {
                     kind: NodeKind::Ollama,
                     weight: 1,
                     max_concurrency: None,
+                    vram_total_gb: None,
+                    local: None,
                 }],
             }],
         }
@@ -296,6 +300,29 @@ impl Default for CacheConfig {
     }
 }
 
+/// `router.vram`: GPU memory readings (NVML for this host, `/api/ps` per Ollama node) and the
+/// budget `/admin/vram` reports.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct VramConfig {
+    /// `ROUTER_VRAM_MONITOR_ENABLED`; off, `/admin/vram` answers as the original does.
+    pub enabled: bool,
+    /// Seconds between samples (`ROUTER_VRAM_MONITOR_INTERVAL`).
+    pub monitor_interval_secs: u64,
+    /// Budget per node in GB (`ROUTER_VRAM_MAX_TOTAL_GB`); unset: 90% of its known total.
+    pub max_total_gb: Option<f64>,
+}
+
+impl Default for VramConfig {
+    fn default() -> Self {
+        VramConfig {
+            enabled: true,
+            monitor_interval_secs: 30,
+            max_total_gb: None,
+        }
+    }
+}
+
 /// `router.feedback`: `POST /v1/feedback` and its weight in scoring.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default)]
@@ -383,6 +410,13 @@ pub struct NodeConfig {
     /// Most requests in flight to this node at once; unset means no limit.
     #[serde(default)]
     pub max_concurrency: Option<u32>,
+    /// The node's GPU memory in GB, when NVML cannot see it (a remote node).
+    #[serde(default)]
+    pub vram_total_gb: Option<f64>,
+    /// The node runs on this host, so NVML's GPUs are its GPUs. Unset: true for a loopback
+    /// address.
+    #[serde(default)]
+    pub local: Option<bool>,
 }
 
 fn default_weight() -> u32 {

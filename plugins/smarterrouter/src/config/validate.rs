@@ -25,6 +25,10 @@ pub struct ResolvedNode {
     pub kind: NodeKind,
     pub weight: u32,
     pub max_concurrency: Option<u32>,
+    /// Declared GPU memory, in bytes.
+    pub vram_total_bytes: Option<u64>,
+    /// Whether NVML's GPUs are this node's.
+    pub local: bool,
 }
 
 pub(super) fn check(router: &RouterConfig, problems: &mut Vec<String>) -> Vec<ResolvedNode> {
@@ -36,6 +40,7 @@ pub(super) fn check(router: &RouterConfig, problems: &mut Vec<String>) -> Vec<Re
     check_store(router, problems);
     check_timing(router, problems);
     check_cache(router, problems);
+    check_vram(router, problems);
     check_pools(router, problems)
 }
 
@@ -66,6 +71,23 @@ fn check_cache(router: &RouterConfig, problems: &mut Vec<String>) {
     }
     if semantic.timeout_ms == 0 {
         problems.push("router.cache.semantic.timeout_ms: must be at least 1".to_string());
+    }
+}
+
+/// `router.vram`.
+fn check_vram(router: &RouterConfig, problems: &mut Vec<String>) {
+    let vram = &router.vram;
+    if vram.monitor_interval_secs == 0 {
+        problems.push("router.vram.monitor_interval_secs (ROUTER_VRAM_MONITOR_INTERVAL): must be at least 1 (set router.vram.enabled: false to stop monitoring)".to_string());
+    }
+    if vram
+        .max_total_gb
+        .is_some_and(|gb| !(gb > 0.0 && gb.is_finite()))
+    {
+        problems.push(
+            "router.vram.max_total_gb (ROUTER_VRAM_MAX_TOTAL_GB): must be a number of GB above 0, e.g. 20"
+                .to_string(),
+        );
     }
 }
 
@@ -310,13 +332,28 @@ fn check_pools(router: &RouterConfig, problems: &mut Vec<String>) -> Vec<Resolve
                         kind: node.kind,
                         weight: node.weight,
                         max_concurrency: node.max_concurrency,
+                        vram_total_bytes: node.vram_total_gb.map(gb_to_bytes),
+                        local: node.local.unwrap_or(addr.ip().is_loopback()),
                     });
+                    if node
+                        .vram_total_gb
+                        .is_some_and(|gb| !(gb > 0.0 && gb.is_finite()))
+                    {
+                        problems.push(format!(
+                            "{key}.vram_total_gb: must be a number of GB above 0, e.g. 24"
+                        ));
+                    }
                 }
                 Err(why) => problems.push(format!("{key}.url: {why}")),
             }
         }
     }
     nodes
+}
+
+/// GB (10^9 bytes, as Ollama and nvidia-smi's totals are usually read) to bytes.
+pub fn gb_to_bytes(gb: f64) -> u64 {
+    (gb.max(0.0) * 1e9).round() as u64
 }
 
 /// Parses `http://host[:port]` into (normalised URL, resolved address, Host header).

@@ -41,7 +41,8 @@ pub async fn respond(
         | Local::Reprofile
         | Local::ReprofileStatus
         | Local::CacheStats
-        | Local::CacheInvalidate => {
+        | Local::CacheInvalidate
+        | Local::Vram => {
             return Err(RequestError::Internal(format!(
                 "{} is not a listing",
                 crate::api::Endpoint::Local(local).label()

@@ -1,6 +1,6 @@
 //! The endpoints the router answers itself, on both listeners (the proxy port and the admin side
 //! service): `/health`, `/metrics`, the model listings, `/api/ps`, `/api/version`,
-//! `/v1/feedback` and `/admin/*` (explain, profiles, cache). One dispatcher ([`answer`]), one body reader ([`body`]), one
+//! `/v1/feedback` and `/admin/*` (explain, profiles, cache, vram). One dispatcher ([`answer`]), one body reader ([`body`]), one
 //! response writer ([`write`]); the proxy and the admin app are thin shells over them.
 
 pub mod access;
@@ -11,6 +11,7 @@ pub mod feedback;
 mod listings;
 mod profiles;
 pub mod virtual_models;
+mod vram;
 
 use std::sync::Arc;
 
@@ -130,6 +131,7 @@ async fn respond(
         Local::ReprofileStatus => profiles::status(state, path)?,
         Local::CacheStats => cache::stats(state),
         Local::CacheInvalidate => cache::invalidate(state, &params),
+        Local::Vram => vram::report(state, &params)?,
         listing => listings::respond(state, listing, path).await?,
     })
 }

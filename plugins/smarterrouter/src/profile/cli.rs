@@ -41,7 +41,6 @@ pub async fn run(
         registry: Arc::clone(cli.registry),
         client: cli.client.clone(),
         interval: Duration::from_secs(1),
-        vram_history: None,
     }
     .refresh_all()
     .await;

@@ -1,13 +1,15 @@
 //! One log line per request (target `access`), plus the request metrics. With
 //! `ROUTER_LOG_FORMAT=json` each line is a JSON object carrying `timestamp, level, request_id,
-//! endpoint, model_selected, latency_ms, cache_hit, cache, status, node`.
+//! endpoint, model_selected, latency_ms, cache_hit, cache, status, node, vram_used_gb` (the GB the
+//! serving node's loaded models used at its latest VRAM sample; -1 when there is none).
 
 use pingora::prelude::*;
 use pingora::proxy::Session;
 
 use super::ctx::RequestCtx;
+use crate::RouterState;
 
-pub fn record(session: &Session, error: Option<&Error>, ctx: &RequestCtx) {
+pub fn record(state: &RouterState, session: &Session, error: Option<&Error>, ctx: &RequestCtx) {
     let status = session
         .response_written()
         .map(|r| r.status.as_u16())
@@ -22,6 +24,12 @@ pub fn record(session: &Session, error: Option<&Error>, ctx: &RequestCtx) {
     let latency = ctx.request.started.elapsed();
     crate::metrics::observe_request(endpoint, status, model, latency.as_secs_f64());
     let error = error.map(|e| e.to_string()).unwrap_or_default();
+    let node = ctx.attempts.node_url();
+    // The latest sample of the node that served the request: -1 when none (no node, not sampled).
+    let vram_used_gb = node
+        .and_then(|url| state.vram.node_used_gb(url))
+        .map(|gb| (gb * 100.0).round() / 100.0)
+        .unwrap_or(-1.0);
     tracing::info!(
         target: "access",
         request_id = %ctx.request.id,
@@ -35,7 +43,8 @@ pub fn record(session: &Session, error: Option<&Error>, ctx: &RequestCtx) {
         cache_hit = ctx.cache.hit,
         cache = cache_outcome(ctx),
         status,
-        node = ctx.attempts.node_url().unwrap_or(""),
+        node = node.unwrap_or(""),
+        vram_used_gb,
         attempts = ctx.attempts.count(),
         error = error.as_str(),
         "request"

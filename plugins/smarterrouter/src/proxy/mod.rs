@@ -153,7 +153,7 @@ impl ProxyHttp for Router {
     /// Phase `logging`. Reads everything; writes metrics and the access line; frees node slots.
     async fn logging(&self, session: &mut Session, e: Option<&Error>, ctx: &mut RequestCtx) {
         cache::record(&self.state.cache, ctx);
-        access_log::record(session, e, ctx);
+        access_log::record(&self.state, session, e, ctx);
         ctx.attempts.end();
     }
 }

@@ -14,11 +14,9 @@ use pingora::services::ServiceReadyNotifier;
 use serde_json::{json, Value};
 
 use super::client::{NodeClient, UpstreamError};
-use super::{Node, NodeModel, NodeState, Registry};
+use super::{LoadedModel, Node, NodeModel, NodeState, Registry};
 use crate::config::NodeKind;
 use crate::model::facts::ModelFacts;
-use crate::store::writer::StoreSender;
-use crate::store::{Record, VramSample};
 
 /// The proxy starts once the first pass is done, or after this long.
 const FIRST_PASS_WAIT: Duration = Duration::from_secs(3);
@@ -28,8 +26,6 @@ pub struct Discovery {
     pub registry: Arc<Registry>,
     pub client: NodeClient,
     pub interval: Duration,
-    /// Where each Ollama node's VRAM use (from `/api/ps`) is recorded, if anywhere.
-    pub vram_history: Option<StoreSender>,
 }
 
 #[async_trait]
@@ -67,35 +63,26 @@ impl Discovery {
             .registry
             .nodes()
             .iter()
-            .map(|node| refresh_node(&self.client, node, self.vram_history.as_ref()));
+            .map(|node| refresh_node(&self.client, node));
         futures_util::future::join_all(checks).await;
     }
 }
 
-async fn refresh_node(client: &NodeClient, node: &Node, vram_history: Option<&StoreSender>) {
+async fn refresh_node(client: &NodeClient, node: &Node) {
     let previous = node.state();
     let result = match node.kind {
         NodeKind::Ollama => fetch_ollama(client, &node.url, &previous.models).await,
         NodeKind::Openai => fetch_openai(client, &node.url).await,
     };
     let new_state = match result {
-        Ok((models, version, vram)) => {
-            if let (Some(tx), Some(models)) = (vram_history, vram) {
-                tx.send(Record::Vram(VramSample {
-                    node: node.url.clone(),
-                    unix_ms: crate::store::now_unix_ms(),
-                    used_bytes: models.iter().map(|(_, bytes)| bytes).sum(),
-                    models,
-                }));
-            }
-            NodeState {
-                healthy: true,
-                last_error: None,
-                last_check: Some(SystemTime::now()),
-                models: Arc::new(models),
-                version,
-            }
-        }
+        Ok((models, version, loaded)) => NodeState {
+            healthy: true,
+            last_error: None,
+            last_check: Some(SystemTime::now()),
+            models: Arc::new(models),
+            version,
+            loaded: loaded.map(Arc::new),
+        },
         Err(why) => {
             if previous.healthy {
                 tracing::warn!(node = %node.url, pool = %node.pool, error = %why, "node is down");
@@ -107,6 +94,7 @@ async fn refresh_node(client: &NodeClient, node: &Node, vram_history: Option<&St
                 // Keep the last known list: it still answers "which node would have it".
                 models: previous.models.clone(),
                 version: previous.version.clone(),
+                loaded: None,
             }
         }
     };
@@ -128,7 +116,7 @@ pub enum DiscoveryError {
 }
 
 /// What one discovery pass learned: models, Ollama version, VRAM per loaded model.
-type Discovered = (Vec<NodeModel>, Option<String>, Option<Vec<(String, u64)>>);
+type Discovered = (Vec<NodeModel>, Option<String>, Option<Vec<LoadedModel>>);
 
 async fn fetch_ollama(
     client: &NodeClient,
@@ -190,30 +178,18 @@ async fn show_facts(client: &NodeClient, base: &str, model: &NodeModel) -> Optio
     Some(facts)
 }
 
-/// Marks the loaded models and returns the node's VRAM use (sum of `size_vram`) per model.
+/// Marks the loaded models and returns them as `/api/ps` lists them.
 async fn mark_loaded(
     client: &NodeClient,
     base: &str,
     models: &mut [NodeModel],
-) -> Option<Vec<(String, u64)>> {
+) -> Option<Vec<LoadedModel>> {
     let ps = client.loaded_models(base).await.ok()?;
-    let vram: Vec<(String, u64)> = ps
-        .iter()
-        .filter_map(|m| {
-            let name = m
-                .get("name")
-                .or_else(|| m.get("model"))
-                .and_then(Value::as_str)?;
-            Some((
-                name.to_string(),
-                m.get("size_vram").and_then(Value::as_u64).unwrap_or(0),
-            ))
-        })
-        .collect();
+    let loaded: Vec<LoadedModel> = ps.iter().filter_map(LoadedModel::from_ps).collect();
     for model in models.iter_mut() {
-        model.facts.loaded = vram.iter().any(|(name, _)| *name == model.name);
+        model.facts.loaded = loaded.iter().any(|l| l.name == model.name);
     }
-    Some(vram)
+    Some(loaded)
 }
 
 async fn fetch_openai(client: &NodeClient, base: &str) -> Result<Discovered, DiscoveryError> {

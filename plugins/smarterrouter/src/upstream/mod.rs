@@ -27,6 +27,38 @@ pub struct NodeModel {
     pub facts: ModelFacts,
 }
 
+/// A model loaded on a node, as its `/api/ps` says.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LoadedModel {
+    pub name: String,
+    /// `size`: the whole model in memory (GPU and CPU).
+    pub size_bytes: u64,
+    /// `size_vram`: the part in GPU memory.
+    pub vram_bytes: u64,
+    /// `expires_at`: when Ollama unloads it if nothing uses it.
+    pub expires_at: Option<String>,
+}
+
+impl LoadedModel {
+    /// One entry of `/api/ps`.
+    pub fn from_ps(entry: &Value) -> Option<LoadedModel> {
+        let name = entry
+            .get("name")
+            .or_else(|| entry.get("model"))
+            .and_then(Value::as_str)?;
+        let bytes = |key: &str| entry.get(key).and_then(Value::as_u64).unwrap_or(0);
+        Some(LoadedModel {
+            name: name.to_string(),
+            size_bytes: bytes("size"),
+            vram_bytes: bytes("size_vram"),
+            expires_at: entry
+                .get("expires_at")
+                .and_then(Value::as_str)
+                .map(str::to_string),
+        })
+    }
+}
+
 /// What discovery last learned about a node.
 #[derive(Debug, Clone, Default)]
 pub struct NodeState {
@@ -36,6 +68,9 @@ pub struct NodeState {
     pub models: Arc<Vec<NodeModel>>,
     /// `/api/version` of an Ollama node.
     pub version: Option<String>,
+    /// The models loaded now (`/api/ps` of an Ollama node; `None` for other nodes or when it
+    /// did not answer).
+    pub loaded: Option<Arc<Vec<LoadedModel>>>,
 }
 
 /// A backend server in a pool: its configuration (`node.url`, `node.kind`, ... through
@@ -426,6 +461,8 @@ mod tests {
                 kind: *kind,
                 weight: 1,
                 max_concurrency: Some(1),
+                vram_total_bytes: None,
+                local: true,
             })
             .collect();
         let reg = Registry::new(&resolved);

@@ -1,0 +1,142 @@
+//! The VRAM monitor: a Pingora background service (so it starts after the process has
+//! daemonised, as NVML must) that samples every `router.vram.monitor_interval_secs`: this host's
+//! GPUs through NVML, and each Ollama node's `/api/ps` through the shared node client. Each
+//! sample goes to the in-memory history and the gauges; one in [`STORE_EVERY`] to the store.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use pingora::server::ShutdownWatch;
+use pingora::services::background::BackgroundService;
+
+use super::gpu::{GpuReading, GpuSource, Nvml};
+use super::{node_sample, Sample, VramMonitor};
+use crate::config::NodeKind;
+use crate::store::writer::StoreSender;
+use crate::store::{Record, VramSample};
+use crate::upstream::{LoadedModel, NodeClient, Registry};
+
+/// Every this-many samples, one goes to the store (every 5 minutes at the default 30 s).
+pub const STORE_EVERY: u64 = 10;
+
+pub struct VramService {
+    pub monitor: Arc<VramMonitor>,
+    pub registry: Arc<Registry>,
+    pub client: NodeClient,
+    pub store: StoreSender,
+}
+
+#[async_trait]
+impl BackgroundService for VramService {
+    async fn start(&self, mut shutdown: ShutdownWatch) {
+        if !self.monitor.enabled {
+            return;
+        }
+        let gpus: Option<Box<dyn GpuSource>> = match Nvml::open() {
+            Ok(nvml) => {
+                let found = nvml.read().map(|g| g.len()).unwrap_or(0);
+                tracing::info!(
+                    gpus = found,
+                    "VRAM monitor: reading this host's GPUs through NVML"
+                );
+                Some(Box::new(nvml))
+            }
+            Err(why) => {
+                tracing::info!(
+                    "VRAM monitor: no local GPU readings ({why}); using the nodes' /api/ps and their \
+                     declared vram_total_gb"
+                );
+                self.monitor.set_gpu_note(Some(format!("off: {why}")));
+                None
+            }
+        };
+        let mut taken: u64 = 0;
+        loop {
+            let sample = self.sample(gpus.as_deref()).await;
+            publish(&sample);
+            if taken.is_multiple_of(STORE_EVERY) {
+                for node in sample.nodes.iter().filter(|n| n.used_bytes.is_some()) {
+                    self.store.send(Record::Vram(VramSample {
+                        node: node.url.clone(),
+                        unix_ms: sample.unix_ms,
+                        used_bytes: node.used_bytes.unwrap_or(0),
+                        models: node
+                            .models
+                            .iter()
+                            .map(|m| (m.name.clone(), m.vram_bytes))
+                            .collect(),
+                    }));
+                }
+            }
+            self.monitor.push(sample);
+            taken += 1;
+            tokio::select! {
+                _ = shutdown.changed() => return,
+                _ = tokio::time::sleep(self.monitor.interval) => {}
+            }
+        }
+    }
+}
+
+impl VramService {
+    async fn sample(&self, gpus: Option<&dyn GpuSource>) -> Sample {
+        let gpus: Vec<GpuReading> = match gpus.map(GpuSource::read) {
+            Some(Ok(readings)) => readings,
+            Some(Err(why)) => {
+                tracing::warn!("VRAM monitor: {why}");
+                Vec::new()
+            }
+            None => Vec::new(),
+        };
+        let reads = self.registry.nodes().iter().map(|node| {
+            let client = self.client.clone();
+            let node = Arc::clone(node);
+            async move {
+                // Asked even while discovery calls the node down: its answer is the reading.
+                let loaded = match node.kind {
+                    NodeKind::Ollama => client
+                        .loaded_models(&node.url)
+                        .await
+                        .ok()
+                        .map(|ps| ps.iter().filter_map(LoadedModel::from_ps).collect()),
+                    NodeKind::Openai => None,
+                };
+                (node, loaded)
+            }
+        });
+        let read = futures_util::future::join_all(reads).await;
+        let nodes = read
+            .into_iter()
+            .map(|(node, loaded)| {
+                node_sample(
+                    &self.monitor,
+                    &node.url,
+                    node.vram_total_bytes,
+                    node.local,
+                    &gpus,
+                    loaded,
+                )
+            })
+            .collect();
+        Sample {
+            unix_ms: crate::store::now_unix_ms(),
+            gpus,
+            nodes,
+        }
+    }
+}
+
+/// The VRAM gauges from a sample.
+fn publish(sample: &Sample) {
+    let gpus: Vec<(u32, &str, u64, u64, u64)> = sample
+        .gpus
+        .iter()
+        .map(|g| (g.index, g.vendor, g.total_bytes, g.used_bytes, g.free_bytes))
+        .collect();
+    let nodes: Vec<(&str, Option<u64>)> = sample
+        .nodes
+        .iter()
+        .map(|n| (n.url.as_str(), n.used_bytes))
+        .collect();
+    crate::metrics::set_vram(super::report::totals(sample), &gpus, &nodes);
+}
