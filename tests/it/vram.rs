@@ -192,3 +192,58 @@ async fn disabled_monitoring_answers_as_the_original() {
         "only discovery asks /api/ps"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn requests_go_to_the_node_where_their_model_is_loaded() {
+    // Each mock reports its first model loaded: llama on A, qwen on B; both have both.
+    let a = mock(MockConfig {
+        models: vec![
+            MockModel::chat("llama3.2:1b"),
+            MockModel::chat("qwen2.5:7b"),
+        ],
+        ..MockConfig::default()
+    })
+    .await;
+    let b = mock(MockConfig {
+        models: vec![
+            MockModel::chat("qwen2.5:7b"),
+            MockModel::chat("llama3.2:1b"),
+        ],
+        ..MockConfig::default()
+    })
+    .await;
+    let router = RouterProcess::start(RouterOptions::new(vec![
+        node(&a.url(), "ollama"),
+        node(&b.url(), "ollama"),
+    ]))
+    .await;
+    for model in ["llama3.2:1b", "qwen2.5:7b"] {
+        for i in 0..4 {
+            let response = client()
+                .post(format!("{}/api/chat", router.url()))
+                .json(&serde_json::json!({"model": model, "stream": false,
+                    "messages": [{"role": "user", "content": format!("placement {i}")}]}))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), 200);
+        }
+    }
+    let sent = |m: &MockOllama, model: &str| {
+        m.state
+            .requests_to("/api/chat")
+            .iter()
+            .filter(|r| r.json()["model"] == model)
+            .count()
+    };
+    assert_eq!(
+        (sent(&a, "llama3.2:1b"), sent(&b, "llama3.2:1b")),
+        (4, 0),
+        "llama is loaded on A"
+    );
+    assert_eq!(
+        (sent(&a, "qwen2.5:7b"), sent(&b, "qwen2.5:7b")),
+        (0, 4),
+        "qwen is loaded on B"
+    );
+}

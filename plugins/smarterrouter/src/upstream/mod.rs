@@ -113,6 +113,23 @@ impl Node {
         }
     }
 
+    /// Whether `model` is loaded on this node now (its last `/api/ps`).
+    pub fn has_loaded(&self, model: &str) -> bool {
+        self.with_state(|s| s.models.iter().any(|m| m.name == model && m.facts.loaded))
+    }
+
+    /// Records a fresh `/api/ps` reading (from the VRAM monitor, between discovery passes).
+    pub fn set_loaded(&self, loaded: Vec<LoadedModel>) {
+        let mut state = self.state();
+        let mut models: Vec<NodeModel> = state.models.as_ref().clone();
+        for model in &mut models {
+            model.facts.loaded = loaded.iter().any(|l| l.name == model.name);
+        }
+        state.models = Arc::new(models);
+        state.loaded = Some(Arc::new(loaded));
+        self.set_state(state);
+    }
+
     /// Marks the node down after a failed connection, until discovery reaches it again.
     pub fn mark_down(&self, why: String) {
         let mut state = self.state();
@@ -265,10 +282,9 @@ impl Registry {
         format!("no node is up: {} (see GET /health)", reasons.join("; "))
     }
 
-    /// The least-loaded (in flight / weight) healthy node with the model; ties go to the
-    /// node listed first.
-    /// Takes a slot on the healthy node with the model that has the fewest requests in flight
-    /// per unit of weight; ties rotate so sequential traffic spreads over equal nodes.
+    /// Takes a slot on a healthy node with the model: one where the model is loaded if any, and
+    /// among those the one with the fewest requests in flight per unit of weight; ties rotate so
+    /// sequential traffic spreads over equal nodes.
     pub fn pick(&self, filter: NodeFilter<'_>) -> Result<InFlight, PickError> {
         // A node can fill up between the choice and the slot (another thread); choose again.
         for _ in 0..self.nodes.len().max(1) * 2 {
@@ -303,8 +319,10 @@ impl Registry {
             {
                 continue;
             }
-            // in_flight / weight without floats.
-            let load = u64::from(node.in_flight()) * 1_000_000 / u64::from(node.weight);
+            // A node where the model is loaded first (no load time, no memory taken elsewhere),
+            // then in_flight / weight without floats.
+            let cold = u64::from(!node.has_loaded(filter.model)) << 62;
+            let load = cold | (u64::from(node.in_flight()) * 1_000_000 / u64::from(node.weight));
             if load < best_load {
                 best_load = load;
                 ties.clear();
@@ -429,15 +447,21 @@ impl ModelCatalog for Registry {
             if ollama_only && node.kind != NodeKind::Ollama {
                 continue;
             }
+            // Loaded counts only where the request could go now.
+            let free = !node.at_capacity();
             node.with_state(|s| {
                 if !s.healthy {
                     return;
                 }
                 for m in s.models.iter() {
+                    let loaded = m.facts.loaded && free;
                     merged
                         .entry(m.name.clone())
-                        .and_modify(|f| f.loaded |= m.facts.loaded)
-                        .or_insert_with(|| m.facts.clone());
+                        .and_modify(|f| f.loaded |= loaded)
+                        .or_insert_with(|| ModelFacts {
+                            loaded,
+                            ..m.facts.clone()
+                        });
                 }
             });
         }
@@ -508,6 +532,30 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("failed earlier"));
+    }
+
+    #[test]
+    fn the_loaded_node_is_preferred_and_loaded_counts_only_where_a_request_fits() {
+        let reg = registry(&[NodeKind::Ollama, NodeKind::Ollama]);
+        let loaded = |name: &str| LoadedModel {
+            name: name.into(),
+            size_bytes: 1,
+            vram_bytes: 1,
+            expires_at: None,
+        };
+        reg.nodes()[1].set_loaded(vec![loaded("m:latest")]);
+        let filter = NodeFilter {
+            model: "m:latest",
+            ollama_only: false,
+            exclude: &[],
+        };
+        assert!(reg.candidate_facts(false)[0].loaded);
+        let held = reg.pick(filter).unwrap();
+        assert_eq!(held.node().id, 1, "where it is loaded, not in turn");
+        // Node 1 is now full (max_concurrency 1): the model counts as cold for scoring, and the
+        // next request goes to the cold node rather than waiting.
+        assert!(!reg.candidate_facts(false)[0].loaded);
+        assert_eq!(reg.pick(filter).unwrap().node().id, 0);
     }
 
     #[test]

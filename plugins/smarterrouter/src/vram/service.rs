@@ -94,17 +94,22 @@ impl VramService {
             async move {
                 // Asked even while discovery calls the node down: its answer is the reading.
                 let loaded = match node.kind {
-                    NodeKind::Ollama => client
-                        .loaded_models(&node.url)
-                        .await
-                        .ok()
-                        .map(|ps| ps.iter().filter_map(LoadedModel::from_ps).collect()),
+                    NodeKind::Ollama => client.loaded_models(&node.url).await.ok().map(|ps| {
+                        ps.iter()
+                            .filter_map(LoadedModel::from_ps)
+                            .collect::<Vec<_>>()
+                    }),
                     NodeKind::Openai => None,
                 };
                 (node, loaded)
             }
         });
         let read = futures_util::future::join_all(reads).await;
+        for (node, loaded) in &read {
+            if let Some(loaded) = loaded {
+                node.set_loaded(loaded.clone());
+            }
+        }
         let nodes = read
             .into_iter()
             .map(|(node, loaded)| {
