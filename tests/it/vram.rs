@@ -247,3 +247,166 @@ async fn requests_go_to_the_node_where_their_model_is_loaded() {
         "qwen is loaded on B"
     );
 }
+
+const GB: u64 = 1_000_000_000;
+
+fn sized(name: &str, gb: u64) -> MockModel {
+    MockModel {
+        size: gb * GB,
+        ..MockModel::chat(name)
+    }
+}
+
+/// A node with 10 GB (budget 9) holding `a` and `b`; `c` is cold.
+async fn crowded(
+    sizes: [u64; 3],
+    env: Vec<(&str, &str)>,
+    latency_ms: u64,
+) -> (MockOllama, RouterProcess) {
+    let mock = mock(MockConfig {
+        models: vec![
+            sized("a:1b", sizes[0]),
+            sized("b:1b", sizes[1]),
+            sized("c:1b", sizes[2]),
+        ],
+        vram_sim: Some(vec!["a:1b".into(), "b:1b".into()]),
+        latency: Duration::from_millis(latency_ms),
+        ..MockConfig::default()
+    })
+    .await;
+    let router = RouterProcess::start(RouterOptions {
+        extra: format!(
+            "  default_model: a:1b\n  pools:\n    - name: gpu\n      nodes:\n        - url: {}\n          vram_total_gb: 10\n",
+            mock.url()
+        ),
+        env: [("ROUTER_VRAM_MONITOR_INTERVAL", "1")]
+            .into_iter()
+            .chain(env)
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+        ..RouterOptions::new(Vec::new())
+    })
+    .await;
+    let v = vram_until(&router, |v| {
+        v["models_loaded"].as_object().is_some_and(|m| m.len() == 2)
+    })
+    .await;
+    assert_eq!(v["budget"]["max_configured_gb"], 9.0, "{v}");
+    (mock, router)
+}
+
+async fn ask(router: &RouterProcess, model: &str) -> reqwest::Response {
+    client()
+        .post(format!("{}/api/chat", router.url()))
+        .json(&serde_json::json!({"model": model, "stream": false,
+            "messages": [{"role": "user", "content": "hello"}]}))
+        .send()
+        .await
+        .unwrap()
+}
+
+fn unloads(mock: &MockOllama) -> Vec<String> {
+    mock.state.unloads.lock().unwrap().clone()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_cold_model_unloads_the_least_recently_used_one() {
+    let (mock, router) = crowded([4, 4, 4], Vec::new(), 0).await;
+    assert_eq!(
+        ask(&router, "a:1b").await.status(),
+        200,
+        "a is used now; b was never used here"
+    );
+    assert!(unloads(&mock).is_empty(), "a was loaded: nothing to admit");
+    assert_eq!(ask(&router, "c:1b").await.status(), 200);
+    assert_eq!(
+        unloads(&mock),
+        ["b:1b"],
+        "8 GB used + 4 > 9: the LRU one goes"
+    );
+    assert_eq!(mock.state.loaded_now(), ["a:1b", "c:1b"]);
+    assert_eq!(ask(&router, "c:1b").await.status(), 200);
+    assert_eq!(
+        unloads(&mock).len(),
+        1,
+        "c is loaded now: nothing more to do"
+    );
+    let metrics = get_text(format!("{}/metrics", router.url())).await;
+    assert!(
+        metrics.contains("smarterrouter_model_unloads_total{reason=\"budget\"} 1"),
+        "{metrics}"
+    );
+    assert!(router
+        .logs()
+        .contains("unloaded a model to fit another in the VRAM budget"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_largest_strategy_unloads_the_biggest_and_the_pinned_model_stays() {
+    let (mock, router) = crowded(
+        [5, 3, 3],
+        vec![("ROUTER_VRAM_UNLOAD_STRATEGY", "largest")],
+        0,
+    )
+    .await;
+    assert_eq!(ask(&router, "c:1b").await.status(), 200);
+    assert_eq!(unloads(&mock), ["a:1b"], "8 + 3 > 9: the 5 GB one goes");
+
+    // Pinned: b is the least recently used, but pinned, so a goes although it was used last.
+    let (mock, router) = crowded([4, 4, 4], vec![("ROUTER_PINNED_MODEL", "b:1b")], 0).await;
+    assert_eq!(ask(&router, "a:1b").await.status(), 200);
+    assert_eq!(ask(&router, "c:1b").await.status(), 200);
+    assert_eq!(unloads(&mock), ["a:1b"], "never the pinned model");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_model_with_requests_in_flight_is_never_unloaded() {
+    let (mock, router) = crowded([4, 4, 4], Vec::new(), 700).await;
+    // b is the LRU choice (never used), but a request to it is running.
+    let busy = tokio::spawn({
+        let url = router.url();
+        async move {
+            client()
+                .post(format!("{url}/api/chat"))
+                .json(&serde_json::json!({"model": "b:1b", "stream": false,
+                    "messages": [{"role": "user", "content": "slow"}]}))
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(ask(&router, "c:1b").await.status(), 200);
+    assert_eq!(busy.await.unwrap(), 200);
+    assert_eq!(unloads(&mock), ["a:1b"], "b was busy");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_model_that_cannot_fit_gets_503_vram_exhausted_and_nothing_is_unloaded() {
+    let (mock, router) = crowded([4, 4, 12], Vec::new(), 0).await;
+    let response = ask(&router, "c:1b").await;
+    assert_eq!(response.status(), 503);
+    let body: Value = response.json().await.unwrap();
+    let error = body["error"].as_str().unwrap();
+    assert!(
+        error.contains("c:1b") && error.contains("a:1b 4.0 GB") && error.contains("b:1b 4.0 GB"),
+        "{error}"
+    );
+    assert!(error.contains("budget is 9.0 GB"), "{error}");
+    assert!(unloads(&mock).is_empty());
+    let sent = mock.state.requests_to("/api/chat");
+    assert!(
+        sent.iter().all(|r| r.json()["model"] != "c:1b"),
+        "never sent to the node"
+    );
+    let openai = client()
+        .post(format!("{}/v1/chat/completions", router.url()))
+        .json(&chat_body("c:1b", "hello"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(openai.status(), 503);
+    let body: Value = openai.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "vram_exhausted");
+}

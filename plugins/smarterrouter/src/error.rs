@@ -54,6 +54,8 @@ pub enum RequestError {
     Unauthorized(String),
     #[error("{0}")]
     Forbidden(String),
+    #[error("{0}")]
+    VramExhausted(String),
     #[error("the store is not available now: {0}")]
     StoreUnavailable(String),
     #[error("feedback collection is disabled (router.feedback.enabled / ROUTER_FEEDBACK_ENABLED)")]
@@ -101,7 +103,11 @@ impl RequestError {
             MethodNotAllowed { .. } => 405,
             Unauthorized(_) => 401,
             Forbidden(_) | FeedbackDisabled => 403,
-            NoModels(_) | NoNode(_) | StoreUnavailable(_) | UpstreamUnreachable { .. } => 503,
+            NoModels(_)
+            | NoNode(_)
+            | StoreUnavailable(_)
+            | UpstreamUnreachable { .. }
+            | VramExhausted(_) => 503,
             UpstreamTimeout { .. } => 504,
             UpstreamFailed { .. } => 502,
             Internal(_) => 500,
@@ -143,6 +149,7 @@ impl RequestError {
             Unauthorized(_) => "admin_auth_required",
             Forbidden(_) => "admin_port_only",
             StoreUnavailable(_) => "store_unavailable",
+            VramExhausted(_) => "vram_exhausted",
             Internal(_) => "internal_error",
         }
     }

@@ -26,6 +26,8 @@ pub struct Metrics {
     pub gpu_used_gb: Option<GaugeVec>,
     pub gpu_free_gb: Option<GaugeVec>,
     pub node_vram_used_gb: Option<GaugeVec>,
+    pub model_loads: Option<IntCounter>,
+    pub model_unloads: Option<IntCounterVec>,
 }
 
 /// Registration fails only if a metric of the same name exists already; the router then runs
@@ -108,6 +110,17 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| Metrics {
         "smarterrouter_gpu_free_gb",
         "A local GPU's free memory, GB",
         &["gpu_index", "vendor"]
+    )
+    .ok(),
+    model_loads: register_int_counter!(
+        "smarterrouter_model_loads_total",
+        "Cold models admitted to a node (the request that follows loads it)"
+    )
+    .ok(),
+    model_unloads: register_int_counter_vec!(
+        "smarterrouter_model_unloads_total",
+        "Models the router unloaded, by reason",
+        &["reason"]
     )
     .ok(),
     node_vram_used_gb: register_gauge_vec!(
@@ -224,4 +237,16 @@ pub fn render() -> Vec<u8> {
         out = format!("# metrics could not be encoded: {e}\n").into_bytes();
     }
     out
+}
+
+pub fn model_loaded() {
+    if let Some(c) = &METRICS.model_loads {
+        c.inc();
+    }
+}
+
+pub fn model_unloaded(reason: &str) {
+    if let Some(c) = &METRICS.model_unloads {
+        c.with_label_values(&[reason]).inc();
+    }
 }

@@ -211,6 +211,22 @@ const APPLIED: &[(&str, Apply)] = &[
         Ok(gb) if gb.is_finite() => set(&mut r.vram.max_total_gb, Some(gb)),
         _ => Err("expected GB, e.g. 20 or 22.5".to_string()),
     }),
+    ("ROUTER_VRAM_AUTO_UNLOAD_ENABLED", |r, v| {
+        set(&mut r.vram.auto_unload_enabled, flag(v)?)
+    }),
+    (
+        "ROUTER_VRAM_UNLOAD_STRATEGY",
+        |r, v| match crate::config::UnloadStrategy::parse(v) {
+            Some(strategy) => set(&mut r.vram.unload_strategy, strategy),
+            None => Err("expected lru, largest or idle".to_string()),
+        },
+    ),
+    ("ROUTER_VRAM_DEFAULT_ESTIMATE_GB", |r, v| {
+        match v.parse::<f64>() {
+            Ok(gb) if gb.is_finite() && gb > 0.0 => set(&mut r.vram.default_estimate_gb, gb),
+            _ => Err("expected GB above 0, e.g. 8".to_string()),
+        }
+    }),
     ("ROUTER_EMBED_MODEL", |r, v| {
         let model = Some(v.trim().to_string()).filter(|m| !m.is_empty());
         set(&mut r.cache.semantic.embed_model, model)
@@ -447,7 +463,7 @@ mod tests {
         let (_, problems, warnings) = apply(&[
             ("ROUTER_REDIS_URL", "redis://127.0.0.1:6379"),
             ("ROUTER_RATE_LIMIT_ENABLED", "true"),
-            ("ROUTER_VRAM_UNLOAD_STRATEGY", "lru"),
+            ("ROUTER_VRAM_UNLOAD_THRESHOLD_PCT", "80"),
             ("ROUTER_DATABASE_URL", "sqlite:///data/router.db"),
             ("ROUTER_CAHCE_TTL_SECONDS", "60"),
             ("ROUTER_PINNED_MODEL", "llama3.2:1b"),
@@ -457,7 +473,7 @@ mod tests {
         let line = |name: &str| warnings.iter().find(|w| w.starts_with(name)).unwrap();
         assert!(line("ROUTER_REDIS_URL ").contains("not supported yet"));
         assert!(line("ROUTER_RATE_LIMIT_ENABLED ").contains("rate limiting"));
-        assert!(line("ROUTER_VRAM_UNLOAD_STRATEGY ").contains("VRAM"));
+        assert!(line("ROUTER_VRAM_UNLOAD_THRESHOLD_PCT ").contains("VRAM"));
         assert!(line("ROUTER_DATABASE_URL ").contains("router.data_dir"));
         assert!(
             line("ROUTER_CAHCE_TTL_SECONDS ").contains("did you mean ROUTER_CACHE_TTL_SECONDS?")
@@ -520,6 +536,9 @@ mod tests {
             ("ROUTER_VRAM_MONITOR_ENABLED", "false"),
             ("ROUTER_VRAM_MONITOR_INTERVAL", "11"),
             ("ROUTER_VRAM_MAX_TOTAL_GB", "20"),
+            ("ROUTER_VRAM_AUTO_UNLOAD_ENABLED", "false"),
+            ("ROUTER_VRAM_UNLOAD_STRATEGY", "largest"),
+            ("ROUTER_VRAM_DEFAULT_ESTIMATE_GB", "3"),
             ("ROUTER_CACHE_SIMILARITY_THRESHOLD", "0.9"),
             ("ROUTER_MODEL_POLLING_INTERVAL", "78"),
         ];

@@ -311,6 +311,44 @@ pub struct VramConfig {
     pub monitor_interval_secs: u64,
     /// Budget per node in GB (`ROUTER_VRAM_MAX_TOTAL_GB`); unset: 90% of its known total.
     pub max_total_gb: Option<f64>,
+    /// Unload models to fit a cold model in its node's budget (`ROUTER_VRAM_AUTO_UNLOAD_ENABLED`).
+    pub auto_unload_enabled: bool,
+    /// Which loaded model goes first (`ROUTER_VRAM_UNLOAD_STRATEGY`).
+    pub unload_strategy: UnloadStrategy,
+    /// GB a model takes when it was never measured (`ROUTER_VRAM_DEFAULT_ESTIMATE_GB`).
+    pub default_estimate_gb: f64,
+}
+
+/// The order models are unloaded in to make room.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum UnloadStrategy {
+    /// Least recently used by this router's requests first.
+    #[default]
+    Lru,
+    /// The largest in VRAM first.
+    Largest,
+    /// The longest idle first, by the node's own clock (`expires_at` of `/api/ps`).
+    Idle,
+}
+
+impl UnloadStrategy {
+    pub fn parse(text: &str) -> Option<UnloadStrategy> {
+        match text.trim().to_ascii_lowercase().as_str() {
+            "lru" => Some(UnloadStrategy::Lru),
+            "largest" => Some(UnloadStrategy::Largest),
+            "idle" => Some(UnloadStrategy::Idle),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UnloadStrategy::Lru => "lru",
+            UnloadStrategy::Largest => "largest",
+            UnloadStrategy::Idle => "idle",
+        }
+    }
 }
 
 impl Default for VramConfig {
@@ -319,6 +357,9 @@ impl Default for VramConfig {
             enabled: true,
             monitor_interval_secs: 30,
             max_total_gb: None,
+            auto_unload_enabled: true,
+            unload_strategy: UnloadStrategy::Lru,
+            default_estimate_gb: 8.0,
         }
     }
 }

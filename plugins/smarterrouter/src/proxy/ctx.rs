@@ -67,6 +67,8 @@ pub struct RequestCtx {
     pub routed: Option<Routed>,
     pub attempts: Attempts,
     pub cache: CacheCtx,
+    /// (node id, model) this request counts as using, for the VRAM monitor's usage book.
+    pub vram_use: Option<(usize, String)>,
 }
 
 impl RequestCtx {
@@ -83,6 +85,7 @@ impl RequestCtx {
             routed: None,
             attempts: Attempts::default(),
             cache: CacheCtx::default(),
+            vram_use: None,
         }
     }
 

@@ -4,7 +4,7 @@
 //! | phase | module |
 //! |---|---|
 //! | `request_filter` | [`request`]: local endpoints through [`crate::endpoints`]; forwarded ones read, checked and routed by [`forward`] |
-//! | `upstream_peer`, `upstream_request_filter`, `request_body_filter`, `fail_to_connect`, `error_while_proxy` | [`peer`]: the node attempts and the rewritten body |
+//! | `upstream_peer`, `upstream_request_filter`, `request_body_filter`, `fail_to_connect`, `error_while_proxy` | [`peer`]: the node attempts and the rewritten body; [`vram`]: admission of a cold model |
 //! | `request_cache_filter`, `cache_key_callback`, `response_cache_filter` | [`cache`]: pingora-cache on for planned requests, the key, what may be stored |
 //! | `response_filter` | [`response`]: headers (with [`cache`]'s HIT/MISS/BYPASS), decision record, draining |
 //! | `fail_to_proxy` | [`failure`]: errors in the client's dialect |
@@ -21,6 +21,7 @@ mod forward;
 mod peer;
 mod request;
 mod response;
+mod vram;
 
 use std::sync::Arc;
 
@@ -73,11 +74,14 @@ impl ProxyHttp for Router {
         Ok(cache::cacheable(&self.state.cache, response, ctx))
     }
 
-    /// Phase `upstream_peer`. Reads `ctx.routed`; writes `ctx.attempts` (the node of this attempt).
+    /// Phase `upstream_peer`. Reads `ctx.routed`; writes `ctx.attempts` (the node of this attempt), `ctx.vram_use`.
     async fn upstream_peer(&self, _: &mut Session, ctx: &mut RequestCtx) -> Result<Box<HttpPeer>> {
         let (registry, upstream) = (&self.state.registry, &self.state.config.upstream);
-        ctx.attempts
-            .next_peer(registry, ctx.routed.as_ref(), upstream)
+        let peer = ctx
+            .attempts
+            .next_peer(registry, ctx.routed.as_ref(), upstream)?;
+        vram::admit(&self.state, ctx).await?;
+        Ok(peer)
     }
 
     /// Phase `upstream_request_filter`. Reads `ctx.routed`; writes the upstream header, `ctx.attempts`.
@@ -153,6 +157,7 @@ impl ProxyHttp for Router {
     /// Phase `logging`. Reads everything; writes metrics and the access line; frees node slots.
     async fn logging(&self, session: &mut Session, e: Option<&Error>, ctx: &mut RequestCtx) {
         cache::record(&self.state.cache, ctx);
+        vram::release(&self.state, ctx);
         access_log::record(&self.state, session, e, ctx);
         ctx.attempts.end();
     }

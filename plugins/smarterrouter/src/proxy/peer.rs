@@ -188,6 +188,19 @@ impl Attempts {
         self.tried.len()
     }
 
+    /// The node of the current attempt.
+    pub fn current_node(&self) -> Option<Arc<crate::upstream::Node>> {
+        self.current.as_ref().map(|slot| Arc::clone(slot.node()))
+    }
+
+    /// This attempt cannot go ahead (`why` is the client's answer, 503).
+    pub fn refuse(&mut self, why: RequestError) -> Box<Error> {
+        let message = why.to_string();
+        self.no_node = Some(why);
+        self.current = None;
+        Error::explain(ErrorType::HTTPStatus(503), message)
+    }
+
     /// The request is over: its node slots are free again.
     pub fn end(&mut self) {
         self.current = None;

@@ -2,13 +2,15 @@
 //! models (`/api/ps`), sampled every `router.vram.monitor_interval_secs` by a Pingora
 //! background service ([`service`]); the last hour in memory (bounded), a downsampled history
 //! in the store; `/admin/vram` ([`report`], the original's shape plus per-node and per-GPU
-//! detail), the VRAM gauges and the access log's `vram_used_gb`.
+//! detail), the VRAM gauges and the access log's `vram_used_gb`; [`admission`] makes room for a
+//! cold model within a node's budget.
 //!
 //! A node's total is its declared `vram_total_gb`, or NVML's total when the node is on this host
 //! (`local: true`, or a loopback address); its use is the sum of `size_vram` of the models its
 //! `/api/ps` lists; its budget is `router.vram.max_total_gb` (`ROUTER_VRAM_MAX_TOTAL_GB`) or
 //! 90% of its total (never a made-up default: the original fell back to 24 GB).
 
+pub mod admission;
 pub mod gpu;
 pub mod report;
 pub mod service;
@@ -52,6 +54,13 @@ pub struct VramMonitor {
     capacity: usize,
     /// Why there are no GPU readings, once known (for `/admin/vram`).
     gpu_note: RwLock<Option<String>>,
+    /// This router's use of each model on each node (for LRU and "never unload a busy model").
+    pub usage: admission::UsageBook,
+    /// One admission at a time, so two cold models never both count on the same free memory.
+    pub admitting: tokio::sync::Mutex<()>,
+    pub auto_unload: bool,
+    pub strategy: crate::config::UnloadStrategy,
+    pub default_estimate_bytes: u64,
 }
 
 /// How much history stays in memory.
@@ -68,6 +77,11 @@ impl VramMonitor {
             samples: Mutex::new(VecDeque::with_capacity(capacity)),
             capacity,
             gpu_note: RwLock::new(None),
+            usage: admission::UsageBook::default(),
+            admitting: tokio::sync::Mutex::new(()),
+            auto_unload: config.auto_unload_enabled,
+            strategy: config.unload_strategy,
+            default_estimate_bytes: crate::config::gb_to_bytes(config.default_estimate_gb),
         }
     }
 
@@ -108,6 +122,17 @@ impl VramMonitor {
         let samples = self.samples.lock().ok()?;
         let node = samples.back()?.nodes.iter().find(|n| n.url == url)?;
         node.used_bytes.map(report::gb)
+    }
+
+    /// The budget of the node at `url` at the latest sample.
+    pub fn node_budget(&self, url: &str) -> Option<u64> {
+        let samples = self.samples.lock().ok()?;
+        samples
+            .back()?
+            .nodes
+            .iter()
+            .find(|n| n.url == url)?
+            .budget_bytes
     }
 
     pub fn set_gpu_note(&self, note: Option<String>) {

@@ -178,12 +178,17 @@ pub async fn tags(State(s): St, m: Method, u: Uri, h: HeaderMap) -> Response {
 
 pub async fn ps(State(s): St, m: Method, u: Uri, h: HeaderMap) -> Response {
     record(&s, &m, &u, &h, &Bytes::new());
+    let simulated = s.loaded_now();
     let loaded: Vec<Value> = s
         .config
         .models
         .iter()
-        .take(1)
-        .map(|model| {
+        .enumerate()
+        .filter(|(i, m)| match &s.config.vram_sim {
+            None => *i == 0,
+            Some(_) => simulated.contains(&m.name),
+        })
+        .map(|(_, model)| {
             let mut entry = replies::tags_entry(model);
             if let Some(obj) = entry.as_object_mut() {
                 obj.insert("size_vram".into(), json!(model.size));
@@ -277,6 +282,11 @@ async fn ollama_generation(s: Arc<MockState>, body: Bytes, chat: bool) -> Respon
     };
     if empty {
         let unload = req.get("keep_alive").is_some_and(|k| k == 0 || k == "0");
+        if unload {
+            s.unload(&model);
+        } else {
+            s.touch(&model);
+        }
         let mut v = json!({"model": model, "created_at": CREATED_AT, "done": true,
                            "done_reason": if unload { "unload" } else { "load" }});
         if chat {
@@ -286,6 +296,7 @@ async fn ollama_generation(s: Arc<MockState>, body: Bytes, chat: bool) -> Respon
         }
         return json_response(StatusCode::OK, &v);
     }
+    s.touch(&model);
     pause(&s).await;
     let prompt = last_user_text(&req);
     if prompt.contains(FAIL_500) {

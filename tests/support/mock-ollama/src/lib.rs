@@ -120,6 +120,10 @@ pub struct MockConfig {
     /// Embeddings as bags of words (64 dimensions; lower case, punctuation dropped), so texts
     /// with the same words are similar: for semantic-cache tests. Off: a hash of the text.
     pub word_embeddings: bool,
+    /// Simulate GPU memory: these models start loaded; `/api/ps` lists what is loaded (each
+    /// taking its `size`); a generation of a cold model loads it; Ollama's unload request
+    /// (`keep_alive: 0`, no prompt) unloads it. `None`: the first model is always loaded.
+    pub vram_sim: Option<Vec<String>>,
 }
 
 /// One scripted answer.
@@ -146,6 +150,7 @@ impl Default for MockConfig {
             fail_first_chat: 0,
             number_answers: false,
             word_embeddings: false,
+            vram_sim: None,
         }
     }
 }
@@ -179,9 +184,43 @@ pub struct MockState {
     pub chat_attempts: AtomicUsize,
     /// Generations served (numbers the answers with `number_answers`).
     pub generations: AtomicUsize,
+    /// With `vram_sim`: the models loaded now, in load order.
+    pub loaded: Mutex<Vec<String>>,
+    /// With `vram_sim`: models loaded and unloaded, in order.
+    pub loads: Mutex<Vec<String>>,
+    pub unloads: Mutex<Vec<String>>,
 }
 
 impl MockState {
+    /// With `vram_sim`: loads `model` if it is cold.
+    pub fn touch(&self, model: &str) {
+        if self.config.vram_sim.is_none() {
+            return;
+        }
+        if let Ok(mut loaded) = self.loaded.lock() {
+            if !loaded.iter().any(|m| m == model) {
+                loaded.push(model.to_string());
+                if let Ok(mut loads) = self.loads.lock() {
+                    loads.push(model.to_string());
+                }
+            }
+        }
+    }
+
+    /// With `vram_sim`: unloads `model`.
+    pub fn unload(&self, model: &str) {
+        if let Ok(mut loaded) = self.loaded.lock() {
+            loaded.retain(|m| m != model);
+        }
+        if let Ok(mut unloads) = self.unloads.lock() {
+            unloads.push(model.to_string());
+        }
+    }
+
+    pub fn loaded_now(&self) -> Vec<String> {
+        self.loaded.lock().map(|l| l.clone()).unwrap_or_default()
+    }
+
     pub fn requests(&self) -> Vec<Recorded> {
         self.requests.lock().map(|r| r.clone()).unwrap_or_default()
     }
@@ -274,6 +313,7 @@ impl MockOllama {
         let listener = TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;
         let state = Arc::new(MockState {
+            loaded: Mutex::new(config.vram_sim.clone().unwrap_or_default()),
             config,
             ..MockState::default()
         });

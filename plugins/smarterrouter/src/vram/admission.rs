@@ -1,0 +1,312 @@
+//! Admission: before a request goes to an Ollama node where its model is not loaded, the model
+//! must fit in the node's budget. If it does not, loaded models are unloaded by strategy
+//! (`POST /api/generate {"model", "keep_alive": 0}`) until it does; the pinned model and models
+//! with requests in flight on that node are never unloaded. If even that cannot make room, the
+//! request gets 503 `vram_exhausted` naming what holds the memory, instead of the node running
+//! out of memory. The plan is pure ([`plan`]); [`admit`] does the calls.
+//!
+//! A model's size is its measured `size_vram` (the profiler's), else its file size from the
+//! node's listing, else `router.vram.default_estimate_gb`. A node with no known budget (no
+//! declared total, no NVML for it) or no `/api/ps` reading is not admitted against anything.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use serde_json::json;
+
+use crate::config::{NodeKind, UnloadStrategy};
+use crate::upstream::{LoadedModel, Node};
+
+/// What this router knows of a model's use on a node.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Usage {
+    pub in_flight: u32,
+    pub last_used_ms: u64,
+}
+
+/// Requests in flight and last use, per node and model (from this router's requests).
+#[derive(Default)]
+pub struct UsageBook {
+    map: Mutex<HashMap<(usize, String), Usage>>,
+}
+
+impl UsageBook {
+    pub fn begin(&self, node: usize, model: &str, now_ms: u64) {
+        if let Ok(mut map) = self.map.lock() {
+            let usage = map.entry((node, model.to_string())).or_default();
+            usage.in_flight += 1;
+            usage.last_used_ms = now_ms;
+        }
+    }
+
+    pub fn end(&self, node: usize, model: &str, now_ms: u64) {
+        if let Ok(mut map) = self.map.lock() {
+            if let Some(usage) = map.get_mut(&(node, model.to_string())) {
+                usage.in_flight = usage.in_flight.saturating_sub(1);
+                usage.last_used_ms = now_ms;
+            }
+        }
+    }
+
+    pub fn of(&self, node: usize, model: &str) -> Usage {
+        self.map
+            .lock()
+            .ok()
+            .and_then(|m| m.get(&(node, model.to_string())).copied())
+            .unwrap_or_default()
+    }
+}
+
+/// A loaded model as the plan sees it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Loaded {
+    pub name: String,
+    pub vram_bytes: u64,
+    pub usage: Usage,
+    pub expires_at: Option<String>,
+    pub pinned: bool,
+}
+
+/// What to do for a cold model.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Plan {
+    Fits,
+    /// Unload these, in this order.
+    Unload(Vec<String>),
+    /// Cannot fit: what holds the memory, and why each stays.
+    Exhausted(String),
+}
+
+/// Which models to unload so `needed` more bytes fit under `budget`.
+pub fn plan(needed: u64, budget: u64, loaded: &[Loaded], strategy: UnloadStrategy) -> Plan {
+    let used: u64 = loaded.iter().map(|l| l.vram_bytes).sum();
+    let Some(excess) = (used + needed).checked_sub(budget).filter(|e| *e > 0) else {
+        return Plan::Fits;
+    };
+    let mut movable: Vec<&Loaded> = loaded
+        .iter()
+        .filter(|l| !l.pinned && l.usage.in_flight == 0)
+        .collect();
+    match strategy {
+        UnloadStrategy::Lru => movable.sort_by_key(|l| (l.usage.last_used_ms, l.name.clone())),
+        UnloadStrategy::Largest => {
+            movable.sort_by(|a, b| b.vram_bytes.cmp(&a.vram_bytes).then(a.name.cmp(&b.name)))
+        }
+        UnloadStrategy::Idle => {
+            movable.sort_by(|a, b| a.expires_at.cmp(&b.expires_at).then(a.name.cmp(&b.name)))
+        }
+    }
+    let mut freed = 0;
+    let mut victims = Vec::new();
+    for l in movable {
+        if freed >= excess {
+            break;
+        }
+        freed += l.vram_bytes;
+        victims.push(l.name.clone());
+    }
+    if freed >= excess {
+        return Plan::Unload(victims);
+    }
+    let holders: Vec<String> = loaded
+        .iter()
+        .map(|l| {
+            let why = if l.pinned {
+                " pinned"
+            } else if l.usage.in_flight > 0 {
+                " in use"
+            } else {
+                ""
+            };
+            format!("{} {:.1} GB{why}", l.name, l.vram_bytes as f64 / 1e9)
+        })
+        .collect();
+    Plan::Exhausted(format!(
+        "the model needs {:.1} GB but the node's budget is {:.1} GB and {} hold {:.1} GB that cannot all be freed",
+        needed as f64 / 1e9,
+        budget as f64 / 1e9,
+        if holders.is_empty() { "no models".to_string() } else { holders.join(", ") },
+        used as f64 / 1e9
+    ))
+}
+
+/// What admission needs besides the node.
+pub struct AdmitContext<'a> {
+    pub budget: Option<u64>,
+    pub needed: u64,
+    pub pinned: Option<&'a str>,
+    pub strategy: UnloadStrategy,
+    pub usage: &'a UsageBook,
+    pub client: &'a reqwest::Client,
+}
+
+/// Makes room for `model` on `node` (unloading by strategy), or says why it cannot.
+pub async fn admit(node: &Node, model: &str, cx: AdmitContext<'_>) -> Result<(), String> {
+    if node.kind != NodeKind::Ollama || node.has_loaded(model) {
+        return Ok(());
+    }
+    let (Some(budget), Some(loaded)) = (cx.budget, node.state().loaded) else {
+        return Ok(());
+    };
+    let view: Vec<Loaded> = loaded
+        .iter()
+        .map(|l| Loaded {
+            name: l.name.clone(),
+            vram_bytes: l.vram_bytes,
+            usage: cx.usage.of(node.id, &l.name),
+            expires_at: l.expires_at.clone(),
+            pinned: cx.pinned == Some(l.name.as_str()),
+        })
+        .collect();
+    let victims = match plan(cx.needed, budget, &view, cx.strategy) {
+        Plan::Fits => Vec::new(),
+        Plan::Unload(victims) => victims,
+        Plan::Exhausted(why) => {
+            return Err(format!(
+                "not enough GPU memory on {} for {model}: {why} (router.vram.max_total_gb, ROUTER_VRAM_MAX_TOTAL_GB)",
+                node.url
+            ))
+        }
+    };
+    let mut remaining: Vec<LoadedModel> = loaded.as_ref().clone();
+    for victim in victims {
+        unload(node, &victim, cx.client)
+            .await
+            .map_err(|why| format!("could not make room on {} for {model}: {why}", node.url))?;
+        tracing::info!(node = %node.url, model = %victim, for_model = %model, strategy = cx.strategy.as_str(), "unloaded a model to fit another in the VRAM budget");
+        crate::metrics::model_unloaded("budget");
+        remaining.retain(|l| l.name != victim);
+    }
+    // Counted as loaded from now on, so concurrent admissions see its memory taken.
+    remaining.push(LoadedModel {
+        name: model.to_string(),
+        size_bytes: cx.needed,
+        vram_bytes: cx.needed,
+        expires_at: None,
+    });
+    node.set_loaded(remaining);
+    crate::metrics::model_loaded();
+    Ok(())
+}
+
+/// Ollama's unload: a generate request with no prompt and `keep_alive: 0`.
+async fn unload(node: &Node, model: &str, client: &reqwest::Client) -> Result<(), String> {
+    let url = format!("{}/api/generate", node.url);
+    let response = client
+        .post(&url)
+        .json(&json!({"model": model, "keep_alive": 0}))
+        .send()
+        .await
+        .map_err(|e| format!("POST {url}: {}", crate::upstream::client::describe(&e)))?;
+    if response.status().is_success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "POST {url} unloading {model}: HTTP {}",
+            response.status()
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn loaded(name: &str, gb: u64, last_used_ms: u64) -> Loaded {
+        Loaded {
+            name: name.into(),
+            vram_bytes: gb * 1_000_000_000,
+            usage: Usage {
+                in_flight: 0,
+                last_used_ms,
+            },
+            expires_at: Some(format!("2026-12-02T10:0{last_used_ms}:00Z")),
+            pinned: false,
+        }
+    }
+
+    const GB: u64 = 1_000_000_000;
+
+    #[test]
+    fn each_strategy_unloads_in_its_order_and_only_as_much_as_needed() {
+        let models = [loaded("a", 2, 3), loaded("b", 5, 1), loaded("c", 3, 2)];
+        // 10 GB used, budget 12, 4 more needed: 2 GB must go.
+        assert_eq!(
+            plan(2 * GB, 12 * GB, &models, UnloadStrategy::Lru),
+            Plan::Fits
+        );
+        assert_eq!(
+            plan(4 * GB, 12 * GB, &models, UnloadStrategy::Lru),
+            Plan::Unload(vec!["b".into()]),
+            "least recently used first"
+        );
+        assert_eq!(
+            plan(4 * GB, 12 * GB, &models, UnloadStrategy::Largest),
+            Plan::Unload(vec!["b".into()])
+        );
+        assert_eq!(
+            plan(7 * GB, 12 * GB, &models, UnloadStrategy::Lru),
+            Plan::Unload(vec!["b".into()]),
+        );
+        assert_eq!(
+            plan(8 * GB, 12 * GB, &models, UnloadStrategy::Lru),
+            Plan::Unload(vec!["b".into(), "c".into()]),
+        );
+        assert_eq!(
+            plan(3 * GB, 9 * GB, &models, UnloadStrategy::Idle),
+            Plan::Unload(vec!["b".into()]),
+            "earliest expires_at first"
+        );
+        assert_eq!(
+            plan(3 * GB, 6 * GB, &models, UnloadStrategy::Idle),
+            Plan::Unload(vec!["b".into(), "c".into()]),
+        );
+        assert_eq!(
+            plan(3 * GB, 10 * GB, &models, UnloadStrategy::Largest),
+            Plan::Unload(vec!["b".into()]),
+        );
+    }
+
+    #[test]
+    fn pinned_and_busy_models_stay_and_exhaustion_names_the_holders() {
+        let mut models = vec![loaded("a", 4, 1), loaded("b", 4, 2)];
+        models[0].pinned = true;
+        models[1].usage.in_flight = 1;
+        match plan(4 * GB, 9 * GB, &models, UnloadStrategy::Lru) {
+            Plan::Exhausted(why) => {
+                assert!(why.contains("a 4.0 GB pinned"), "{why}");
+                assert!(why.contains("b 4.0 GB in use"), "{why}");
+            }
+            other => panic!("{other:?}"),
+        }
+        models[1].usage.in_flight = 0;
+        assert_eq!(
+            plan(4 * GB, 9 * GB, &models, UnloadStrategy::Lru),
+            Plan::Unload(vec!["b".into()]),
+            "the pinned one is skipped even though it was used longest ago"
+        );
+    }
+
+    #[test]
+    fn usage_counts_in_flight_and_last_use() {
+        let book = UsageBook::default();
+        book.begin(0, "m", 10);
+        book.begin(0, "m", 20);
+        assert_eq!(
+            book.of(0, "m"),
+            Usage {
+                in_flight: 2,
+                last_used_ms: 20
+            }
+        );
+        book.end(0, "m", 30);
+        assert_eq!(
+            book.of(0, "m"),
+            Usage {
+                in_flight: 1,
+                last_used_ms: 30
+            }
+        );
+        assert_eq!(book.of(1, "m"), Usage::default());
+    }
+}
