@@ -410,3 +410,48 @@ async fn a_model_that_cannot_fit_gets_503_vram_exhausted_and_nothing_is_unloaded
     let body: Value = openai.json().await.unwrap();
     assert_eq!(body["error"]["code"], "vram_exhausted");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_pinned_model_is_loaded_at_start_and_reloaded_after_an_eviction() {
+    let mock = mock(MockConfig {
+        models: vec![sized("a:1b", 4), sized("b:1b", 4)],
+        vram_sim: Some(vec!["a:1b".into()]),
+        ..MockConfig::default()
+    })
+    .await;
+    let _router = RouterProcess::start(RouterOptions {
+        extra: format!(
+            "  default_model: a:1b\n  pools:\n    - name: gpu\n      nodes:\n        - url: {}\n          vram_total_gb: 10\n",
+            mock.url()
+        ),
+        env: vec![
+            ("ROUTER_VRAM_MONITOR_INTERVAL".into(), "1".into()),
+            ("ROUTER_PINNED_MODEL".into(), "b:1b".into()),
+        ],
+        ..RouterOptions::new(Vec::new())
+    })
+    .await;
+    let loads = || mock.state.loads.lock().unwrap().clone();
+    assert!(
+        eventually(10, || loads() == ["b:1b"]).await,
+        "loaded at start: {:?}",
+        loads()
+    );
+    let load = mock
+        .state
+        .requests_to("/api/generate")
+        .into_iter()
+        .map(|r| r.json())
+        .find(|b| b["model"] == "b:1b")
+        .unwrap();
+    assert_eq!(load["keep_alive"], -1, "kept loaded for good: {load}");
+    assert!(load.get("prompt").is_none());
+    // Something else evicts it (another client, Ollama itself): it comes back.
+    mock.state.unload("b:1b");
+    assert!(
+        eventually(10, || loads() == ["b:1b", "b:1b"]).await,
+        "reloaded: {:?}",
+        loads()
+    );
+    assert_eq!(mock.state.loaded_now(), ["a:1b", "b:1b"]);
+}

@@ -65,6 +65,7 @@ pub fn add_services(
             registry: Arc::clone(&state.registry),
             client: state.node_client.clone(),
             store: state.store_tx.clone(),
+            pinned: state.config.routing.pinned_model.clone(),
         },
     ));
 

@@ -189,6 +189,25 @@ pub async fn admit(node: &Node, model: &str, cx: AdmitContext<'_>) -> Result<(),
     Ok(())
 }
 
+/// Ollama's load request for a model that must stay: no prompt, `keep_alive: -1`.
+pub async fn load_pinned(node: &Node, model: &str, client: &reqwest::Client) -> Result<(), String> {
+    let url = format!("{}/api/generate", node.url);
+    let response = client
+        .post(&url)
+        .json(&json!({"model": model, "keep_alive": -1}))
+        .send()
+        .await
+        .map_err(|e| format!("POST {url}: {}", crate::upstream::client::describe(&e)))?;
+    if response.status().is_success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "POST {url} loading {model}: HTTP {}",
+            response.status()
+        ))
+    }
+}
+
 /// Ollama's unload: a generate request with no prompt and `keep_alive: 0`.
 async fn unload(node: &Node, model: &str, client: &reqwest::Client) -> Result<(), String> {
     let url = format!("{}/api/generate", node.url);

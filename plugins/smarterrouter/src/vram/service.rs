@@ -24,6 +24,8 @@ pub struct VramService {
     pub registry: Arc<Registry>,
     pub client: NodeClient,
     pub store: StoreSender,
+    /// `router.routing.pinned_model`: kept loaded on every Ollama node that has it.
+    pub pinned: Option<String>,
 }
 
 #[async_trait]
@@ -69,6 +71,7 @@ impl BackgroundService for VramService {
                 }
             }
             self.monitor.push(sample);
+            self.keep_pinned_loaded().await;
             taken += 1;
             tokio::select! {
                 _ = shutdown.changed() => return,
@@ -79,6 +82,60 @@ impl BackgroundService for VramService {
 }
 
 impl VramService {
+    /// Loads the pinned model (`keep_alive: -1`, so Ollama never lets it expire) on each
+    /// healthy Ollama node that lists it but does not have it loaded: at start, and whenever
+    /// something evicted it. Room is made as for any cold model.
+    async fn keep_pinned_loaded(&self) {
+        let Some(pinned) = self.pinned.as_deref() else {
+            return;
+        };
+        let client = self.client.control();
+        for node in self.registry.nodes() {
+            let cold = node.kind == NodeKind::Ollama
+                && node.is_healthy()
+                && node.lists(pinned)
+                && !node.has_loaded(pinned)
+                && node.state().loaded.is_some();
+            if !cold {
+                continue;
+            }
+            let needed = node
+                .state()
+                .models
+                .iter()
+                .find(|m| m.name == pinned)
+                .map(|m| m.facts.size_bytes)
+                .filter(|size| *size > 0)
+                .unwrap_or(self.monitor.default_estimate_bytes);
+            let _one_at_a_time = self.monitor.admitting.lock().await;
+            let admitted = super::admission::admit(
+                node,
+                pinned,
+                super::admission::AdmitContext {
+                    budget: self.monitor.node_budget(&node.url),
+                    needed,
+                    pinned: Some(pinned),
+                    strategy: self.monitor.strategy,
+                    usage: &self.monitor.usage,
+                    client,
+                },
+            )
+            .await;
+            let loaded = match admitted {
+                Ok(()) => super::admission::load_pinned(node, pinned, client).await,
+                Err(why) => Err(why),
+            };
+            match loaded {
+                Ok(()) => {
+                    tracing::info!(node = %node.url, model = %pinned, "loaded the pinned model (keep_alive -1)")
+                }
+                Err(why) => {
+                    tracing::warn!(node = %node.url, model = %pinned, "cannot load the pinned model: {why}")
+                }
+            }
+        }
+    }
+
     async fn sample(&self, gpus: Option<&dyn GpuSource>) -> Sample {
         let gpus: Vec<GpuReading> = match gpus.map(GpuSource::read) {
             Some(Ok(readings)) => readings,
