@@ -455,3 +455,66 @@ async fn the_pinned_model_is_loaded_at_start_and_reloaded_after_an_eviction() {
     );
     assert_eq!(mock.state.loaded_now(), ["a:1b", "b:1b"]);
 }
+
+/// Alternating requests for a loaded model and a cold one that cannot fit beside it: `(503s,
+/// loads of the cold model)` with the given `group_wait_ms`.
+async fn alternating(group_wait_ms: &str) -> (usize, Vec<String>) {
+    let mock = mock(MockConfig {
+        models: vec![sized("a:1b", 5), sized("c:1b", 5)],
+        vram_sim: Some(vec!["a:1b".into()]),
+        latency: Duration::from_millis(300),
+        ..MockConfig::default()
+    })
+    .await;
+    let router = RouterProcess::start(RouterOptions {
+        extra: format!(
+            "  default_model: a:1b\n  vram:\n    group_wait_ms: {group_wait_ms}\n  pools:\n    - name: gpu\n      nodes:\n        - url: {}\n          vram_total_gb: 10\n",
+            mock.url()
+        ),
+        env: vec![("ROUTER_VRAM_MONITOR_INTERVAL".into(), "1".into())],
+        ..RouterOptions::new(Vec::new())
+    })
+    .await;
+    vram_until(&router, |v| !v["current"].is_null()).await;
+    let mut sent = Vec::new();
+    for i in 0..10 {
+        let model = if i % 2 == 0 { "a:1b" } else { "c:1b" };
+        let url = router.url();
+        sent.push(tokio::spawn(async move {
+            client()
+                .post(format!("{url}/api/chat"))
+                .json(&serde_json::json!({"model": model, "stream": false,
+                    "messages": [{"role": "user", "content": format!("turn {i}")}]}))
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }));
+        tokio::time::sleep(Duration::from_millis(60)).await;
+    }
+    let mut refused = 0;
+    for request in sent {
+        let status = request.await.unwrap();
+        assert!(status == 200 || status == 503, "{status}");
+        refused += usize::from(status == 503);
+    }
+    let loads = mock.state.loads.lock().unwrap().clone();
+    (refused, loads)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn requests_for_a_cold_model_wait_for_the_busy_one_and_go_as_a_group() {
+    let (refused_without, loads_without) = alternating("0").await;
+    let (refused_with, loads_with) = alternating("3000").await;
+    eprintln!(
+        "alternating a/c, 10 requests: group_wait 0 ms: {refused_without} refused, loads {loads_without:?}; \
+         group_wait 3000 ms: {refused_with} refused, loads {loads_with:?}"
+    );
+    assert!(
+        refused_without >= 3,
+        "c cannot fit while a is busy: {refused_without}"
+    );
+    assert_eq!(refused_with, 0, "every c request waited for a to finish");
+    assert_eq!(loads_with, ["c:1b"], "one switch for the whole group");
+}

@@ -317,6 +317,9 @@ pub struct VramConfig {
     pub unload_strategy: UnloadStrategy,
     /// GB a model takes when it was never measured (`ROUTER_VRAM_DEFAULT_ESTIMATE_GB`).
     pub default_estimate_gb: f64,
+    /// How long a request for a cold model waits for busy models in its way to finish, before
+    /// 503 `vram_exhausted`.
+    pub group_wait_ms: u64,
 }
 
 /// The order models are unloaded in to make room.
@@ -360,6 +363,7 @@ impl Default for VramConfig {
             auto_unload_enabled: true,
             unload_strategy: UnloadStrategy::Lru,
             default_estimate_gb: 8.0,
+            group_wait_ms: 3000,
         }
     }
 }

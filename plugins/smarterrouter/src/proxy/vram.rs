@@ -35,6 +35,7 @@ pub async fn admit(state: &RouterState, ctx: &mut RequestCtx) -> Result<()> {
                 strategy: monitor.strategy,
                 usage: &monitor.usage,
                 client: state.node_client.control(),
+                group_wait: monitor.group_wait,
             },
         )
         .await;

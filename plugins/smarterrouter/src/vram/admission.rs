@@ -138,34 +138,57 @@ pub struct AdmitContext<'a> {
     pub strategy: UnloadStrategy,
     pub usage: &'a UsageBook,
     pub client: &'a reqwest::Client,
+    /// Longest wait for busy models to finish before refusing.
+    pub group_wait: std::time::Duration,
 }
 
-/// Makes room for `model` on `node` (unloading by strategy), or says why it cannot.
+/// Makes room for `model` on `node` (unloading by strategy), or says why it cannot. When only
+/// models with requests in flight stand in the way, it waits for them to finish, up to
+/// `cx.group_wait`: requests for a cold model then follow the busy model's as a group instead of
+/// failing, and the node switches models once rather than back and forth.
 pub async fn admit(node: &Node, model: &str, cx: AdmitContext<'_>) -> Result<(), String> {
-    if node.kind != NodeKind::Ollama || node.has_loaded(model) {
-        return Ok(());
-    }
-    let (Some(budget), Some(loaded)) = (cx.budget, node.state().loaded) else {
-        return Ok(());
-    };
-    let view: Vec<Loaded> = loaded
-        .iter()
-        .map(|l| Loaded {
-            name: l.name.clone(),
-            vram_bytes: l.vram_bytes,
-            usage: cx.usage.of(node.id, &l.name),
-            expires_at: l.expires_at.clone(),
-            pinned: cx.pinned == Some(l.name.as_str()),
-        })
-        .collect();
-    let victims = match plan(cx.needed, budget, &view, cx.strategy) {
-        Plan::Fits => Vec::new(),
-        Plan::Unload(victims) => victims,
-        Plan::Exhausted(why) => {
-            return Err(format!(
-                "not enough GPU memory on {} for {model}: {why} (router.vram.max_total_gb, ROUTER_VRAM_MAX_TOTAL_GB)",
-                node.url
-            ))
+    let started = std::time::Instant::now();
+    let (loaded, victims) = loop {
+        if node.kind != NodeKind::Ollama || node.has_loaded(model) {
+            return Ok(());
+        }
+        let (Some(budget), Some(loaded)) = (cx.budget, node.state().loaded) else {
+            return Ok(());
+        };
+        let view: Vec<Loaded> = loaded
+            .iter()
+            .map(|l| Loaded {
+                name: l.name.clone(),
+                vram_bytes: l.vram_bytes,
+                usage: cx.usage.of(node.id, &l.name),
+                expires_at: l.expires_at.clone(),
+                pinned: cx.pinned == Some(l.name.as_str()),
+            })
+            .collect();
+        match plan(cx.needed, budget, &view, cx.strategy) {
+            Plan::Fits => break (loaded, Vec::new()),
+            Plan::Unload(victims) => break (loaded, victims),
+            Plan::Exhausted(why) => {
+                let idle: Vec<Loaded> = view
+                    .iter()
+                    .map(|l| Loaded {
+                        usage: Usage::default(),
+                        ..l.clone()
+                    })
+                    .collect();
+                let drains = !matches!(
+                    plan(cx.needed, budget, &idle, cx.strategy),
+                    Plan::Exhausted(_)
+                );
+                if !drains || started.elapsed() >= cx.group_wait {
+                    return Err(format!(
+                        "not enough GPU memory on {} for {model}: {why} (router.vram.max_total_gb, ROUTER_VRAM_MAX_TOTAL_GB{})",
+                        node.url,
+                        if drains { "; waited router.vram.group_wait_ms for busy models" } else { "" }
+                    ));
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
         }
     };
     let mut remaining: Vec<LoadedModel> = loaded.as_ref().clone();

@@ -61,6 +61,8 @@ pub struct VramMonitor {
     pub auto_unload: bool,
     pub strategy: crate::config::UnloadStrategy,
     pub default_estimate_bytes: u64,
+    /// `router.vram.group_wait_ms`.
+    pub group_wait: Duration,
 }
 
 /// How much history stays in memory.
@@ -82,6 +84,7 @@ impl VramMonitor {
             auto_unload: config.auto_unload_enabled,
             strategy: config.unload_strategy,
             default_estimate_bytes: crate::config::gb_to_bytes(config.default_estimate_gb),
+            group_wait: Duration::from_millis(config.group_wait_ms),
         }
     }
 

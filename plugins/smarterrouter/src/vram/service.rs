@@ -118,6 +118,7 @@ impl VramService {
                     strategy: self.monitor.strategy,
                     usage: &self.monitor.usage,
                     client,
+                    group_wait: std::time::Duration::ZERO,
                 },
             )
             .await;
