@@ -518,3 +518,72 @@ async fn requests_for_a_cold_model_wait_for_the_busy_one_and_go_as_a_group() {
     assert_eq!(refused_with, 0, "every c request waited for a to finish");
     assert_eq!(loads_with, ["c:1b"], "one switch for the whole group");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_node_whose_loads_hang_is_degraded_and_avoided_for_cold_models() {
+    let models = || {
+        ["a:1b", "c:1b", "d:1b", "e:1b", "f:1b", "g:1b"]
+            .into_iter()
+            .map(|m| sized(m, 1))
+            .collect::<Vec<_>>()
+    };
+    // A answers only after 800 ms (a load that hangs past the 300 ms timeout); B at once.
+    let a = mock(MockConfig {
+        models: models(),
+        vram_sim: Some(vec!["a:1b".into()]),
+        latency: Duration::from_millis(800),
+        ..MockConfig::default()
+    })
+    .await;
+    let b = mock(MockConfig {
+        models: models(),
+        vram_sim: Some(vec!["a:1b".into()]),
+        ..MockConfig::default()
+    })
+    .await;
+    let router = RouterProcess::start(RouterOptions {
+        extra: "  default_model: a:1b\n  vram:\n    load_timeout_ms: 300\n".to_string(),
+        env: vec![("ROUTER_VRAM_MONITOR_INTERVAL".into(), "1".into())],
+        ..RouterOptions::new(vec![node(&a.url(), "ollama"), node(&b.url(), "ollama")])
+    })
+    .await;
+    // Cold streamed requests for c until one lands on A (equal nodes take turns): a stream's
+    // first byte is when the load is done.
+    for _ in 0..2 {
+        let streamed = client()
+            .post(format!("{}/api/chat", router.url()))
+            .json(&serde_json::json!({"model": "c:1b",
+                "messages": [{"role": "user", "content": "hello"}]}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(streamed.status(), 200);
+        streamed.text().await.unwrap();
+        if a.state.count("/api/chat") > 0 {
+            break;
+        }
+    }
+    assert_eq!(a.state.count("/api/chat"), 1, "one cold load went to A");
+    let health = get_json(format!("{}/health", router.url())).await;
+    let node_a = health["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["url"] == a.url())
+        .unwrap();
+    assert!(
+        node_a["degraded"]
+            .as_str()
+            .unwrap()
+            .contains("load_timeout_ms"),
+        "{health}"
+    );
+    assert!(router.logs().contains("node degraded for cold loads"));
+    // Other cold models now go to B.
+    for model in ["d:1b", "e:1b", "f:1b", "g:1b"] {
+        assert_eq!(ask(&router, model).await.status(), 200);
+    }
+    assert_eq!(a.state.count("/api/chat"), 1, "A is avoided for cold loads");
+    // A model already loaded on A still goes there (the hang is about loads).
+    assert!(a.state.loaded_now().contains(&"c:1b".to_string()));
+}

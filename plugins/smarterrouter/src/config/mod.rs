@@ -320,6 +320,10 @@ pub struct VramConfig {
     /// How long a request for a cold model waits for busy models in its way to finish, before
     /// 503 `vram_exhausted`.
     pub group_wait_ms: u64,
+    /// A cold model's first answer byte must come within this, or the node is avoided for cold
+    /// loads for `degraded_secs`.
+    pub load_timeout_ms: u64,
+    pub degraded_secs: u64,
 }
 
 /// The order models are unloaded in to make room.
@@ -364,6 +368,8 @@ impl Default for VramConfig {
             unload_strategy: UnloadStrategy::Lru,
             default_estimate_gb: 8.0,
             group_wait_ms: 3000,
+            load_timeout_ms: 120_000,
+            degraded_secs: 600,
         }
     }
 }

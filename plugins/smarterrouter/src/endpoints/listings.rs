@@ -68,6 +68,7 @@ pub fn health(state: &RouterState) -> LocalResponse {
                 "models": s.models.len(),
                 "in_flight": node.in_flight(),
                 "last_error": s.last_error,
+                "degraded": node.degraded(),
                 "last_check_unix": s.last_check
                     .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
                     .map(|d| d.as_secs()),

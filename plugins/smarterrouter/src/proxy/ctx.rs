@@ -69,6 +69,8 @@ pub struct RequestCtx {
     pub cache: CacheCtx,
     /// (node id, model) this request counts as using, for the VRAM monitor's usage book.
     pub vram_use: Option<(usize, String)>,
+    /// Set once the node answers a request that had to load its model (the load watchdog).
+    pub cold_answered: Option<std::sync::Arc<std::sync::atomic::AtomicU8>>,
 }
 
 impl RequestCtx {
@@ -86,6 +88,7 @@ impl RequestCtx {
             attempts: Attempts::default(),
             cache: CacheCtx::default(),
             vram_use: None,
+            cold_answered: None,
         }
     }
 

@@ -141,6 +141,7 @@ impl ProxyHttp for Router {
         ctx: &mut RequestCtx,
     ) -> Result<()> {
         cache::mark(session, response, ctx)?;
+        vram::answered(ctx);
         response::filter(&self.state, session, response, ctx)
     }
 

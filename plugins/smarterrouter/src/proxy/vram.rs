@@ -2,6 +2,9 @@
 //! `upstream_peer`, so a cache hit never pays for it), and the usage book the unload strategy and
 //! "never unload a busy model" read.
 
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::Arc;
+
 use pingora::prelude::*;
 
 use super::ctx::RequestCtx;
@@ -44,9 +47,68 @@ pub async fn admit(state: &RouterState, ctx: &mut RequestCtx) -> Result<()> {
             return Err(ctx.attempts.refuse(RequestError::VramExhausted(why)));
         }
     }
+    // Only a stream's first byte says the load is done: a one-object answer comes when the
+    // whole generation has, however long that takes.
+    let streams = ctx.request.stream;
+    if monitor.enabled
+        && streams
+        && node.kind == crate::config::NodeKind::Ollama
+        && !node.has_loaded(&model)
+    {
+        ctx.cold_answered = Some(watch_load(
+            Arc::clone(&node),
+            model.clone(),
+            monitor.load_timeout,
+            monitor.degraded_for,
+        ));
+    }
     monitor.usage.begin(node.id, &model, now);
     ctx.vram_use = Some((node.id, model));
     Ok(())
+}
+
+/// Marks `node` degraded for cold loads if it has not answered within `timeout` (Ollama issue
+/// #17408: its scheduler can hang on loads while `/api/tags` and `/api/ps` still answer).
+fn watch_load(
+    node: Arc<crate::upstream::Node>,
+    model: String,
+    timeout: std::time::Duration,
+    degraded_for: std::time::Duration,
+) -> Arc<AtomicU8> {
+    let state = Arc::new(AtomicU8::new(WAITING));
+    let watched = Arc::clone(&state);
+    tokio::spawn(async move {
+        tokio::time::sleep(timeout).await;
+        let timed_out = watched
+            .compare_exchange(WAITING, TIMED_OUT, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok();
+        if timed_out {
+            let why = format!(
+                "loading {model} did not start within router.vram.load_timeout_ms ({} ms)",
+                timeout.as_millis()
+            );
+            tracing::warn!(node = %node.url, "node degraded for cold loads: {why}");
+            node.mark_degraded(why, std::time::Instant::now() + degraded_for);
+        }
+    });
+    state
+}
+
+/// A cold request's load watchdog: waiting, answered in time, or timed out.
+const WAITING: u8 = 0;
+const ANSWERED: u8 = 1;
+const TIMED_OUT: u8 = 2;
+
+/// In `response_filter`: the node answered; a cold load that started in time clears degraded.
+pub fn answered(ctx: &mut RequestCtx) {
+    if let Some(state) = ctx.cold_answered.take() {
+        let in_time = state
+            .compare_exchange(WAITING, ANSWERED, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok();
+        if let (true, Some(node)) = (in_time, ctx.attempts.current_node()) {
+            node.clear_degraded();
+        }
+    }
 }
 
 /// In `logging`: the request no longer uses its model.

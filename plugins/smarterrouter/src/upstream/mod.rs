@@ -81,6 +81,8 @@ pub struct Node {
     spec: ResolvedNode,
     in_flight: AtomicU32,
     state: RwLock<NodeState>,
+    /// Degraded for cold loads: a load that did not start in time (why, and until when).
+    degraded: RwLock<Option<(String, std::time::Instant)>>,
 }
 
 impl std::ops::Deref for Node {
@@ -116,6 +118,29 @@ impl Node {
     /// Whether `model` is loaded on this node now (its last `/api/ps`).
     pub fn has_loaded(&self, model: &str) -> bool {
         self.with_state(|s| s.models.iter().any(|m| m.name == model && m.facts.loaded))
+    }
+
+    /// Avoids this node for cold loads until `until` (Ollama's scheduler can hang on loads while
+    /// `/api/tags` and `/api/ps` still answer).
+    pub fn mark_degraded(&self, why: String, until: std::time::Instant) {
+        if let Ok(mut slot) = self.degraded.write() {
+            *slot = Some((why, until));
+        }
+    }
+
+    /// A cold load started in time: the node is fine again.
+    pub fn clear_degraded(&self) {
+        if let Ok(mut slot) = self.degraded.write() {
+            *slot = None;
+        }
+    }
+
+    /// Why the node is avoided for cold loads now, if it is.
+    pub fn degraded(&self) -> Option<String> {
+        let slot = self.degraded.read().ok()?;
+        slot.as_ref()
+            .filter(|(_, until)| *until > std::time::Instant::now())
+            .map(|(why, _)| why.clone())
     }
 
     /// Records a fresh `/api/ps` reading (from the VRAM monitor, between discovery passes).
@@ -243,6 +268,7 @@ impl Registry {
                         ..n.clone()
                     },
                     in_flight: AtomicU32::new(0),
+                    degraded: RwLock::new(None),
                     state: RwLock::new(NodeState {
                         last_error: Some("not checked yet".to_string()),
                         ..NodeState::default()
@@ -321,7 +347,10 @@ impl Registry {
             }
             // A node where the model is loaded first (no load time, no memory taken elsewhere),
             // then in_flight / weight without floats.
-            let cold = u64::from(!node.has_loaded(filter.model)) << 62;
+            let cold = !node.has_loaded(filter.model);
+            // A node degraded for cold loads takes a cold model only when no other node can.
+            let avoid = u64::from(cold && node.degraded().is_some()) << 63;
+            let cold = avoid | (u64::from(cold) << 62);
             let load = cold | (u64::from(node.in_flight()) * 1_000_000 / u64::from(node.weight));
             if load < best_load {
                 best_load = load;

@@ -63,6 +63,9 @@ pub struct VramMonitor {
     pub default_estimate_bytes: u64,
     /// `router.vram.group_wait_ms`.
     pub group_wait: Duration,
+    /// `router.vram.load_timeout_ms` and `degraded_secs`.
+    pub load_timeout: Duration,
+    pub degraded_for: Duration,
 }
 
 /// How much history stays in memory.
@@ -85,6 +88,8 @@ impl VramMonitor {
             strategy: config.unload_strategy,
             default_estimate_bytes: crate::config::gb_to_bytes(config.default_estimate_gb),
             group_wait: Duration::from_millis(config.group_wait_ms),
+            load_timeout: Duration::from_millis(config.load_timeout_ms.max(1)),
+            degraded_for: Duration::from_secs(config.degraded_secs),
         }
     }
 
