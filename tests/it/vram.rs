@@ -246,6 +246,21 @@ async fn requests_go_to_the_node_where_their_model_is_loaded() {
         (0, 4),
         "qwen is loaded on B"
     );
+    // Explain shows where each model is loaded.
+    let explained = get_json(format!("{}/admin/explain?prompt=hi", router.admin_url())).await;
+    let known = explained["models_known"].as_array().unwrap();
+    let llama = known.iter().find(|m| m["model"] == "llama3.2:1b").unwrap();
+    let loaded_on: Vec<(&str, bool)> = llama["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| (n["url"].as_str().unwrap(), n["loaded"].as_bool().unwrap()))
+        .collect();
+    assert_eq!(
+        loaded_on,
+        [(a.url().as_str(), true), (b.url().as_str(), false)],
+        "{llama}"
+    );
 }
 
 const GB: u64 = 1_000_000_000;

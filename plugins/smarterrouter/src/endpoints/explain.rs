@@ -93,6 +93,7 @@ pub fn explain(
         "scoring": scored.map(|s| s.to_json()),
         "models_known": facts.iter().map(|f| json!({
             "model": f.name, "params_b": f.params_b, "loaded": f.loaded,
+            "nodes": nodes_of(state, &f.name),
             "profile": state.profiles.read(&f.name, crate::routing::score::quality_of).map(|p| json!({
                 "coding": p.quality[Category::Coding.index()],
                 "reasoning": p.quality[Category::Reasoning.index()],
@@ -105,6 +106,26 @@ pub fn explain(
             "embedding": f.capabilities.embedding, "context_length": f.context_length,
         })).collect::<Vec<_>>(),
     }))
+}
+
+/// Where a model is: each node that lists it, whether it is loaded there now and whether that
+/// node could take a request now (the scoring's `loaded` counts only those).
+fn nodes_of(state: &RouterState, model: &str) -> Vec<Value> {
+    state
+        .registry
+        .nodes()
+        .iter()
+        .filter(|n| n.lists(model))
+        .map(|n| {
+            json!({
+                "url": n.url,
+                "healthy": n.is_healthy(),
+                "loaded": n.has_loaded(model),
+                "in_flight": n.in_flight(),
+                "degraded": n.degraded(),
+            })
+        })
+        .collect()
 }
 
 pub fn analysis_json(analysis: &PromptAnalysis) -> Value {
