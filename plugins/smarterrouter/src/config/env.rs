@@ -221,6 +221,12 @@ const APPLIED: &[(&str, Apply)] = &[
             None => Err("expected lru, largest or idle".to_string()),
         },
     ),
+    ("ROUTER_VRAM_UNLOAD_THRESHOLD_PCT", |r, v| {
+        match v.parse::<f64>() {
+            Ok(pct) if (0.0..=100.0).contains(&pct) => set(&mut r.vram.unload_threshold_pct, pct),
+            _ => Err("expected a percentage from 0 to 100, e.g. 85".to_string()),
+        }
+    }),
     ("ROUTER_VRAM_DEFAULT_ESTIMATE_GB", |r, v| {
         match v.parse::<f64>() {
             Ok(gb) if gb.is_finite() && gb > 0.0 => set(&mut r.vram.default_estimate_gb, gb),
@@ -463,7 +469,7 @@ mod tests {
         let (_, problems, warnings) = apply(&[
             ("ROUTER_REDIS_URL", "redis://127.0.0.1:6379"),
             ("ROUTER_RATE_LIMIT_ENABLED", "true"),
-            ("ROUTER_VRAM_UNLOAD_THRESHOLD_PCT", "80"),
+            ("ROUTER_VRAM_LOG_INTERVAL", "60"),
             ("ROUTER_DATABASE_URL", "sqlite:///data/router.db"),
             ("ROUTER_CAHCE_TTL_SECONDS", "60"),
             ("ROUTER_PINNED_MODEL", "llama3.2:1b"),
@@ -473,7 +479,7 @@ mod tests {
         let line = |name: &str| warnings.iter().find(|w| w.starts_with(name)).unwrap();
         assert!(line("ROUTER_REDIS_URL ").contains("not supported yet"));
         assert!(line("ROUTER_RATE_LIMIT_ENABLED ").contains("rate limiting"));
-        assert!(line("ROUTER_VRAM_UNLOAD_THRESHOLD_PCT ").contains("VRAM"));
+        assert!(line("ROUTER_VRAM_LOG_INTERVAL ").contains("VRAM"));
         assert!(line("ROUTER_DATABASE_URL ").contains("router.data_dir"));
         assert!(
             line("ROUTER_CAHCE_TTL_SECONDS ").contains("did you mean ROUTER_CACHE_TTL_SECONDS?")
@@ -539,6 +545,7 @@ mod tests {
             ("ROUTER_VRAM_AUTO_UNLOAD_ENABLED", "false"),
             ("ROUTER_VRAM_UNLOAD_STRATEGY", "largest"),
             ("ROUTER_VRAM_DEFAULT_ESTIMATE_GB", "3"),
+            ("ROUTER_VRAM_UNLOAD_THRESHOLD_PCT", "70"),
             ("ROUTER_CACHE_SIMILARITY_THRESHOLD", "0.9"),
             ("ROUTER_MODEL_POLLING_INTERVAL", "78"),
         ];

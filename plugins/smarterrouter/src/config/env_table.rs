@@ -26,7 +26,6 @@ pub const UNAPPLIED: &[(&str, Support)] = &[
     ("ROUTER_RATE_LIMIT_CHAT_REQUESTS_PER_MINUTE", NotYet(RATE)),
     ("ROUTER_ADMIN_ALLOWED_IPS", NotYet("admin access by client address")),
     ("ROUTER_VRAM_LOG_INTERVAL", NotYet(VRAM)),
-    ("ROUTER_VRAM_UNLOAD_THRESHOLD_PCT", NotYet(VRAM)),
     ("ROUTER_MODEL_KEEP_ALIVE", NotYet(VRAM)),
     ("ROUTER_PROFILE_MEASURE_VRAM", NotYet(VRAM)),
     ("ROUTER_PROFILE_VRAM_SAMPLE_DELAY", NotYet(VRAM)),

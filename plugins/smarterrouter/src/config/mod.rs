@@ -324,6 +324,12 @@ pub struct VramConfig {
     /// loads for `degraded_secs`.
     pub load_timeout_ms: u64,
     pub degraded_secs: u64,
+    /// A model this router loaded is unloaded for another only after this long, unless nothing
+    /// else makes room.
+    pub min_residency_secs: u64,
+    /// `ROUTER_VRAM_UNLOAD_THRESHOLD_PCT`: the utilisation at which `/admin/vram` warns that the
+    /// auto-unload threshold is reached (unloading itself is driven by the budget at admission).
+    pub unload_threshold_pct: f64,
 }
 
 /// The order models are unloaded in to make room.
@@ -370,6 +376,8 @@ impl Default for VramConfig {
             group_wait_ms: 3000,
             load_timeout_ms: 120_000,
             degraded_secs: 600,
+            min_residency_secs: 60,
+            unload_threshold_pct: 85.0,
         }
     }
 }

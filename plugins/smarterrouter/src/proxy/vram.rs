@@ -39,6 +39,7 @@ pub async fn admit(state: &RouterState, ctx: &mut RequestCtx) -> Result<()> {
                 usage: &monitor.usage,
                 client: state.node_client.control(),
                 group_wait: monitor.group_wait,
+                min_residency: monitor.min_residency,
             },
         )
         .await;

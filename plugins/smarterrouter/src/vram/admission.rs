@@ -22,6 +22,8 @@ use crate::upstream::{LoadedModel, Node};
 pub struct Usage {
     pub in_flight: u32,
     pub last_used_ms: u64,
+    /// When this router last admitted (loaded) the model on the node; 0 if never.
+    pub admitted_ms: u64,
 }
 
 /// Requests in flight and last use, per node and model (from this router's requests).
@@ -48,6 +50,14 @@ impl UsageBook {
         }
     }
 
+    pub fn admitted(&self, node: usize, model: &str, now_ms: u64) {
+        if let Ok(mut map) = self.map.lock() {
+            map.entry((node, model.to_string()))
+                .or_default()
+                .admitted_ms = now_ms;
+        }
+    }
+
     pub fn of(&self, node: usize, model: &str) -> Usage {
         self.map
             .lock()
@@ -65,6 +75,9 @@ pub struct Loaded {
     pub usage: Usage,
     pub expires_at: Option<String>,
     pub pinned: bool,
+    /// Loaded less than `router.vram.min_residency_secs` ago: unloaded only if nothing else
+    /// makes room (so two models do not push each other out back and forth).
+    pub fresh: bool,
 }
 
 /// What to do for a cold model.
@@ -96,6 +109,8 @@ pub fn plan(needed: u64, budget: u64, loaded: &[Loaded], strategy: UnloadStrateg
             movable.sort_by(|a, b| a.expires_at.cmp(&b.expires_at).then(a.name.cmp(&b.name)))
         }
     }
+    // Stable: the strategy's order within each group, models loaded a moment ago last.
+    movable.sort_by_key(|l| l.fresh);
     let mut freed = 0;
     let mut victims = Vec::new();
     for l in movable {
@@ -140,6 +155,8 @@ pub struct AdmitContext<'a> {
     pub client: &'a reqwest::Client,
     /// Longest wait for busy models to finish before refusing.
     pub group_wait: std::time::Duration,
+    /// `router.vram.min_residency_secs`.
+    pub min_residency: std::time::Duration,
 }
 
 /// Makes room for `model` on `node` (unloading by strategy), or says why it cannot. When only
@@ -163,6 +180,12 @@ pub async fn admit(node: &Node, model: &str, cx: AdmitContext<'_>) -> Result<(),
                 usage: cx.usage.of(node.id, &l.name),
                 expires_at: l.expires_at.clone(),
                 pinned: cx.pinned == Some(l.name.as_str()),
+                fresh: {
+                    let admitted = cx.usage.of(node.id, &l.name).admitted_ms;
+                    admitted > 0
+                        && crate::store::now_unix_ms().saturating_sub(admitted)
+                            < cx.min_residency.as_millis() as u64
+                },
             })
             .collect();
         match plan(cx.needed, budget, &view, cx.strategy) {
@@ -208,6 +231,8 @@ pub async fn admit(node: &Node, model: &str, cx: AdmitContext<'_>) -> Result<(),
         expires_at: None,
     });
     node.set_loaded(remaining);
+    cx.usage
+        .admitted(node.id, model, crate::store::now_unix_ms());
     crate::metrics::model_loaded();
     Ok(())
 }
@@ -261,9 +286,11 @@ mod tests {
             usage: Usage {
                 in_flight: 0,
                 last_used_ms,
+                admitted_ms: 0,
             },
             expires_at: Some(format!("2026-12-02T10:0{last_used_ms}:00Z")),
             pinned: false,
+            fresh: false,
         }
     }
 
@@ -330,6 +357,22 @@ mod tests {
     }
 
     #[test]
+    fn a_model_loaded_a_moment_ago_goes_last() {
+        let mut models = vec![loaded("a", 4, 1), loaded("b", 4, 2)];
+        models[0].fresh = true;
+        assert_eq!(
+            plan(4 * GB, 9 * GB, &models, UnloadStrategy::Lru),
+            Plan::Unload(vec!["b".into()]),
+            "a is least recently used but was just loaded"
+        );
+        assert_eq!(
+            plan(8 * GB, 9 * GB, &models, UnloadStrategy::Lru),
+            Plan::Unload(vec!["b".into(), "a".into()]),
+            "unless the budget forces it"
+        );
+    }
+
+    #[test]
     fn usage_counts_in_flight_and_last_use() {
         let book = UsageBook::default();
         book.begin(0, "m", 10);
@@ -338,7 +381,8 @@ mod tests {
             book.of(0, "m"),
             Usage {
                 in_flight: 2,
-                last_used_ms: 20
+                last_used_ms: 20,
+                admitted_ms: 0
             }
         );
         book.end(0, "m", 30);
@@ -346,9 +390,12 @@ mod tests {
             book.of(0, "m"),
             Usage {
                 in_flight: 1,
-                last_used_ms: 30
+                last_used_ms: 30,
+                admitted_ms: 0
             }
         );
         assert_eq!(book.of(1, "m"), Usage::default());
+        book.admitted(0, "m", 40);
+        assert_eq!(book.of(0, "m").admitted_ms, 40);
     }
 }

@@ -66,6 +66,10 @@ pub struct VramMonitor {
     /// `router.vram.load_timeout_ms` and `degraded_secs`.
     pub load_timeout: Duration,
     pub degraded_for: Duration,
+    /// `router.vram.min_residency_secs`.
+    pub min_residency: Duration,
+    /// `router.vram.unload_threshold_pct`, for `/admin/vram`'s warning.
+    pub unload_threshold_pct: f64,
 }
 
 /// How much history stays in memory.
@@ -90,6 +94,8 @@ impl VramMonitor {
             group_wait: Duration::from_millis(config.group_wait_ms),
             load_timeout: Duration::from_millis(config.load_timeout_ms.max(1)),
             degraded_for: Duration::from_secs(config.degraded_secs),
+            min_residency: Duration::from_secs(config.min_residency_secs),
+            unload_threshold_pct: config.unload_threshold_pct,
         }
     }
 

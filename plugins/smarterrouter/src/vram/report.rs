@@ -7,7 +7,8 @@
 //! - `budget`: `max_configured_gb` is the sum of the nodes' budgets, `headroom_gb` what the
 //!   budgets keep free of the totals, `allocated_gb` the loaded models' `size_vram`,
 //!   `available_gb` budget minus allocated, `utilization_pct` allocated over budget.
-//! - `warnings`: the original's strings and thresholds (75/85/95%) on `current.utilization_pct`.
+//! - `warnings`: the original's strings and thresholds (75/85/95%) on `current.utilization_pct`,
+//!   and its auto-unload line at `router.vram.unload_threshold_pct` when auto-unload is on.
 
 use std::collections::BTreeMap;
 
@@ -135,7 +136,11 @@ pub fn admin_vram(monitor: &VramMonitor, latest: Option<&Sample>, history: &[Sam
         },
         "models_loaded": models_loaded,
         "history": history,
-        "warnings": warnings(utilization_pct),
+        "warnings": warnings(utilization_pct).into_iter().chain(
+            utilization_pct
+                .filter(|u| monitor.auto_unload && *u >= monitor.unload_threshold_pct)
+                .map(|_| format!("Auto-unload threshold ({:.1}%) reached or exceeded", monitor.unload_threshold_pct)),
+        ).collect::<Vec<_>>(),
         "nodes": nodes.iter().map(|n| json!({
             "url": n.url,
             "total_gb": n.total_bytes.map(|t| round(gb(t), 2)),
@@ -236,7 +241,10 @@ mod tests {
         assert_eq!(v["history"][0]["models"], json!(["a", "b"]));
         assert_eq!(
             v["warnings"],
-            json!(["WARNING: VRAM > 85% - consider unloading models"])
+            json!([
+                "WARNING: VRAM > 85% - consider unloading models",
+                "Auto-unload threshold (85.0%) reached or exceeded"
+            ])
         );
         assert_eq!(v["gpus"][0]["name"], "Fake GPU");
     }

@@ -119,6 +119,7 @@ impl VramService {
                     usage: &self.monitor.usage,
                     client,
                     group_wait: std::time::Duration::ZERO,
+                    min_residency: self.monitor.min_residency,
                 },
             )
             .await;
