@@ -231,6 +231,11 @@ impl RouterProcess {
     }
 
     /// Kills the process with SIGKILL (no shutdown work at all) and waits for it.
+    /// The foreground process's pid.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     pub fn kill_hard(&mut self) {
         if let Some(child) = self.child.as_mut() {
             let _ = child.kill();

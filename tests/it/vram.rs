@@ -602,3 +602,72 @@ async fn a_node_whose_loads_hang_is_degraded_and_avoided_for_cold_models() {
     // A model already loaded on A still goes there (the hang is about loads).
     assert!(a.state.loaded_now().contains(&"c:1b".to_string()));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn history_older_than_the_hour_in_memory_comes_from_the_store() {
+    let mock = default_mock().await;
+    let data = tempfile::tempdir().unwrap();
+    let options = || {
+        RouterOptions {
+        extra: format!(
+            "  default_model: llama3.2:1b\n  pools:\n    - name: gpu\n      nodes:\n        - url: {}\n          vram_total_gb: 4\n",
+            mock.url()
+        ),
+        env: vec![("ROUTER_VRAM_MONITOR_INTERVAL".into(), "1".into())],
+        data_dir: Some(data.path().display().to_string()),
+        ..RouterOptions::new(Vec::new())
+    }
+    };
+    let first = RouterProcess::start(options()).await;
+    let before = vram_until(&first, |v| !v["history"].as_array().unwrap().is_empty()).await;
+    let stored_at = before["history"][0]["timestamp"].as_f64().unwrap();
+    // A graceful stop flushes the store.
+    let pid = first.pid().unwrap();
+    signal(pid, "TERM");
+    assert!(wait_exit(pid, 10).await, "stopped");
+    drop(first);
+
+    let second = RouterProcess::start(options()).await;
+    let recent = get_json(format!(
+        "{}/admin/vram?history_minutes=10",
+        second.admin_url()
+    ))
+    .await;
+    let times = |v: &Value| -> Vec<f64> {
+        v["history"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|h| h["timestamp"].as_f64().unwrap())
+            .collect()
+    };
+    assert!(
+        !times(&recent).contains(&stored_at),
+        "memory starts empty after a restart"
+    );
+    let long = get_json(format!(
+        "{}/admin/vram?history_minutes=120",
+        second.admin_url()
+    ))
+    .await;
+    assert!(
+        times(&long).contains(&stored_at),
+        "the store has it: {long}"
+    );
+    let entry = long["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|h| h["timestamp"].as_f64() == Some(stored_at))
+        .unwrap();
+    assert_eq!(entry["models"], serde_json::json!(["llama3.2:1b"]));
+    let too_long = client()
+        .get(format!(
+            "{}/admin/vram?history_minutes=99999999",
+            second.admin_url()
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(too_long.status(), 400);
+}

@@ -131,7 +131,7 @@ async fn respond(
         Local::ReprofileStatus => profiles::status(state, path)?,
         Local::CacheStats => cache::stats(state),
         Local::CacheInvalidate => cache::invalidate(state, &params),
-        Local::Vram => vram::report(state, &params)?,
+        Local::Vram => vram::report(state, &params).await?,
         listing => listings::respond(state, listing, path).await?,
     })
 }
