@@ -469,6 +469,19 @@ async fn the_pinned_model_is_loaded_at_start_and_reloaded_after_an_eviction() {
         loads()
     );
     assert_eq!(mock.state.loaded_now(), ["a:1b", "b:1b"]);
+    // A client's own keep_alive would let Ollama expire it: requests for it keep it for good.
+    let response = client()
+        .post(format!("{}/api/chat", _router.url()))
+        .json(
+            &serde_json::json!({"model": "b:1b", "stream": false, "keep_alive": "5m",
+            "messages": [{"role": "user", "content": "hi"}]}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let sent = mock.state.requests_to("/api/chat").last().unwrap().json();
+    assert_eq!(sent["keep_alive"], -1, "{sent}");
 }
 
 /// Alternating requests for a loaded model and a cold one that cannot fit beside it: `(503s,

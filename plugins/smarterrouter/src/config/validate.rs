@@ -351,7 +351,8 @@ fn check_pools(router: &RouterConfig, problems: &mut Vec<String>) -> Vec<Resolve
     nodes
 }
 
-/// GB (10^9 bytes, as Ollama and nvidia-smi's totals are usually read) to bytes.
+/// GB (10^9 bytes, as the original reports them; nvidia-smi shows MiB, so a 24 GiB card is about
+/// 25.8 GB) to bytes.
 pub fn gb_to_bytes(gb: f64) -> u64 {
     (gb.max(0.0) * 1e9).round() as u64
 }

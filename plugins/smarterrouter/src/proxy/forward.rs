@@ -35,7 +35,7 @@ pub async fn prepare(
 ) -> Result<Prepared, RequestError> {
     check_content_type(session, endpoint.dialect())?;
     let raw = read_whole(session.as_downstream_mut(), state.config.max_body_bytes).await?;
-    let parsed = request::parse(endpoint, &raw)?;
+    let mut parsed = request::parse(endpoint, &raw)?;
     if let Some(answer) = answer_for_virtual_model(state, endpoint, &parsed) {
         return Ok(Prepared::Answered(answer));
     }
@@ -79,6 +79,13 @@ pub async fn prepare(
             "{task} (routed like any prompt; not rated): {}",
             decision.reason
         );
+    }
+    // The pinned model stays loaded: a client's own keep_alive would let Ollama expire it.
+    let pinned = state.config.routing.pinned_model.as_deref() == Some(decision.model.as_str());
+    if pinned && endpoint.dialect() == Dialect::Ollama && endpoint.is_generation() {
+        parsed
+            .body
+            .insert("keep_alive".to_string(), serde_json::json!(-1));
     }
     ctx.request.stream = parsed.stream;
     ctx.routed = Some(Routed {

@@ -25,14 +25,21 @@ pub async fn admit(state: &RouterState, ctx: &mut RequestCtx) -> Result<()> {
     if let Some((node_id, used)) = ctx.vram_use.take() {
         monitor.usage.end(node_id, &used, now);
     }
-    if monitor.enabled && monitor.auto_unload && !node.has_loaded(&model) {
+    // A retry on another node: the previous attempt's watchdog no longer applies.
+    cancel_watch(ctx);
+    let cold = !node.has_loaded(&model);
+    let budget = monitor.node_budget(&node.url);
+    if monitor.enabled && monitor.auto_unload && cold && budget.is_some() {
         let needed = estimate(state, &node, &model);
-        let _one_at_a_time = monitor.admitting.lock().await;
+        // One admission per node at a time (others proceed), so two cold models never count
+        // on the same free memory of one node.
+        let lock = monitor.admission_lock(node.id);
+        let _one_at_a_time = lock.lock().await;
         let admitted = make_room(
             &node,
             &model,
             AdmitContext {
-                budget: monitor.node_budget(&node.url),
+                budget,
                 needed,
                 pinned: state.config.routing.pinned_model.as_deref(),
                 strategy: monitor.strategy,
@@ -50,11 +57,7 @@ pub async fn admit(state: &RouterState, ctx: &mut RequestCtx) -> Result<()> {
     }
     // Only a stream's first byte says the load is done: a one-object answer comes when the
     // whole generation has, however long that takes.
-    let streams = ctx.request.stream;
-    if monitor.enabled
-        && streams
-        && node.kind == crate::config::NodeKind::Ollama
-        && !node.has_loaded(&model)
+    if monitor.enabled && ctx.request.stream && node.kind == crate::config::NodeKind::Ollama && cold
     {
         ctx.cold_answered = Some(watch_load(
             Arc::clone(&node),
@@ -89,7 +92,8 @@ fn watch_load(
                 timeout.as_millis()
             );
             tracing::warn!(node = %node.url, "node degraded for cold loads: {why}");
-            node.mark_degraded(why, std::time::Instant::now() + degraded_for);
+            let now = std::time::Instant::now();
+            node.mark_degraded(why, now.checked_add(degraded_for).unwrap_or(now));
         }
     });
     state
@@ -99,6 +103,7 @@ fn watch_load(
 const WAITING: u8 = 0;
 const ANSWERED: u8 = 1;
 const TIMED_OUT: u8 = 2;
+const CANCELLED: u8 = 3;
 
 /// In `response_filter`: the node answered; a cold load that started in time clears degraded.
 pub fn answered(ctx: &mut RequestCtx) {
@@ -106,14 +111,28 @@ pub fn answered(ctx: &mut RequestCtx) {
         let in_time = state
             .compare_exchange(WAITING, ANSWERED, Ordering::AcqRel, Ordering::Acquire)
             .is_ok();
-        if let (true, Some(node)) = (in_time, ctx.attempts.current_node()) {
-            node.clear_degraded();
+        if let Some(node) = ctx.attempts.current_node() {
+            if in_time {
+                node.clear_degraded();
+            }
+            if let Some((_, model)) = &ctx.vram_use {
+                node.settle(model);
+            }
         }
+    }
+}
+
+/// The request ended or moved on before its node answered (client gone, connection failed):
+/// that says nothing about the node's loads.
+fn cancel_watch(ctx: &mut RequestCtx) {
+    if let Some(state) = ctx.cold_answered.take() {
+        let _ = state.compare_exchange(WAITING, CANCELLED, Ordering::AcqRel, Ordering::Acquire);
     }
 }
 
 /// In `logging`: the request no longer uses its model.
 pub fn release(state: &RouterState, ctx: &mut RequestCtx) {
+    cancel_watch(ctx);
     if let Some((node_id, model)) = ctx.vram_use.take() {
         state
             .vram

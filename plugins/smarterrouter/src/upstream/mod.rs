@@ -83,6 +83,18 @@ pub struct Node {
     state: RwLock<NodeState>,
     /// Degraded for cold loads: a load that did not start in time (why, and until when).
     degraded: RwLock<Option<(String, std::time::Instant)>>,
+    /// Loads and unloads this router made, which an `/api/ps` reading taken before them may not
+    /// show yet: applied to every reading until one confirms them, or for [`OVERRIDE_FOR`].
+    overrides: std::sync::Mutex<Vec<(Override, std::time::Instant)>>,
+}
+
+/// How long a load or unload the router made outweighs `/api/ps` readings that do not show it.
+pub const OVERRIDE_FOR: std::time::Duration = std::time::Duration::from_secs(60);
+
+#[derive(Debug, Clone)]
+enum Override {
+    Loaded(LoadedModel),
+    Unloaded(String),
 }
 
 impl std::ops::Deref for Node {
@@ -108,7 +120,8 @@ impl Node {
         }
     }
 
-    pub fn set_state(&self, new: NodeState) {
+    pub fn set_state(&self, mut new: NodeState) {
+        self.apply_overrides(&mut new);
         match self.state.write() {
             Ok(mut state) => *state = new,
             Err(poisoned) => *poisoned.into_inner() = new,
@@ -146,13 +159,92 @@ impl Node {
     /// Records a fresh `/api/ps` reading (from the VRAM monitor, between discovery passes).
     pub fn set_loaded(&self, loaded: Vec<LoadedModel>) {
         let mut state = self.state();
+        state.loaded = Some(Arc::new(loaded));
+        self.set_state(state);
+    }
+
+    /// The router made room for and sent `model`: it counts as loaded from now on.
+    pub fn admitted(&self, model: LoadedModel) {
+        self.add_override(Override::Loaded(model));
+    }
+
+    /// The load of `model` is done (its request answered): readings from now on show the truth,
+    /// including an eviction right after.
+    pub fn settle(&self, model: &str) {
+        if let Ok(mut overrides) = self.overrides.lock() {
+            overrides
+                .retain(|(change, _)| !matches!(change, Override::Loaded(m) if m.name == model));
+        }
+    }
+
+    /// The router unloaded `model`.
+    pub fn unloaded(&self, model: &str) {
+        self.add_override(Override::Unloaded(model.to_string()));
+    }
+
+    fn add_override(&self, change: Override) {
+        // Applied to the current view directly: re-applying every override to a view that
+        // already has them would count them as confirmed by a reading.
+        let mut state = self.state();
+        let mut loaded: Vec<LoadedModel> = state.loaded.as_deref().cloned().unwrap_or_default();
+        match &change {
+            Override::Loaded(model) => {
+                if !loaded.iter().any(|l| l.name == model.name) {
+                    loaded.push(model.clone());
+                }
+            }
+            Override::Unloaded(name) => loaded.retain(|l| &l.name != name),
+        }
         let mut models: Vec<NodeModel> = state.models.as_ref().clone();
         for model in &mut models {
             model.facts.loaded = loaded.iter().any(|l| l.name == model.name);
         }
         state.models = Arc::new(models);
         state.loaded = Some(Arc::new(loaded));
-        self.set_state(state);
+        if let Ok(mut overrides) = self.overrides.lock() {
+            overrides.push((change, std::time::Instant::now() + OVERRIDE_FOR));
+        }
+        match self.state.write() {
+            Ok(mut slot) => *slot = state,
+            Err(poisoned) => *poisoned.into_inner() = state,
+        }
+    }
+
+    /// Applies the router's own recent loads and unloads to a reading; drops the ones the
+    /// reading confirms or that are too old. Keeps each model's `loaded` fact in step.
+    fn apply_overrides(&self, state: &mut NodeState) {
+        let Some(reading) = state.loaded.as_ref() else {
+            return;
+        };
+        let mut loaded: Vec<LoadedModel> = reading.as_ref().clone();
+        if let Ok(mut overrides) = self.overrides.lock() {
+            let now = std::time::Instant::now();
+            overrides.retain(|(change, until)| {
+                if *until <= now {
+                    return false;
+                }
+                match change {
+                    Override::Loaded(model) => {
+                        let shown = loaded.iter().any(|l| l.name == model.name);
+                        if !shown {
+                            loaded.push(model.clone());
+                        }
+                        !shown
+                    }
+                    Override::Unloaded(name) => {
+                        let shown = loaded.iter().any(|l| &l.name == name);
+                        loaded.retain(|l| &l.name != name);
+                        shown
+                    }
+                }
+            });
+        }
+        let mut models: Vec<NodeModel> = state.models.as_ref().clone();
+        for model in &mut models {
+            model.facts.loaded = loaded.iter().any(|l| l.name == model.name);
+        }
+        state.models = Arc::new(models);
+        state.loaded = Some(Arc::new(loaded));
     }
 
     /// Marks the node down after a failed connection, until discovery reaches it again.
@@ -269,6 +361,7 @@ impl Registry {
                     },
                     in_flight: AtomicU32::new(0),
                     degraded: RwLock::new(None),
+                    overrides: std::sync::Mutex::new(Vec::new()),
                     state: RwLock::new(NodeState {
                         last_error: Some("not checked yet".to_string()),
                         ..NodeState::default()
@@ -585,6 +678,38 @@ mod tests {
         // next request goes to the cold node rather than waiting.
         assert!(!reg.candidate_facts(false)[0].loaded);
         assert_eq!(reg.pick(filter).unwrap().node().id, 0);
+    }
+
+    #[test]
+    fn the_routers_own_loads_and_unloads_outweigh_stale_readings() {
+        let reg = registry(&[NodeKind::Ollama]);
+        let node = &reg.nodes()[0];
+        let model = |name: &str| LoadedModel {
+            name: name.into(),
+            size_bytes: 1,
+            vram_bytes: 1,
+            expires_at: None,
+        };
+        node.set_loaded(vec![model("old")]);
+        node.unloaded("old");
+        node.admitted(model("m:latest"));
+        assert!(node.has_loaded("m:latest"));
+        // A reading taken before either shows: the router's view stands.
+        node.set_loaded(vec![model("old")]);
+        assert!(node.has_loaded("m:latest"));
+        let names = |n: &Node| -> Vec<String> {
+            n.state()
+                .loaded
+                .unwrap()
+                .iter()
+                .map(|l| l.name.clone())
+                .collect()
+        };
+        assert_eq!(names(node), ["m:latest"]);
+        // Once the load is done, readings tell the truth again (an eviction right after).
+        node.settle("m:latest");
+        node.set_loaded(Vec::new());
+        assert!(!node.has_loaded("m:latest"));
     }
 
     #[test]

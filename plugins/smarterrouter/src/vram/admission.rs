@@ -165,7 +165,7 @@ pub struct AdmitContext<'a> {
 /// failing, and the node switches models once rather than back and forth.
 pub async fn admit(node: &Node, model: &str, cx: AdmitContext<'_>) -> Result<(), String> {
     let started = std::time::Instant::now();
-    let (loaded, victims) = loop {
+    let victims = loop {
         if node.kind != NodeKind::Ollama || node.has_loaded(model) {
             return Ok(());
         }
@@ -189,8 +189,8 @@ pub async fn admit(node: &Node, model: &str, cx: AdmitContext<'_>) -> Result<(),
             })
             .collect();
         match plan(cx.needed, budget, &view, cx.strategy) {
-            Plan::Fits => break (loaded, Vec::new()),
-            Plan::Unload(victims) => break (loaded, victims),
+            Plan::Fits => break Vec::new(),
+            Plan::Unload(victims) => break victims,
             Plan::Exhausted(why) => {
                 let idle: Vec<Loaded> = view
                     .iter()
@@ -214,23 +214,23 @@ pub async fn admit(node: &Node, model: &str, cx: AdmitContext<'_>) -> Result<(),
             }
         }
     };
-    let mut remaining: Vec<LoadedModel> = loaded.as_ref().clone();
     for victim in victims {
         unload(node, &victim, cx.client)
             .await
             .map_err(|why| format!("could not make room on {} for {model}: {why}", node.url))?;
+        // Gone from the node's view at once (the victims before a failed unload too).
+        node.unloaded(&victim);
         tracing::info!(node = %node.url, model = %victim, for_model = %model, strategy = cx.strategy.as_str(), "unloaded a model to fit another in the VRAM budget");
         crate::metrics::model_unloaded("budget");
-        remaining.retain(|l| l.name != victim);
     }
-    // Counted as loaded from now on, so concurrent admissions see its memory taken.
-    remaining.push(LoadedModel {
+    // Counted as loaded from now on (even by readings taken before the load shows), so
+    // concurrent admissions see its memory taken.
+    node.admitted(LoadedModel {
         name: model.to_string(),
         size_bytes: cx.needed,
         vram_bytes: cx.needed,
         expires_at: None,
     });
-    node.set_loaded(remaining);
     cx.usage
         .admitted(node.id, model, crate::store::now_unix_ms());
     crate::metrics::model_loaded();
@@ -238,10 +238,16 @@ pub async fn admit(node: &Node, model: &str, cx: AdmitContext<'_>) -> Result<(),
 }
 
 /// Ollama's load request for a model that must stay: no prompt, `keep_alive: -1`.
-pub async fn load_pinned(node: &Node, model: &str, client: &reqwest::Client) -> Result<(), String> {
+pub async fn load_pinned(
+    node: &Node,
+    model: &str,
+    client: &reqwest::Client,
+    timeout: std::time::Duration,
+) -> Result<(), String> {
     let url = format!("{}/api/generate", node.url);
     let response = client
         .post(&url)
+        .timeout(timeout)
         .json(&json!({"model": model, "keep_alive": -1}))
         .send()
         .await

@@ -56,8 +56,9 @@ pub struct VramMonitor {
     gpu_note: RwLock<Option<String>>,
     /// This router's use of each model on each node (for LRU and "never unload a busy model").
     pub usage: admission::UsageBook,
-    /// One admission at a time, so two cold models never both count on the same free memory.
-    pub admitting: tokio::sync::Mutex<()>,
+    /// One admission per node at a time (by node id), so two cold models never both count on
+    /// the same free memory.
+    admitting: Mutex<std::collections::HashMap<usize, std::sync::Arc<tokio::sync::Mutex<()>>>>,
     pub auto_unload: bool,
     pub strategy: crate::config::UnloadStrategy,
     pub default_estimate_bytes: u64,
@@ -87,7 +88,7 @@ impl VramMonitor {
             capacity,
             gpu_note: RwLock::new(None),
             usage: admission::UsageBook::default(),
-            admitting: tokio::sync::Mutex::new(()),
+            admitting: Mutex::new(std::collections::HashMap::new()),
             auto_unload: config.auto_unload_enabled,
             strategy: config.unload_strategy,
             default_estimate_bytes: crate::config::gb_to_bytes(config.default_estimate_gb),
@@ -136,6 +137,14 @@ impl VramMonitor {
         let samples = self.samples.lock().ok()?;
         let node = samples.back()?.nodes.iter().find(|n| n.url == url)?;
         node.used_bytes.map(report::gb)
+    }
+
+    /// The lock admissions to node `id` take.
+    pub fn admission_lock(&self, id: usize) -> std::sync::Arc<tokio::sync::Mutex<()>> {
+        match self.admitting.lock() {
+            Ok(mut locks) => std::sync::Arc::clone(locks.entry(id).or_default()),
+            Err(_) => std::sync::Arc::new(tokio::sync::Mutex::new(())),
+        }
     }
 
     /// The budget of the node at `url` at the latest sample.

@@ -107,7 +107,8 @@ impl VramService {
                 .map(|m| m.facts.size_bytes)
                 .filter(|size| *size > 0)
                 .unwrap_or(self.monitor.default_estimate_bytes);
-            let _one_at_a_time = self.monitor.admitting.lock().await;
+            let lock = self.monitor.admission_lock(node.id);
+            let one_at_a_time = lock.lock().await;
             let admitted = super::admission::admit(
                 node,
                 pinned,
@@ -123,12 +124,23 @@ impl VramService {
                 },
             )
             .await;
+            // The memory is reserved (counted as loaded): the load itself need not hold others up.
+            drop(one_at_a_time);
             let loaded = match admitted {
-                Ok(()) => super::admission::load_pinned(node, pinned, client).await,
+                Ok(()) => {
+                    super::admission::load_pinned(
+                        node,
+                        pinned,
+                        self.client.generation(),
+                        self.monitor.load_timeout,
+                    )
+                    .await
+                }
                 Err(why) => Err(why),
             };
             match loaded {
                 Ok(()) => {
+                    node.settle(pinned);
                     tracing::info!(node = %node.url, model = %pinned, "loaded the pinned model (keep_alive -1)")
                 }
                 Err(why) => {
