@@ -12,6 +12,7 @@ mod failover;
 mod feedback;
 mod forwarding;
 mod harness;
+mod limits;
 mod local_endpoints;
 mod logs;
 mod profiling;

@@ -56,6 +56,8 @@ pub enum RequestError {
     Forbidden(String),
     #[error("{0}")]
     VramExhausted(String),
+    #[error("too many requests: {limit} a minute per client (router.rate_limit); try again in {retry_after_secs} s")]
+    RateLimited { limit: u32, retry_after_secs: u64 },
     #[error("the store is not available now: {0}")]
     StoreUnavailable(String),
     #[error("feedback collection is disabled (router.feedback.enabled / ROUTER_FEEDBACK_ENABLED)")]
@@ -109,6 +111,7 @@ impl RequestError {
             | UpstreamUnreachable { .. }
             | VramExhausted(_) => 503,
             UpstreamTimeout { .. } => 504,
+            RateLimited { .. } => 429,
             UpstreamFailed { .. } => 502,
             Internal(_) => 500,
         }
@@ -122,6 +125,7 @@ impl RequestError {
             401 => "authentication_error",
             403 => "permission_error",
             503 => "service_unavailable",
+            429 => "rate_limit_error",
             _ => "api_error",
         }
     }
@@ -150,6 +154,7 @@ impl RequestError {
             Forbidden(_) => "admin_port_only",
             StoreUnavailable(_) => "store_unavailable",
             VramExhausted(_) => "vram_exhausted",
+            RateLimited { .. } => "rate_limit_exceeded",
             Internal(_) => "internal_error",
         }
     }

@@ -10,7 +10,7 @@ const LAYERS: &[&[&str]] = &[
     &["config", "error", "model", "metrics"],
     &["api", "routing"],
     &["upstream", "store"],
-    &["profile", "cache", "vram"],
+    &["profile", "cache", "vram", "ratelimit"],
     &["endpoints"],
     &["proxy", "admin", "lifecycle"],
 ];

@@ -16,7 +16,7 @@
 //! |---|---|
 //! | apps | [`proxy`] (the `ProxyHttp` phases), [`admin`] (the side service), [`lifecycle`] (services, start and stop) |
 //! | local endpoints | [`endpoints`] (both listeners: dispatcher, body reader, writer) |
-//! | capabilities | [`profile`], [`cache`], [`vram`] |
+//! | capabilities | [`profile`], [`cache`], [`vram`], [`ratelimit`] |
 //! | I/O | [`upstream`] (nodes, discovery, the pinned client), [`store`] (sled, its service, handover) |
 //! | pure | [`routing`] (analysis, scoring, decision), [`api`] (endpoints, request views, query strings) |
 //! | base | [`config`], [`error`] (the one error map), [`model`] (shared data), [`metrics`] |
@@ -52,6 +52,7 @@ pub mod metrics;
 pub mod model;
 pub mod profile;
 pub mod proxy;
+pub mod ratelimit;
 pub mod routing;
 pub mod store;
 pub mod upstream;
@@ -94,6 +95,8 @@ pub struct RouterState {
     pub cache: cache::ResponseCache,
     /// GPU memory samples (filled by the VRAM monitor service).
     pub vram: Arc<vram::VramMonitor>,
+    /// Per-client limits on the proxy port (model requests and feedback; `/admin/*`), when on.
+    pub limits: Option<(ratelimit::TokenBuckets, ratelimit::TokenBuckets)>,
 }
 
 /// Loads what the process keeps in memory from the store when it opens, and records handed
@@ -185,6 +188,19 @@ impl RouterState {
             draining: AtomicBool::new(false),
             cache,
             vram: Arc::new(vram::VramMonitor::new(&loaded.router.vram)),
+            limits: loaded.router.rate_limit.enabled.then(|| {
+                let limits = &loaded.router.rate_limit;
+                (
+                    ratelimit::TokenBuckets::new(
+                        limits.requests_per_minute,
+                        ratelimit::MAX_CLIENTS,
+                    ),
+                    ratelimit::TokenBuckets::new(
+                        limits.admin_requests_per_minute,
+                        ratelimit::MAX_CLIENTS,
+                    ),
+                )
+            }),
         }))
     }
 

@@ -27,6 +27,7 @@ pub struct Metrics {
     pub gpu_free_gb: Option<GaugeVec>,
     pub node_vram_used_gb: Option<GaugeVec>,
     pub model_loads: Option<IntCounter>,
+    pub rate_limited: Option<IntCounter>,
     pub model_unloads: Option<IntCounterVec>,
 }
 
@@ -110,6 +111,11 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| Metrics {
         "smarterrouter_gpu_free_gb",
         "A local GPU's free memory, GB",
         &["gpu_index", "vendor"]
+    )
+    .ok(),
+    rate_limited: register_int_counter!(
+        "smarterrouter_rate_limited_total",
+        "Requests refused with 429 by router.rate_limit"
     )
     .ok(),
     model_loads: register_int_counter!(
@@ -248,5 +254,11 @@ pub fn model_loaded() {
 pub fn model_unloaded(reason: &str) {
     if let Some(c) = &METRICS.model_unloads {
         c.with_label_values(&[reason]).inc();
+    }
+}
+
+pub fn rate_limited() {
+    if let Some(c) = &METRICS.rate_limited {
+        c.inc();
     }
 }

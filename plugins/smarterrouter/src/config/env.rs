@@ -201,6 +201,19 @@ const APPLIED: &[(&str, Apply)] = &[
     ("ROUTER_CACHE_RESPONSE_MAX_SIZE", |r, v| {
         set(&mut r.cache.max_entries, whole(v)? as usize)
     }),
+    ("ROUTER_RATE_LIMIT_ENABLED", |r, v| {
+        set(&mut r.rate_limit.enabled, flag(v)?)
+    }),
+    ("ROUTER_RATE_LIMIT_REQUESTS_PER_MINUTE", |r, v| {
+        set(
+            &mut r.rate_limit.requests_per_minute,
+            whole(v)?.min(u64::from(u32::MAX)) as u32,
+        )
+    }),
+    ("ROUTER_RATE_LIMIT_ADMIN_REQUESTS_PER_MINUTE", |r, v| {
+        let n = whole(v)?.min(u64::from(u32::MAX)) as u32;
+        set(&mut r.rate_limit.admin_requests_per_minute, n)
+    }),
     ("ROUTER_VRAM_MONITOR_ENABLED", |r, v| {
         set(&mut r.vram.enabled, flag(v)?)
     }),
@@ -468,7 +481,7 @@ mod tests {
     fn variables_without_an_effect_get_one_line_each() {
         let (_, problems, warnings) = apply(&[
             ("ROUTER_REDIS_URL", "redis://127.0.0.1:6379"),
-            ("ROUTER_RATE_LIMIT_ENABLED", "true"),
+            ("ROUTER_RATE_LIMIT_CHAT_REQUESTS_PER_MINUTE", "30"),
             ("ROUTER_VRAM_LOG_INTERVAL", "60"),
             ("ROUTER_DATABASE_URL", "sqlite:///data/router.db"),
             ("ROUTER_CAHCE_TTL_SECONDS", "60"),
@@ -478,7 +491,7 @@ mod tests {
         assert_eq!(warnings.len(), 5, "{warnings:#?}");
         let line = |name: &str| warnings.iter().find(|w| w.starts_with(name)).unwrap();
         assert!(line("ROUTER_REDIS_URL ").contains("not supported yet"));
-        assert!(line("ROUTER_RATE_LIMIT_ENABLED ").contains("rate limiting"));
+        assert!(line("ROUTER_RATE_LIMIT_CHAT_REQUESTS_PER_MINUTE ").contains("rate limiting"));
         assert!(line("ROUTER_VRAM_LOG_INTERVAL ").contains("VRAM"));
         assert!(line("ROUTER_DATABASE_URL ").contains("router.data_dir"));
         assert!(
@@ -543,6 +556,9 @@ mod tests {
             ("ROUTER_VRAM_MONITOR_INTERVAL", "11"),
             ("ROUTER_VRAM_MAX_TOTAL_GB", "20"),
             ("ROUTER_VRAM_AUTO_UNLOAD_ENABLED", "false"),
+            ("ROUTER_RATE_LIMIT_ENABLED", "true"),
+            ("ROUTER_RATE_LIMIT_REQUESTS_PER_MINUTE", "7"),
+            ("ROUTER_RATE_LIMIT_ADMIN_REQUESTS_PER_MINUTE", "3"),
             ("ROUTER_VRAM_UNLOAD_STRATEGY", "largest"),
             ("ROUTER_VRAM_DEFAULT_ESTIMATE_GB", "3"),
             ("ROUTER_VRAM_UNLOAD_THRESHOLD_PCT", "70"),

@@ -51,6 +51,7 @@ pub struct RouterConfig {
     pub profiling: ProfilingConfig,
     pub cache: CacheConfig,
     pub vram: VramConfig,
+    pub rate_limit: RateLimitConfig,
     pub pools: Vec<PoolConfig>,
 }
 
@@ -73,6 +74,7 @@ impl Default for RouterConfig {
             profiling: ProfilingConfig::default(),
             cache: CacheConfig::default(),
             vram: VramConfig::default(),
+            rate_limit: RateLimitConfig::default(),
             pools: vec![PoolConfig {
                 name: "local".to_string(),
                 nodes: vec![NodeConfig {
@@ -296,6 +298,31 @@ impl Default for CacheConfig {
             max_response_bytes: 1 << 20,
             skip_random_sampling: true,
             semantic: SemanticCacheConfig::default(),
+        }
+    }
+}
+
+/// `router.rate_limit`: requests per minute per client on the proxy port.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct RateLimitConfig {
+    /// `ROUTER_RATE_LIMIT_ENABLED`.
+    pub enabled: bool,
+    /// Model requests and feedback, per client (`ROUTER_RATE_LIMIT_REQUESTS_PER_MINUTE`).
+    pub requests_per_minute: u32,
+    /// `/admin/*` on the proxy port, per client (`ROUTER_RATE_LIMIT_ADMIN_REQUESTS_PER_MINUTE`).
+    pub admin_requests_per_minute: u32,
+    /// Proxies whose `X-Forwarded-For` names the client (a load balancer); others' is ignored.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
+}
+
+impl Default for RateLimitConfig {
+    fn default() -> Self {
+        RateLimitConfig {
+            enabled: false,
+            requests_per_minute: 60,
+            admin_requests_per_minute: 10,
+            trusted_proxies: Vec::new(),
         }
     }
 }

@@ -41,6 +41,11 @@ pub(super) fn check(router: &RouterConfig, problems: &mut Vec<String>) -> Vec<Re
     check_timing(router, problems);
     check_cache(router, problems);
     check_vram(router, problems);
+    if router.rate_limit.requests_per_minute == 0
+        || router.rate_limit.admin_requests_per_minute == 0
+    {
+        problems.push("router.rate_limit.requests_per_minute and admin_requests_per_minute (ROUTER_RATE_LIMIT_*_PER_MINUTE): must be at least 1 (set router.rate_limit.enabled: false to turn limits off)".to_string());
+    }
     check_pools(router, problems)
 }
 

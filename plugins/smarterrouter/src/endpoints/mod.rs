@@ -143,7 +143,20 @@ pub async fn write(
     response: LocalResponse,
     request_id: Option<&str>,
 ) -> pingora::Result<()> {
-    let mut header = ResponseHeader::build(response.status, Some(4))?;
+    write_with(session, response, request_id, &[]).await
+}
+
+/// [`write`] with extra headers (a 429's `Retry-After` and `x-ratelimit-*`).
+pub async fn write_with(
+    session: &mut ServerSession,
+    response: LocalResponse,
+    request_id: Option<&str>,
+    extra: &[(&'static str, String)],
+) -> pingora::Result<()> {
+    let mut header = ResponseHeader::build(response.status, Some(4 + extra.len()))?;
+    for (name, value) in extra {
+        header.insert_header(*name, value.as_str())?;
+    }
     header.insert_header("content-type", response.content_type)?;
     header.insert_header("content-length", response.body.len().to_string())?;
     if let Some(id) = request_id {

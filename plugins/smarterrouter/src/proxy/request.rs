@@ -43,6 +43,17 @@ pub async fn filter(
         }
     };
     ctx.request.endpoint = Some(endpoint);
+    if let Some((refused, headers)) = rate_limited(state, session, endpoint, &path) {
+        let response = LocalResponse::error(&refused, ctx.request.dialect);
+        endpoints::write_with(
+            session.as_downstream_mut(),
+            response,
+            Some(&ctx.request.id),
+            &headers,
+        )
+        .await?;
+        return Ok(true);
+    }
     let forwarded = match endpoint {
         Endpoint::Local(local) => {
             let response =
@@ -71,6 +82,55 @@ pub async fn filter(
             Ok(true)
         }
     }
+}
+
+/// Model requests and feedback count against `router.rate_limit.requests_per_minute`,
+/// `/admin/*` against `admin_requests_per_minute`; health, metrics and listings never (load
+/// balancers and Prometheus poll them). `Some`: the 429 and its headers.
+fn rate_limited(
+    state: &RouterState,
+    session: &Session,
+    endpoint: Endpoint,
+    path: &str,
+) -> Option<(crate::error::RequestError, Vec<(&'static str, String)>)> {
+    use crate::ratelimit::Limiter;
+    let (general, admin) = state.limits.as_ref()?;
+    let limiter = match endpoint {
+        Endpoint::Forwarded(_) | Endpoint::Local(api::Local::Feedback) => general,
+        Endpoint::Local(_) if path.starts_with("/admin/") => admin,
+        Endpoint::Local(_) => return None,
+    };
+    let peer = session
+        .client_addr()
+        .and_then(|a| a.as_inet())
+        .map(|a| a.ip());
+    let forwarded_for = session
+        .req_header()
+        .headers
+        .get("x-forwarded-for")
+        .and_then(|v| v.to_str().ok());
+    let client = crate::ratelimit::client_of(
+        peer,
+        forwarded_for,
+        &state.config.rate_limit.trusted_proxies,
+    );
+    let verdict = limiter.check(&client, std::time::Instant::now());
+    if verdict.allowed {
+        return None;
+    }
+    crate::metrics::rate_limited();
+    Some((
+        crate::error::RequestError::RateLimited {
+            limit: verdict.limit,
+            retry_after_secs: verdict.retry_after_secs,
+        },
+        vec![
+            ("retry-after", verdict.retry_after_secs.to_string()),
+            ("x-ratelimit-limit", verdict.limit.to_string()),
+            ("x-ratelimit-remaining", verdict.remaining.to_string()),
+            ("x-ratelimit-reset", verdict.reset_secs.to_string()),
+        ],
+    ))
 }
 
 async fn send(session: &mut Session, ctx: &RequestCtx, response: LocalResponse) -> Result<()> {

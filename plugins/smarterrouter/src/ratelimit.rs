@@ -1,0 +1,197 @@
+//! Rate limits per client: a token bucket per client (its IP, or the address a trusted proxy
+//! forwarded for), refilled continuously, so a client that slows down is let back in at once
+//! (the original's later versions blocked an IP for good). Written here rather than taken from
+//! `governor` or `pingora-limits`: the router needs the bucket's state for the `x-ratelimit-*`
+//! headers and `Retry-After`, and a hard bound on memory however many clients arrive, in a few
+//! dozen lines. Local to one process; [`Limiter`] is the seam for a shared backend.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::Mutex;
+use std::time::Instant;
+
+/// Most clients tracked; past it, clients whose bucket is full again (the same as untracked)
+/// are forgotten first, then any.
+pub const MAX_CLIENTS: usize = 100_000;
+
+/// A limiter's answer.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Verdict {
+    pub allowed: bool,
+    pub limit: u32,
+    pub remaining: u32,
+    /// Seconds until the bucket is full again.
+    pub reset_secs: u64,
+    /// Seconds until one more request is allowed (0 when allowed).
+    pub retry_after_secs: u64,
+}
+
+/// What decides whether a client may go on (one process now; a shared store later).
+pub trait Limiter: Send + Sync {
+    fn check(&self, client: &str, now: Instant) -> Verdict;
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Bucket {
+    tokens: f64,
+    updated: Instant,
+}
+
+/// `per_minute` requests a minute per client, in bursts of up to `per_minute`.
+pub struct TokenBuckets {
+    per_minute: u32,
+    buckets: Mutex<HashMap<String, Bucket>>,
+    max_clients: usize,
+}
+
+impl TokenBuckets {
+    pub fn new(per_minute: u32, max_clients: usize) -> Self {
+        TokenBuckets {
+            per_minute: per_minute.max(1),
+            buckets: Mutex::new(HashMap::new()),
+            max_clients: max_clients.max(1),
+        }
+    }
+
+    fn rate(&self) -> f64 {
+        f64::from(self.per_minute) / 60.0
+    }
+
+    fn refilled(&self, bucket: Bucket, now: Instant) -> f64 {
+        let elapsed = now.saturating_duration_since(bucket.updated).as_secs_f64();
+        (bucket.tokens + elapsed * self.rate()).min(f64::from(self.per_minute))
+    }
+
+    pub fn clients(&self) -> usize {
+        self.buckets.lock().map(|b| b.len()).unwrap_or(0)
+    }
+}
+
+impl Limiter for TokenBuckets {
+    fn check(&self, client: &str, now: Instant) -> Verdict {
+        let capacity = f64::from(self.per_minute);
+        let Ok(mut buckets) = self.buckets.lock() else {
+            // A poisoned lock must not lock everyone out.
+            return Verdict {
+                allowed: true,
+                limit: self.per_minute,
+                remaining: self.per_minute,
+                reset_secs: 0,
+                retry_after_secs: 0,
+            };
+        };
+        if buckets.len() >= self.max_clients && !buckets.contains_key(client) {
+            buckets.retain(|_, b| self.refilled(*b, now) < capacity);
+            if buckets.len() >= self.max_clients {
+                buckets.clear();
+            }
+        }
+        let bucket = buckets.entry(client.to_string()).or_insert(Bucket {
+            tokens: capacity,
+            updated: now,
+        });
+        let mut tokens = self.refilled(*bucket, now);
+        let allowed = tokens >= 1.0;
+        if allowed {
+            tokens -= 1.0;
+        }
+        *bucket = Bucket {
+            tokens,
+            updated: now,
+        };
+        let rate = self.rate();
+        Verdict {
+            allowed,
+            limit: self.per_minute,
+            remaining: tokens.floor() as u32,
+            reset_secs: ((capacity - tokens) / rate).ceil() as u64,
+            retry_after_secs: if allowed {
+                0
+            } else {
+                ((1.0 - tokens) / rate).ceil().max(1.0) as u64
+            },
+        }
+    }
+}
+
+/// The client a request counts for: the peer's address, or, when the peer is a trusted proxy,
+/// the address it forwarded for (`X-Forwarded-For`, read from the right, skipping trusted hops).
+pub fn client_of(peer: Option<IpAddr>, forwarded_for: Option<&str>, trusted: &[IpAddr]) -> String {
+    let Some(peer) = peer else {
+        return "unknown".to_string();
+    };
+    if !trusted.contains(&peer) {
+        return peer.to_string();
+    }
+    forwarded_for
+        .into_iter()
+        .flat_map(|v| v.split(','))
+        .rev()
+        .filter_map(|hop| hop.trim().parse::<IpAddr>().ok())
+        .find(|hop| !trusted.contains(hop))
+        .unwrap_or(peer)
+        .to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn a_client_over_its_rate_waits_only_as_long_as_it_must() {
+        let limiter = TokenBuckets::new(60, 10);
+        let t0 = Instant::now();
+        for i in 0..60 {
+            let v = limiter.check("a", t0);
+            assert!(v.allowed, "burst of 60: {i}");
+            assert_eq!(v.remaining, 59 - i);
+        }
+        let refused = limiter.check("a", t0);
+        assert!(!refused.allowed);
+        assert_eq!(
+            (refused.retry_after_secs, refused.remaining, refused.limit),
+            (1, 0, 60)
+        );
+        assert_eq!(refused.reset_secs, 60);
+        assert!(
+            limiter.check("b", t0).allowed,
+            "other clients are not affected"
+        );
+        // One request a second comes back: let in as soon as it slows down.
+        assert!(limiter.check("a", t0 + Duration::from_millis(1100)).allowed);
+        assert!(!limiter.check("a", t0 + Duration::from_millis(1200)).allowed);
+    }
+
+    #[test]
+    fn memory_stays_bounded_however_many_clients_arrive() {
+        let limiter = TokenBuckets::new(60, 100);
+        let t0 = Instant::now();
+        for i in 0..10_000 {
+            limiter.check(&format!("client-{i}"), t0 + Duration::from_millis(i));
+        }
+        assert!(limiter.clients() <= 100, "{}", limiter.clients());
+    }
+
+    #[test]
+    fn forwarded_for_counts_only_from_trusted_proxies() {
+        let proxy: IpAddr = "10.0.0.1".parse().unwrap();
+        let client: IpAddr = "203.0.113.7".parse().unwrap();
+        let xff = Some("198.51.100.1, 203.0.113.7");
+        assert_eq!(
+            client_of(Some(client), xff, &[proxy]),
+            "203.0.113.7",
+            "not a proxy: its own address"
+        );
+        assert_eq!(
+            client_of(Some(proxy), xff, &[proxy]),
+            "203.0.113.7",
+            "the rightmost untrusted hop"
+        );
+        assert_eq!(client_of(Some(proxy), None, &[proxy]), "10.0.0.1");
+        assert_eq!(
+            client_of(Some(proxy), Some("garbage"), &[proxy]),
+            "10.0.0.1"
+        );
+    }
+}
