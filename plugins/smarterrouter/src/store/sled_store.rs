@@ -17,6 +17,9 @@ pub struct SledStore {
     meta: sled::Tree,
     feedback: sled::Tree,
     decisions: sled::Tree,
+    /// request id -> key of the decisions chunk that holds it, so a feedback lookup reads one
+    /// chunk (and an unknown id none) instead of scanning them all.
+    decision_index: sled::Tree,
     profiles: sled::Tree,
     /// Keyed by big-endian timestamp then a sequence, so iteration is oldest first.
     vram: sled::Tree,
@@ -51,8 +54,10 @@ impl SledStore {
             })?;
         let tree = |name: &str| db.open_tree(name).map_err(|e| open_err(e.to_string()));
         let decisions = tree("decisions")?;
+        let decision_index = tree("decision_index")?;
         let vram = tree("vram")?;
         let store = SledStore {
+            decision_index,
             decisions_len: AtomicU64::new(count_records(&decisions)),
             vram_len: AtomicU64::new(vram.len() as u64),
             meta: tree("meta")?,
@@ -64,7 +69,31 @@ impl SledStore {
             db,
         };
         store.check_schema()?;
+        store.index_old_decisions()?;
         Ok(store)
+    }
+
+    /// A store written before the index existed: index its decisions once, at open.
+    fn index_old_decisions(&self) -> Result<(), StoreError> {
+        if !self.decision_index.is_empty() || self.decisions.is_empty() {
+            return Ok(());
+        }
+        for chunk in self.decisions.iter() {
+            let (key, raw) = chunk.map_err(|e| self.io(e))?;
+            let records: Vec<DecisionRecord> = self.decode(&raw)?;
+            self.index_chunk(&key, &records)?;
+        }
+        Ok(())
+    }
+
+    fn index_chunk(&self, key: &[u8], records: &[DecisionRecord]) -> Result<(), StoreError> {
+        let mut batch = sled::Batch::default();
+        for record in records {
+            batch.insert(record.request_id.as_bytes(), key);
+        }
+        self.decision_index
+            .apply_batch(batch)
+            .map_err(|e| self.io(e))
     }
 
     fn check_schema(&self) -> Result<(), StoreError> {
@@ -171,14 +200,26 @@ impl Store for SledStore {
         self.decisions
             .insert(seq.to_be_bytes(), value)
             .map_err(|e| self.io(e))?;
+        self.index_chunk(&seq.to_be_bytes(), decisions)?;
         self.decisions_len
             .fetch_add(decisions.len() as u64, Ordering::Relaxed);
         // Bounded retention: drop the oldest chunks beyond the cap.
         while self.decisions_len.load(Ordering::Relaxed) > DECISIONS_KEPT {
-            let Some((_, raw)) = self.decisions.pop_min().map_err(|e| self.io(e))? else {
+            let Some((key, raw)) = self.decisions.pop_min().map_err(|e| self.io(e))? else {
                 break;
             };
             let dropped: Vec<DecisionRecord> = self.decode(&raw)?;
+            let mut batch = sled::Batch::default();
+            for record in &dropped {
+                // Only if it still points here (a request id seen again points to its newer chunk).
+                let here = self.decision_index.get(record.request_id.as_bytes());
+                if here.map_err(|e| self.io(e))?.is_some_and(|k| k == key) {
+                    batch.remove(record.request_id.as_bytes());
+                }
+            }
+            self.decision_index
+                .apply_batch(batch)
+                .map_err(|e| self.io(e))?;
             self.decisions_len
                 .fetch_sub(dropped.len() as u64, Ordering::Relaxed);
         }
@@ -186,14 +227,19 @@ impl Store for SledStore {
     }
 
     fn decision(&self, request_id: &str) -> Result<Option<DecisionRecord>, StoreError> {
-        // Newest chunk first; a rare path (feedback on a response no longer in memory).
-        for chunk in self.decisions.iter().values().rev() {
-            let chunk: Vec<DecisionRecord> = self.decode(&chunk.map_err(|e| self.io(e))?)?;
-            if let Some(found) = chunk.into_iter().rev().find(|d| d.request_id == request_id) {
-                return Ok(Some(found));
-            }
-        }
-        Ok(None)
+        // One index read; an unknown id costs nothing more (no scan of the chunks).
+        let Some(key) = self
+            .decision_index
+            .get(request_id.as_bytes())
+            .map_err(|e| self.io(e))?
+        else {
+            return Ok(None);
+        };
+        let Some(raw) = self.decisions.get(&key).map_err(|e| self.io(e))? else {
+            return Ok(None);
+        };
+        let chunk: Vec<DecisionRecord> = self.decode(&raw)?;
+        Ok(chunk.into_iter().rev().find(|d| d.request_id == request_id))
     }
 
     fn put_profile(&self, profile: &crate::model::ModelProfile) -> Result<(), StoreError> {
@@ -274,7 +320,7 @@ mod tests {
                 .unwrap();
             store.flush().unwrap();
         }
-        let store = SledStore::open(dir.path()).unwrap();
+        let store = reopen(dir.path());
         assert_eq!(store.feedback().unwrap(), vec![feedback(7, "a", 0.5)]);
         // Another record with a taken id is kept under the next free one; the same one again
         // is not stored twice.
@@ -283,6 +329,78 @@ mod tests {
         assert_eq!(store.feedback().unwrap().len(), 2);
         assert_eq!(store.decision("r1").unwrap().unwrap().model, "a");
         assert_eq!(store.decision("nope").unwrap(), None);
+    }
+
+    /// Opens a store just closed in this process: sled releases its directory lock a moment
+    /// after the last handle drops (the store service retries the same way).
+    fn reopen(dir: &Path) -> SledStore {
+        open_unlocked(dir).unwrap()
+    }
+
+    fn open_unlocked(dir: &Path) -> Result<SledStore, StoreError> {
+        for _ in 0..100 {
+            match SledStore::open(dir) {
+                Err(StoreError::Locked { .. }) => {
+                    std::thread::sleep(std::time::Duration::from_millis(50))
+                }
+                other => return other,
+            }
+        }
+        SledStore::open(dir)
+    }
+
+    fn decision(id: &str, model: &str) -> DecisionRecord {
+        DecisionRecord {
+            request_id: id.into(),
+            model: model.into(),
+            category: None,
+            unix_ms: 1,
+            background: false,
+        }
+    }
+
+    #[test]
+    fn decisions_are_found_through_the_index_and_leave_it_with_retention() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SledStore::open(dir.path()).unwrap();
+        let chunk: Vec<DecisionRecord> = (0..DECISIONS_KEPT / 2)
+            .map(|i| decision(&format!("r{i}"), "a"))
+            .collect();
+        store.record_decisions(&chunk).unwrap();
+        store.record_decisions(&[decision("r5", "b")]).unwrap();
+        assert_eq!(store.decision("r7").unwrap().unwrap().model, "a");
+        assert_eq!(
+            store.decision("r5").unwrap().unwrap().model,
+            "b",
+            "the newer one"
+        );
+        assert_eq!(store.decision_index.len() as u64, DECISIONS_KEPT / 2);
+        // Past the cap the oldest chunk goes, and its ids leave the index (r5 stays: newer).
+        store
+            .record_decisions(&chunk[..(DECISIONS_KEPT / 2) as usize])
+            .unwrap();
+        store.record_decisions(&[decision("late", "c")]).unwrap();
+        assert!(store.decisions_len.load(Ordering::Relaxed) <= DECISIONS_KEPT);
+        assert_eq!(store.decision("late").unwrap().unwrap().model, "c");
+        assert_eq!(
+            store.decision("r5").unwrap().unwrap().model,
+            "a",
+            "from the chunk still kept"
+        );
+        assert_eq!(store.decision("nope").unwrap(), None);
+    }
+
+    #[test]
+    fn a_store_from_before_the_index_is_indexed_at_open() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let store = SledStore::open(dir.path()).unwrap();
+            store.record_decisions(&[decision("old", "a")]).unwrap();
+            store.decision_index.clear().unwrap();
+            store.flush().unwrap();
+        }
+        let store = reopen(dir.path());
+        assert_eq!(store.decision("old").unwrap().unwrap().model, "a");
     }
 
     #[test]
@@ -296,7 +414,7 @@ mod tests {
             Err(StoreError::Locked { .. })
         ));
         drop(first);
-        let second = SledStore::open(dir.path()).unwrap();
+        let second = reopen(dir.path());
         assert_eq!(second.feedback().unwrap().len(), 1);
     }
 
@@ -331,7 +449,7 @@ mod tests {
             store.meta.insert(SCHEMA_KEY, b"99".as_slice()).unwrap();
             store.flush().unwrap();
         }
-        let err = SledStore::open(dir.path()).err().unwrap();
+        let err = open_unlocked(dir.path()).err().unwrap();
         assert!(
             matches!(err, StoreError::NewerSchema { found: 99, .. }),
             "{err}"
