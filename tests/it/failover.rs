@@ -1,5 +1,7 @@
 //! Connection failures retry on another node; no node at all is a clear 503.
 
+use std::time::Duration;
+
 use serde_json::Value;
 
 use crate::harness::*;
@@ -122,4 +124,39 @@ async fn node_that_went_down_gives_503_with_pool_and_reason() {
         message.contains("testpool") && message.contains("down"),
         "{message}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_node_marked_down_by_one_failed_connection_is_tried_again_soon() {
+    let only = default_mock().await;
+    let addr = only.addr;
+    // Discovery is slow here: only the half-open retry can bring the node back in time.
+    let router = RouterProcess::start(RouterOptions {
+        discovery_secs: 60,
+        ..RouterOptions::new(vec![node(&only.url(), "ollama")])
+    })
+    .await;
+    only.stop();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let ask = || async {
+        client()
+            .post(format!("{}/v1/chat/completions", router.url()))
+            .json(&chat_body("llama3.2:1b", "hi"))
+            .send()
+            .await
+            .unwrap()
+            .status()
+    };
+    assert_eq!(ask().await, 503, "the connection fails: marked down");
+    let back = MockOllama::start_on(addr, MockConfig::default())
+        .await
+        .unwrap();
+    assert_eq!(ask().await, 503, "still down right after");
+    tokio::time::sleep(Duration::from_millis(2300)).await;
+    assert_eq!(
+        ask().await,
+        200,
+        "tried again after 2 s, long before the next discovery pass"
+    );
+    assert_eq!(back.state.count("/v1/chat/completions"), 1);
 }

@@ -83,10 +83,17 @@ pub struct Node {
     state: RwLock<NodeState>,
     /// Degraded for cold loads: a load that did not start in time (why, and until when).
     degraded: RwLock<Option<(String, std::time::Instant)>>,
+    /// Set when a request's connection failed: the node is tried again from then on (a
+    /// half-open retry), without waiting for the next discovery pass.
+    retry_at: RwLock<Option<std::time::Instant>>,
     /// Loads and unloads this router made, which an `/api/ps` reading taken before them may not
     /// show yet: applied to every reading until one confirms them, or for [`OVERRIDE_FOR`].
     overrides: std::sync::Mutex<Vec<(Override, std::time::Instant)>>,
 }
+
+/// After a failed connection marks a node down, requests try it again after this long (and mark
+/// it down again if it still fails), until discovery says either way.
+pub const RETRY_DOWN_AFTER: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// How long a load or unload the router made outweighs `/api/ps` readings that do not show it.
 pub const OVERRIDE_FOR: std::time::Duration = std::time::Duration::from_secs(60);
@@ -122,6 +129,10 @@ impl Node {
 
     pub fn set_state(&self, mut new: NodeState) {
         self.apply_overrides(&mut new);
+        // Discovery's verdict replaces a request's: no more half-open retries.
+        if let Ok(mut retry) = self.retry_at.write() {
+            *retry = None;
+        }
         match self.state.write() {
             Ok(mut state) => *state = new,
             Err(poisoned) => *poisoned.into_inner() = new,
@@ -253,10 +264,21 @@ impl Node {
         state.healthy = false;
         state.last_error = Some(why);
         self.set_state(state);
+        // One failed connection does not cost a one-node pool a whole discovery interval of 503s.
+        if let Ok(mut retry) = self.retry_at.write() {
+            *retry = Some(std::time::Instant::now() + RETRY_DOWN_AFTER);
+        }
     }
 
+    /// Up by discovery, or marked down by a failed request long enough ago to be tried again.
     pub fn is_healthy(&self) -> bool {
         self.with_state(|s| s.healthy)
+            || self
+                .retry_at
+                .read()
+                .ok()
+                .and_then(|r| *r)
+                .is_some_and(|at| std::time::Instant::now() >= at)
     }
 
     pub fn in_flight(&self) -> u32 {
@@ -361,6 +383,7 @@ impl Registry {
                     },
                     in_flight: AtomicU32::new(0),
                     degraded: RwLock::new(None),
+                    retry_at: RwLock::new(None),
                     overrides: std::sync::Mutex::new(Vec::new()),
                     state: RwLock::new(NodeState {
                         last_error: Some("not checked yet".to_string()),
@@ -502,8 +525,9 @@ impl Registry {
     fn healthy_models(&self, keep: impl Fn(&NodeModel) -> bool) -> Vec<String> {
         let mut names = BTreeSet::new();
         for node in &self.nodes {
+            let up = node.is_healthy();
             node.with_state(|s| {
-                if s.healthy {
+                if up {
                     for m in s.models.iter().filter(|m| keep(m)) {
                         names.insert(m.name.clone());
                     }
@@ -519,7 +543,7 @@ impl Registry {
         let mut out = Vec::new();
         for node in &self.nodes {
             let state = node.state();
-            if !state.healthy {
+            if !node.is_healthy() {
                 continue;
             }
             for m in state.models.iter() {
@@ -571,8 +595,9 @@ impl ModelCatalog for Registry {
             }
             // Loaded counts only where the request could go now.
             let free = !node.at_capacity();
+            let up = node.is_healthy();
             node.with_state(|s| {
-                if !s.healthy {
+                if !up {
                     return;
                 }
                 for m in s.models.iter() {
