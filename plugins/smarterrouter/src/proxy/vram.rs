@@ -28,9 +28,18 @@ pub async fn admit(state: &RouterState, ctx: &mut RequestCtx) -> Result<()> {
     // A retry on another node: the previous attempt's watchdog no longer applies.
     cancel_watch(ctx);
     let cold = !node.has_loaded(&model);
-    let budget = monitor.node_budget(&node.url);
-    if monitor.enabled && monitor.auto_unload && cold && budget.is_some() {
-        let needed = estimate(state, &node, &model);
+    // The budget only for a cold model: a loaded one (nearly every request) takes no lock here.
+    let budget = (monitor.enabled && monitor.auto_unload && cold)
+        .then(|| monitor.node_budget(&node.url))
+        .flatten();
+    if budget.is_some() {
+        let measured = state.profiles.read(&model, |p| p.vram_bytes).flatten();
+        let needed = crate::vram::admission::estimate(
+            &node,
+            &model,
+            measured,
+            monitor.default_estimate_bytes,
+        );
         // One admission per node at a time (others proceed), so two cold models never count
         // on the same free memory of one node.
         let lock = monitor.admission_lock(node.id);
@@ -139,19 +148,4 @@ pub fn release(state: &RouterState, ctx: &mut RequestCtx) {
             .usage
             .end(node_id, &model, crate::store::now_unix_ms());
     }
-}
-
-/// The model's measured `size_vram`, else its size as the node lists it, else the default.
-fn estimate(state: &RouterState, node: &crate::upstream::Node, model: &str) -> u64 {
-    let measured = state.profiles.read(model, |p| p.vram_bytes).flatten();
-    let listed = node
-        .state()
-        .models
-        .iter()
-        .find(|m| m.name == model)
-        .map(|m| m.facts.size_bytes)
-        .filter(|size| *size > 0);
-    measured
-        .or(listed)
-        .unwrap_or(state.vram.default_estimate_bytes)
 }

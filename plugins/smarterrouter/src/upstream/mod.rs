@@ -91,6 +91,16 @@ pub struct Node {
     overrides: std::sync::Mutex<Vec<(Override, std::time::Instant)>>,
 }
 
+/// Sets the loaded models of a node's view, and each listed model's `loaded` fact with them.
+fn set_loaded_models(state: &mut NodeState, loaded: Vec<LoadedModel>) {
+    let mut models: Vec<NodeModel> = state.models.as_ref().clone();
+    for model in &mut models {
+        model.facts.loaded = loaded.iter().any(|l| l.name == model.name);
+    }
+    state.models = Arc::new(models);
+    state.loaded = Some(Arc::new(loaded));
+}
+
 /// After a failed connection marks a node down, requests try it again after this long (and mark
 /// it down again if it still fails), until discovery says either way.
 pub const RETRY_DOWN_AFTER: std::time::Duration = std::time::Duration::from_secs(2);
@@ -206,12 +216,7 @@ impl Node {
             }
             Override::Unloaded(name) => loaded.retain(|l| &l.name != name),
         }
-        let mut models: Vec<NodeModel> = state.models.as_ref().clone();
-        for model in &mut models {
-            model.facts.loaded = loaded.iter().any(|l| l.name == model.name);
-        }
-        state.models = Arc::new(models);
-        state.loaded = Some(Arc::new(loaded));
+        set_loaded_models(&mut state, loaded);
         if let Ok(mut overrides) = self.overrides.lock() {
             overrides.push((change, std::time::Instant::now() + OVERRIDE_FOR));
         }
@@ -250,12 +255,7 @@ impl Node {
                 }
             });
         }
-        let mut models: Vec<NodeModel> = state.models.as_ref().clone();
-        for model in &mut models {
-            model.facts.loaded = loaded.iter().any(|l| l.name == model.name);
-        }
-        state.models = Arc::new(models);
-        state.loaded = Some(Arc::new(loaded));
+        set_loaded_models(state, loaded);
     }
 
     /// Marks the node down after a failed connection, until discovery reaches it again.

@@ -237,6 +237,19 @@ pub async fn admit(node: &Node, model: &str, cx: AdmitContext<'_>) -> Result<(),
     Ok(())
 }
 
+/// A model's size for admission: measured (`size_vram` from the profiler), else its size in
+/// the node's listing, else the default estimate.
+pub fn estimate(node: &Node, model: &str, measured: Option<u64>, default: u64) -> u64 {
+    let listed = node
+        .state()
+        .models
+        .iter()
+        .find(|m| m.name == model)
+        .map(|m| m.facts.size_bytes)
+        .filter(|size| *size > 0);
+    measured.or(listed).unwrap_or(default)
+}
+
 /// Ollama's load request for a model that must stay: no prompt, `keep_alive: -1`.
 pub async fn load_pinned(
     node: &Node,
@@ -244,30 +257,32 @@ pub async fn load_pinned(
     client: &reqwest::Client,
     timeout: std::time::Duration,
 ) -> Result<(), String> {
-    let url = format!("{}/api/generate", node.url);
-    let response = client
-        .post(&url)
-        .timeout(timeout)
-        .json(&json!({"model": model, "keep_alive": -1}))
-        .send()
-        .await
-        .map_err(|e| format!("POST {url}: {}", crate::upstream::client::describe(&e)))?;
-    if response.status().is_success() {
-        Ok(())
-    } else {
-        Err(format!(
-            "POST {url} loading {model}: HTTP {}",
-            response.status()
-        ))
-    }
+    keep_alive(node, model, -1, client, Some(timeout), "loading").await
 }
 
 /// Ollama's unload: a generate request with no prompt and `keep_alive: 0`.
 async fn unload(node: &Node, model: &str, client: &reqwest::Client) -> Result<(), String> {
+    keep_alive(node, model, 0, client, None, "unloading").await
+}
+
+/// `POST /api/generate {"model", "keep_alive"}` with no prompt: Ollama's load (`-1`: for good)
+/// and unload (`0`) request.
+async fn keep_alive(
+    node: &Node,
+    model: &str,
+    keep_alive: i64,
+    client: &reqwest::Client,
+    timeout: Option<std::time::Duration>,
+    doing: &str,
+) -> Result<(), String> {
     let url = format!("{}/api/generate", node.url);
-    let response = client
+    let mut request = client
         .post(&url)
-        .json(&json!({"model": model, "keep_alive": 0}))
+        .json(&json!({"model": model, "keep_alive": keep_alive}));
+    if let Some(timeout) = timeout {
+        request = request.timeout(timeout);
+    }
+    let response = request
         .send()
         .await
         .map_err(|e| format!("POST {url}: {}", crate::upstream::client::describe(&e)))?;
@@ -275,7 +290,7 @@ async fn unload(node: &Node, model: &str, client: &reqwest::Client) -> Result<()
         Ok(())
     } else {
         Err(format!(
-            "POST {url} unloading {model}: HTTP {}",
+            "POST {url} {doing} {model}: HTTP {}",
             response.status()
         ))
     }

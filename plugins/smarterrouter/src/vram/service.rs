@@ -99,14 +99,8 @@ impl VramService {
             if !cold {
                 continue;
             }
-            let needed = node
-                .state()
-                .models
-                .iter()
-                .find(|m| m.name == pinned)
-                .map(|m| m.facts.size_bytes)
-                .filter(|size| *size > 0)
-                .unwrap_or(self.monitor.default_estimate_bytes);
+            let needed =
+                super::admission::estimate(node, pinned, None, self.monitor.default_estimate_bytes);
             let lock = self.monitor.admission_lock(node.id);
             let one_at_a_time = lock.lock().await;
             let admitted = super::admission::admit(
