@@ -99,7 +99,13 @@ async fn chat(
     } else {
         "/v1/chat/completions"
     };
-    let body = json!({"model": "smarterrouter/main", "stream": stream, "messages": messages});
+    // One-object answers at temperature 0 are cacheable: the reload also moves the cache's hits
+    // and misses (streams without a temperature go past it).
+    let body = if stream {
+        json!({"model": "smarterrouter/main", "stream": true, "messages": messages})
+    } else {
+        json!({"model": "smarterrouter/main", "stream": false, "temperature": 0, "messages": messages})
+    };
     let response = client
         .post(format!("{base}{path}"))
         .header("x-request-id", request_id)
