@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 mod daemon;
+mod log_writer;
 
 use clap::Parser;
 use pingora::server::configuration::Opt;
@@ -148,6 +149,8 @@ fn main() -> ExitCode {
     } else {
         None
     };
+    // From here on no proxy thread writes to stderr itself.
+    log_writer::start();
     let opt = Opt {
         upgrade: cli.upgrade,
         daemon: false,
@@ -181,6 +184,7 @@ fn main() -> ExitCode {
     server.run(RunArgs::default());
     smarterrouter_plugin::lifecycle::finish(&state);
     tracing::info!("smarterrouter stopped");
+    log_writer::flush(std::time::Duration::from_secs(2));
     ExitCode::SUCCESS
 }
 
@@ -371,7 +375,7 @@ fn init_logging(log: &config::LogConfig) {
         .with_env_filter(filter)
         // Colours only on a terminal: a daemon's log goes to a file or the journal.
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_writer(std::io::stderr);
+        .with_writer(log_writer::QueuedStderr);
     let result = match log.format {
         LogFormat::Json => builder
             .json()

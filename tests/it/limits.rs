@@ -134,3 +134,35 @@ async fn forwarded_for_from_an_untrusted_peer_is_ignored() {
         429
     );
 }
+
+/// The body limit holds under concurrent load: oversized uploads mixed with normal requests,
+/// all at once, each get their own answer, and only the normal ones reach the node.
+#[tokio::test(flavor = "multi_thread")]
+async fn body_limits_hold_under_concurrent_load() {
+    let mock = default_mock().await;
+    let router = RouterProcess::start(RouterOptions {
+        extra: "  max_body_bytes: 65536\n".into(),
+        ..RouterOptions::new(vec![node(&mock.url(), "ollama")])
+    })
+    .await;
+    let big = chat_body("llama3.2:1b", &"x".repeat(200_000));
+    let small = chat_body("llama3.2:1b", "hi");
+    let mut tasks = Vec::new();
+    for i in 0..64 {
+        let body = if i % 2 == 0 {
+            big.clone()
+        } else {
+            small.clone()
+        };
+        let url = format!("{}/v1/chat/completions", router.url());
+        tasks.push(tokio::spawn(async move {
+            let r = client().post(url).json(&body).send().await.unwrap();
+            (i, r.status().as_u16())
+        }));
+    }
+    for task in tasks {
+        let (i, status) = task.await.unwrap();
+        assert_eq!(status, if i % 2 == 0 { 413 } else { 200 }, "request {i}");
+    }
+    assert_eq!(mock.state.count("/v1/chat/completions"), 32);
+}

@@ -83,12 +83,24 @@ async fn listings_are_the_union_of_all_nodes() {
     let (status, _) = get_json(format!("{}/v1/models/nope", router.url())).await;
     assert_eq!(status, 404);
 
-    let (status, ps) = get_json(format!("{}/api/ps", router.url())).await;
-    assert_eq!(status, 200);
-    assert_eq!(
-        ps["models"].as_array().unwrap().len(),
-        2,
-        "one loaded model per mock: {ps}"
+    // /api/ps answers from the nodes' latest readings: polling it costs the nodes nothing.
+    let asked_before = a.state.count("/api/ps") + b.state.count("/api/ps");
+    for _ in 0..20 {
+        let (status, ps) = get_json(format!("{}/api/ps", router.url())).await;
+        assert_eq!(status, 200);
+        assert_eq!(
+            ps["models"].as_array().unwrap().len(),
+            2,
+            "one loaded model per mock: {ps}"
+        );
+        let age = ps["sample_age_secs"].as_f64().unwrap();
+        assert!((0.0..60.0).contains(&age), "{ps}");
+    }
+    let asked_after = a.state.count("/api/ps") + b.state.count("/api/ps");
+    assert!(
+        asked_after - asked_before < 4,
+        "20 polls made {} calls to the nodes",
+        asked_after - asked_before
     );
 
     let (status, version) = get_json(format!("{}/api/version", router.url())).await;

@@ -103,3 +103,94 @@ async fn a_cache_hit_is_logged_as_one() {
     assert_eq!(hit["node"], "", "a hit reaches no node");
     assert_eq!(mock.state.count("/v1/chat/completions"), 1);
 }
+
+/// A secret planted in a prompt, a query string and headers (the client's key, a cookie)
+/// appears in no log line, in either format, for answers, errors, streams and refusals.
+#[tokio::test(flavor = "multi_thread")]
+async fn no_prompt_key_or_authorization_header_reaches_the_log() {
+    const PROMPT: &str = "SECRET-PROMPT-7f3a9c";
+    const KEY: &str = "SECRET-KEY-0b1d2e3f4a5b6c7d";
+    const QUERY: &str = "SECRET-QUERY-99e1";
+    let mock = default_mock().await;
+    for (format, auth) in [("json", true), ("text", false)] {
+        let extra = if auth {
+            format!("  auth:\n    api_keys:\n      - key: {KEY}\n        name: logs-test\n")
+        } else {
+            String::new()
+        };
+        let router = RouterProcess::start(RouterOptions {
+            extra,
+            env: vec![
+                ("ROUTER_LOG_FORMAT".into(), format.into()),
+                ("ROUTER_LOG_LEVEL".into(), "info".into()),
+            ],
+            ..RouterOptions::new(vec![node(&mock.url(), "ollama")])
+        })
+        .await;
+        let wrong = format!("{KEY}-wrong");
+        let requests = [
+            (
+                format!("/v1/chat/completions?token={QUERY}"),
+                chat_body("auto", PROMPT),
+                KEY,
+            ),
+            (
+                "/api/chat".to_string(),
+                serde_json::json!({"model": "auto", "stream": true,
+                    "messages": [{"role": "user", "content": PROMPT}]}),
+                KEY,
+            ),
+            (
+                "/v1/chat/completions".to_string(),
+                serde_json::json!({"model": "auto", "messages": PROMPT}),
+                KEY,
+            ),
+            (
+                format!("/v1/nope?token={QUERY}"),
+                chat_body("auto", PROMPT),
+                KEY,
+            ),
+            (
+                "/v1/chat/completions".to_string(),
+                chat_body("auto", PROMPT),
+                wrong.as_str(),
+            ),
+        ];
+        let mut statuses = Vec::new();
+        for (path, body, key) in &requests {
+            let response = client()
+                .post(format!("{}{path}", router.url()))
+                .bearer_auth(key)
+                .header("cookie", format!("session={KEY}"))
+                .json(body)
+                .send()
+                .await
+                .unwrap();
+            statuses.push(response.status().as_u16());
+            response.text().await.unwrap();
+        }
+        let wrong_key = if auth { 401 } else { 200 };
+        assert_eq!(statuses, [200, 200, 400, 404, wrong_key]);
+        assert!(
+            mock.state
+                .requests()
+                .iter()
+                .any(|r| String::from_utf8_lossy(&r.body).contains(PROMPT)),
+            "the prompts did reach the node"
+        );
+        // Every request has its access line before the log is read.
+        assert!(
+            eventually(5, || router.logs().matches("request").count() >= 5).await,
+            "{}",
+            router.logs()
+        );
+        let logs = router.logs();
+        for secret in [PROMPT, KEY, QUERY, "Bearer", "session="] {
+            let leaked: Vec<&str> = logs.lines().filter(|l| l.contains(secret)).collect();
+            assert!(
+                leaked.is_empty(),
+                "{format}: {secret} in the log:\n{leaked:#?}"
+            );
+        }
+    }
+}

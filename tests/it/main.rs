@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod apps;
+mod auth;
 mod bodies;
 mod cache;
 mod config_cli;
@@ -15,6 +16,7 @@ mod harness;
 mod limits;
 mod local_endpoints;
 mod logs;
+mod metrics;
 mod profiling;
 mod routing;
 mod service;

@@ -527,7 +527,6 @@ async fn the_originals_variables_are_known_and_unsupported_ones_say_so() {
     assert!(ok, "{text}");
     let expected = [
         "ROUTER_REDIS_URL is set but not supported yet",
-        "ROUTER_RATE_LIMIT_CHAT_REQUESTS_PER_MINUTE is set but not supported yet",
         "ROUTER_VRAM_LOG_INTERVAL is set but not supported yet",
         "ROUTER_DATABASE_URL is set but has no effect here: the store is the embedded one in router.data_dir",
         "ROUTER_QUALTY_PREFERENCE is not a SmarterRouter setting and is ignored; did you mean ROUTER_QUALITY_PREFERENCE?",

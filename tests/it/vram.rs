@@ -132,11 +132,11 @@ async fn admin_vram_reports_the_nodes_loaded_models_in_the_originals_shape() {
 
     let metrics = get_text(format!("{}/metrics", router.url())).await;
     for line in [
-        "smarterrouter_vram_total_gb 4".to_string(),
+        "smarterrouter_vram_total_bytes 4000000000".to_string(),
         format!(
-            "smarterrouter_node_vram_used_gb{{node=\"{}\"}} {}",
+            "smarterrouter_node_vram_used_bytes{{node=\"{}\"}} {}",
             mock.url(),
-            loaded_gb
+            mock.state.config.models[0].size
         ),
     ] {
         assert!(metrics.contains(&line), "{line} in\n{metrics}");

@@ -52,6 +52,12 @@ pub enum RequestError {
     UnknownPath(String),
     #[error("{0}")]
     Unauthorized(String),
+    /// A client API key (`router.auth.api_keys`) is missing or wrong.
+    #[error("{0}")]
+    InvalidApiKey(String),
+    /// A valid client key asked for what it may not (another model, another key's response).
+    #[error("{0}")]
+    NotPermitted(String),
     #[error("{0}")]
     Forbidden(String),
     #[error("{0}")]
@@ -103,8 +109,8 @@ impl RequestError {
             BodyTooLarge { .. } | ChunkedTooLarge => 413,
             ModelNotFound { .. } | UnknownPath(_) => 404,
             MethodNotAllowed { .. } => 405,
-            Unauthorized(_) => 401,
-            Forbidden(_) | FeedbackDisabled => 403,
+            Unauthorized(_) | InvalidApiKey(_) => 401,
+            Forbidden(_) | NotPermitted(_) | FeedbackDisabled => 403,
             NoModels(_)
             | NoNode(_)
             | StoreUnavailable(_)
@@ -151,7 +157,9 @@ impl RequestError {
             MethodNotAllowed { .. } => "method_not_allowed",
             UnknownPath(_) => "unknown_endpoint",
             Unauthorized(_) => "admin_auth_required",
+            InvalidApiKey(_) => "invalid_api_key",
             Forbidden(_) => "admin_port_only",
+            NotPermitted(_) => "permission_denied",
             StoreUnavailable(_) => "store_unavailable",
             VramExhausted(_) => "vram_exhausted",
             RateLimited { .. } => "rate_limit_exceeded",

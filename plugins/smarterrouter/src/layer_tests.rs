@@ -10,7 +10,7 @@ const LAYERS: &[&[&str]] = &[
     &["config", "error", "model", "metrics"],
     &["api", "routing"],
     &["upstream", "store"],
-    &["profile", "cache", "vram", "ratelimit"],
+    &["profile", "cache", "vram", "ratelimit", "auth"],
     &["endpoints"],
     &["proxy", "admin", "lifecycle"],
 ];

@@ -16,7 +16,7 @@
 //! |---|---|
 //! | apps | [`proxy`] (the `ProxyHttp` phases), [`admin`] (the side service), [`lifecycle`] (services, start and stop) |
 //! | local endpoints | [`endpoints`] (both listeners: dispatcher, body reader, writer) |
-//! | capabilities | [`profile`], [`cache`], [`vram`], [`ratelimit`] |
+//! | capabilities | [`profile`], [`cache`], [`vram`], [`ratelimit`], [`auth`] |
 //! | I/O | [`upstream`] (nodes, discovery, the pinned client), [`store`] (sled, its service, handover) |
 //! | pure | [`routing`] (analysis, scoring, decision), [`api`] (endpoints, request views, query strings) |
 //! | base | [`config`], [`error`] (the one error map), [`model`] (shared data), [`metrics`] |
@@ -43,6 +43,7 @@
 
 pub mod admin;
 pub mod api;
+pub mod auth;
 pub mod cache;
 pub mod config;
 pub mod endpoints;
@@ -96,7 +97,9 @@ pub struct RouterState {
     /// GPU memory samples (filled by the VRAM monitor service).
     pub vram: Arc<vram::VramMonitor>,
     /// Per-client limits on the proxy port (model requests and feedback; `/admin/*`), when on.
-    pub limits: Option<(ratelimit::TokenBuckets, ratelimit::TokenBuckets)>,
+    pub limits: Option<ratelimit::RateLimits>,
+    /// Client API keys; empty when `router.auth.api_keys` is.
+    pub clients: auth::ClientKeys,
 }
 
 /// Loads what the process keeps in memory from the store when it opens, and records handed
@@ -188,19 +191,8 @@ impl RouterState {
             draining: AtomicBool::new(false),
             cache,
             vram: Arc::new(vram::VramMonitor::new(&loaded.router.vram)),
-            limits: loaded.router.rate_limit.enabled.then(|| {
-                let limits = &loaded.router.rate_limit;
-                (
-                    ratelimit::TokenBuckets::new(
-                        limits.requests_per_minute,
-                        ratelimit::MAX_CLIENTS,
-                    ),
-                    ratelimit::TokenBuckets::new(
-                        limits.admin_requests_per_minute,
-                        ratelimit::MAX_CLIENTS,
-                    ),
-                )
-            }),
+            limits: ratelimit::RateLimits::from_config(&loaded.router.rate_limit),
+            clients: auth::ClientKeys::from_config(&loaded.router.auth),
         }))
     }
 
@@ -222,3 +214,5 @@ impl RouterState {
 
 #[cfg(test)]
 mod layer_tests;
+#[cfg(test)]
+mod property_tests;

@@ -19,21 +19,30 @@ pub struct Metrics {
     pub cache_hit_rate: Option<Gauge>,
     pub cache_evictions: Option<IntCounter>,
     pub cache_bytes: Option<IntGauge>,
-    pub vram_total_gb: Option<Gauge>,
-    pub vram_used_gb: Option<Gauge>,
+    pub vram_total_bytes: Option<Gauge>,
+    pub vram_used_bytes: Option<Gauge>,
     pub vram_utilization_pct: Option<Gauge>,
-    pub gpu_total_gb: Option<GaugeVec>,
-    pub gpu_used_gb: Option<GaugeVec>,
-    pub gpu_free_gb: Option<GaugeVec>,
-    pub node_vram_used_gb: Option<GaugeVec>,
+    pub gpu_total_bytes: Option<GaugeVec>,
+    pub gpu_used_bytes: Option<GaugeVec>,
+    pub gpu_free_bytes: Option<GaugeVec>,
+    pub node_vram_used_bytes: Option<GaugeVec>,
     pub model_loads: Option<IntCounter>,
     pub rate_limited: Option<IntCounter>,
     pub model_unloads: Option<IntCounterVec>,
+    pub errors: Option<IntCounterVec>,
+    pub model_selections: Option<IntCounterVec>,
+    pub ttft: Option<HistogramVec>,
+    pub tokens_per_second: Option<HistogramVec>,
+    pub tokens: Option<IntCounterVec>,
+    pub upstream_errors: Option<IntCounterVec>,
+    pub overhead: Option<HistogramVec>,
+    pub log_lines_dropped: Option<IntCounter>,
 }
 
 /// Registration fails only if a metric of the same name exists already; the router then runs
 /// without that metric rather than refusing to start.
-pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| Metrics {
+pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
+    Metrics {
     requests: register_int_counter_vec!(
         "smarterrouter_requests_total",
         "Requests handled, by endpoint template, status code and model selected",
@@ -80,36 +89,36 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| Metrics {
         "Bytes of answers held by the response cache"
     )
     .ok(),
-    vram_total_gb: register_gauge!(
-        "smarterrouter_vram_total_gb",
-        "GPU memory, GB: this host's GPUs (NVML), else the nodes' declared totals"
+    vram_total_bytes: register_gauge!(
+        "smarterrouter_vram_total_bytes",
+        "GPU memory, bytes: this host's GPUs (NVML), else the nodes' declared totals"
     )
     .ok(),
-    vram_used_gb: register_gauge!(
-        "smarterrouter_vram_used_gb",
-        "GPU memory in use, GB (as smarterrouter_vram_total_gb)"
+    vram_used_bytes: register_gauge!(
+        "smarterrouter_vram_used_bytes",
+        "GPU memory in use, GB (as smarterrouter_vram_total_bytes)"
     )
     .ok(),
     vram_utilization_pct: register_gauge!(
         "smarterrouter_vram_utilization_pct",
-        "smarterrouter_vram_used_gb over smarterrouter_vram_total_gb, percent"
+        "smarterrouter_vram_used_bytes over smarterrouter_vram_total_bytes, percent"
     )
     .ok(),
-    gpu_total_gb: register_gauge_vec!(
-        "smarterrouter_gpu_total_gb",
-        "A local GPU's memory, GB",
+    gpu_total_bytes: register_gauge_vec!(
+        "smarterrouter_gpu_total_bytes",
+        "A local GPU's memory, bytes",
         &["gpu_index", "vendor"]
     )
     .ok(),
-    gpu_used_gb: register_gauge_vec!(
-        "smarterrouter_gpu_used_gb",
-        "A local GPU's memory in use, GB",
+    gpu_used_bytes: register_gauge_vec!(
+        "smarterrouter_gpu_used_bytes",
+        "A local GPU's memory in use, bytes",
         &["gpu_index", "vendor"]
     )
     .ok(),
-    gpu_free_gb: register_gauge_vec!(
-        "smarterrouter_gpu_free_gb",
-        "A local GPU's free memory, GB",
+    gpu_free_bytes: register_gauge_vec!(
+        "smarterrouter_gpu_free_bytes",
+        "A local GPU's free memory, bytes",
         &["gpu_index", "vendor"]
     )
     .ok(),
@@ -129,12 +138,63 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| Metrics {
         &["reason"]
     )
     .ok(),
-    node_vram_used_gb: register_gauge_vec!(
-        "smarterrouter_node_vram_used_gb",
-        "GPU memory the models loaded on a node use (sum of /api/ps size_vram), GB",
+    errors: register_int_counter_vec!(
+        "smarterrouter_errors_total",
+        "Responses with a 4xx or 5xx status, by endpoint template and type (the router's error code, or node_http_4xx / node_http_5xx for a node's own error)",
+        &["endpoint", "type"]
+    )
+    .ok(),
+    model_selections: register_int_counter_vec!(
+        "smarterrouter_model_selections_total",
+        "Models the router chose for a prompt, by model and the prompt's category",
+        &["model", "category"]
+    )
+    .ok(),
+    ttft: register_histogram_vec!(
+        "smarterrouter_time_to_first_token_seconds",
+        "Streamed answers: from the request's arrival to the first frame from the node, by model",
+        &["model"],
+        vec![0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 15.0, 30.0, 60.0]
+    )
+    .ok(),
+    tokens_per_second: register_histogram_vec!(
+        "smarterrouter_output_tokens_per_second",
+        "Generation speed of answers that report their output tokens, by model",
+        &["model"],
+        vec![1.0, 5.0, 10.0, 20.0, 40.0, 80.0, 160.0, 320.0, 640.0]
+    )
+    .ok(),
+    tokens: register_int_counter_vec!(
+        "smarterrouter_tokens_total",
+        "Tokens the nodes reported (usage, eval_count), by model and type (input or output), as gen_ai.client.token.usage",
+        &["model", "type"]
+    )
+    .ok(),
+    upstream_errors: register_int_counter_vec!(
+        "smarterrouter_upstream_errors_total",
+        "Failures of a node: connect (refused, timed out), proxy (reset or timed out mid-request), http_5xx (its own 5xx answer)",
+        &["node", "kind"]
+    )
+    .ok(),
+    overhead: register_histogram_vec!(
+        "smarterrouter_overhead_seconds",
+        "Time spent in the router, not waiting for a node: until the request was handed to the node (body, routing, cache, admission), or the whole request when the router answered it (cache hits, local endpoints, errors)",
+        &["endpoint"],
+        vec![0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.25, 1.0]
+    )
+    .ok(),
+    log_lines_dropped: register_int_counter!(
+        "smarterrouter_log_lines_dropped_total",
+        "Log lines dropped because the log writer's buffer was full (the writer could not keep up)"
+    )
+    .ok(),
+    node_vram_used_bytes: register_gauge_vec!(
+        "smarterrouter_node_vram_used_bytes",
+        "GPU memory the models loaded on a node use (sum of /api/ps size_vram), bytes",
         &["node"]
     )
     .ok(),
+}
 });
 
 /// The VRAM gauges from one sample: `current` as `(total, used)` bytes, GPUs as
@@ -144,15 +204,15 @@ pub fn set_vram(
     gpus: &[(u32, &str, u64, u64, u64)],
     nodes: &[(&str, Option<u64>)],
 ) {
-    let gb = |b: u64| b as f64 / 1e9;
+    let bytes = |b: u64| b as f64;
     if let Some((total, used)) = current {
         let set = |g: &Option<Gauge>, v: f64| {
             if let Some(g) = g {
                 g.set(v)
             }
         };
-        set(&METRICS.vram_total_gb, gb(total));
-        set(&METRICS.vram_used_gb, gb(used));
+        set(&METRICS.vram_total_bytes, bytes(total));
+        set(&METRICS.vram_used_bytes, bytes(used));
         let pct = if total == 0 {
             0.0
         } else {
@@ -163,20 +223,20 @@ pub fn set_vram(
     for (index, vendor, total, used, free) in gpus {
         let index = index.to_string();
         for (vec, value) in [
-            (&METRICS.gpu_total_gb, total),
-            (&METRICS.gpu_used_gb, used),
-            (&METRICS.gpu_free_gb, free),
+            (&METRICS.gpu_total_bytes, total),
+            (&METRICS.gpu_used_bytes, used),
+            (&METRICS.gpu_free_bytes, free),
         ] {
             if let Some(vec) = vec {
                 vec.with_label_values(&[index.as_str(), vendor])
-                    .set(gb(*value));
+                    .set(bytes(*value));
             }
         }
     }
-    if let Some(vec) = &METRICS.node_vram_used_gb {
+    if let Some(vec) = &METRICS.node_vram_used_bytes {
         for (url, used) in nodes {
             if let Some(used) = used {
-                vec.with_label_values(&[url]).set(gb(*used));
+                vec.with_label_values(&[url]).set(bytes(*used));
             }
         }
     }
@@ -260,5 +320,70 @@ pub fn model_unloaded(reason: &str) {
 pub fn rate_limited() {
     if let Some(c) = &METRICS.rate_limited {
         c.inc();
+    }
+}
+
+/// What one finished request contributes to the request series.
+pub struct Finished<'a> {
+    pub endpoint: &'a str,
+    pub status: u16,
+    pub model: &'a str,
+    pub seconds: f64,
+    /// The error type for a 4xx/5xx: the router's code, else the node's status class.
+    pub error_type: Option<&'a str>,
+    /// The router chose the model (category of the prompt).
+    pub selected: Option<&'a str>,
+    pub overhead_seconds: f64,
+}
+
+pub fn observe_finished(f: &Finished<'_>) {
+    observe_request(f.endpoint, f.status, f.model, f.seconds);
+    if let (Some(kind), Some(errors)) = (f.error_type, &METRICS.errors) {
+        errors.with_label_values(&[f.endpoint, kind]).inc();
+    }
+    if let (Some(category), Some(selections)) = (f.selected, &METRICS.model_selections) {
+        selections.with_label_values(&[f.model, category]).inc();
+    }
+    if let Some(overhead) = &METRICS.overhead {
+        overhead
+            .with_label_values(&[f.endpoint])
+            .observe(f.overhead_seconds);
+    }
+}
+
+/// What a node's answer reported about its generation.
+pub fn observe_generation(
+    model: &str,
+    ttft_seconds: Option<f64>,
+    input_tokens: Option<u64>,
+    output_tokens: Option<u64>,
+    tokens_per_second: Option<f64>,
+) {
+    if let (Some(t), Some(h)) = (ttft_seconds, &METRICS.ttft) {
+        h.with_label_values(&[model]).observe(t);
+    }
+    if let Some(tokens) = &METRICS.tokens {
+        if let Some(n) = input_tokens {
+            tokens.with_label_values(&[model, "input"]).inc_by(n);
+        }
+        if let Some(n) = output_tokens {
+            tokens.with_label_values(&[model, "output"]).inc_by(n);
+        }
+    }
+    if let (Some(rate), Some(h)) = (tokens_per_second, &METRICS.tokens_per_second) {
+        h.with_label_values(&[model]).observe(rate);
+    }
+}
+
+/// A node failed a request: `kind` is `connect`, `proxy` or `http_5xx`.
+pub fn upstream_error(node: &str, kind: &str) {
+    if let Some(c) = &METRICS.upstream_errors {
+        c.with_label_values(&[node, kind]).inc();
+    }
+}
+
+pub fn log_lines_dropped(n: u64) {
+    if let Some(c) = &METRICS.log_lines_dropped {
+        c.inc_by(n);
     }
 }

@@ -28,7 +28,8 @@ pub struct Verdict {
 
 /// What decides whether a client may go on (one process now; a shared store later).
 pub trait Limiter: Send + Sync {
-    fn check(&self, client: &str, now: Instant) -> Verdict;
+    /// Counts one request of `client`, allowed `per_minute` a minute.
+    fn check(&self, client: &str, per_minute: u32, now: Instant) -> Verdict;
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -37,29 +38,24 @@ struct Bucket {
     updated: Instant,
 }
 
-/// `per_minute` requests a minute per client, in bursts of up to `per_minute`.
+/// A bucket per client: up to `per_minute` requests in a burst, refilled at `per_minute` a
+/// minute.
 pub struct TokenBuckets {
-    per_minute: u32,
     buckets: Mutex<HashMap<String, Bucket>>,
     max_clients: usize,
 }
 
+fn refilled(bucket: Bucket, capacity: f64, now: Instant) -> f64 {
+    let elapsed = now.saturating_duration_since(bucket.updated).as_secs_f64();
+    (bucket.tokens + elapsed * capacity / 60.0).min(capacity)
+}
+
 impl TokenBuckets {
-    pub fn new(per_minute: u32, max_clients: usize) -> Self {
+    pub fn new(max_clients: usize) -> Self {
         TokenBuckets {
-            per_minute: per_minute.max(1),
             buckets: Mutex::new(HashMap::new()),
             max_clients: max_clients.max(1),
         }
-    }
-
-    fn rate(&self) -> f64 {
-        f64::from(self.per_minute) / 60.0
-    }
-
-    fn refilled(&self, bucket: Bucket, now: Instant) -> f64 {
-        let elapsed = now.saturating_duration_since(bucket.updated).as_secs_f64();
-        (bucket.tokens + elapsed * self.rate()).min(f64::from(self.per_minute))
     }
 
     pub fn clients(&self) -> usize {
@@ -68,20 +64,21 @@ impl TokenBuckets {
 }
 
 impl Limiter for TokenBuckets {
-    fn check(&self, client: &str, now: Instant) -> Verdict {
-        let capacity = f64::from(self.per_minute);
+    fn check(&self, client: &str, per_minute: u32, now: Instant) -> Verdict {
+        let per_minute = per_minute.max(1);
+        let capacity = f64::from(per_minute);
         let Ok(mut buckets) = self.buckets.lock() else {
             // A poisoned lock must not lock everyone out.
             return Verdict {
                 allowed: true,
-                limit: self.per_minute,
-                remaining: self.per_minute,
+                limit: per_minute,
+                remaining: per_minute,
                 reset_secs: 0,
                 retry_after_secs: 0,
             };
         };
         if buckets.len() >= self.max_clients && !buckets.contains_key(client) {
-            buckets.retain(|_, b| self.refilled(*b, now) < capacity);
+            buckets.retain(|_, b| refilled(*b, capacity, now) < capacity);
             if buckets.len() >= self.max_clients {
                 buckets.clear();
             }
@@ -90,7 +87,7 @@ impl Limiter for TokenBuckets {
             tokens: capacity,
             updated: now,
         });
-        let mut tokens = self.refilled(*bucket, now);
+        let mut tokens = refilled(*bucket, capacity, now);
         let allowed = tokens >= 1.0;
         if allowed {
             tokens -= 1.0;
@@ -99,10 +96,10 @@ impl Limiter for TokenBuckets {
             tokens,
             updated: now,
         };
-        let rate = self.rate();
+        let rate = capacity / 60.0;
         Verdict {
             allowed,
-            limit: self.per_minute,
+            limit: per_minute,
             remaining: tokens.floor() as u32,
             reset_secs: ((capacity - tokens) / rate).ceil() as u64,
             retry_after_secs: if allowed {
@@ -111,6 +108,57 @@ impl Limiter for TokenBuckets {
                 ((1.0 - tokens) / rate).ceil().max(1.0) as u64
             },
         }
+    }
+}
+
+/// Which budget a request counts against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Class {
+    /// Model requests other than chat and generation, and feedback.
+    Model,
+    /// Chat and generation (their own budget when `chat_requests_per_minute` is set).
+    Chat,
+    /// `/admin/*` on the proxy port.
+    Admin,
+}
+
+/// `router.rate_limit` as running limiters.
+pub struct RateLimits {
+    settings: crate::config::RateLimitConfig,
+    model: TokenBuckets,
+    chat: TokenBuckets,
+    admin: TokenBuckets,
+}
+
+impl RateLimits {
+    /// `None` when `router.rate_limit.enabled` is off.
+    pub fn from_config(settings: &crate::config::RateLimitConfig) -> Option<Self> {
+        settings.enabled.then(|| RateLimits {
+            settings: settings.clone(),
+            model: TokenBuckets::new(MAX_CLIENTS),
+            chat: TokenBuckets::new(MAX_CLIENTS),
+            admin: TokenBuckets::new(MAX_CLIENTS),
+        })
+    }
+
+    /// Counts a request of `client`; `key_rate` is its API key's own `requests_per_minute`,
+    /// which replaces the general and chat rates (not the admin one).
+    pub fn check(
+        &self,
+        class: Class,
+        client: &str,
+        key_rate: Option<u32>,
+        now: Instant,
+    ) -> Verdict {
+        let s = &self.settings;
+        let (buckets, rate) = match (class, s.chat_requests_per_minute) {
+            (Class::Admin, _) => (&self.admin, s.admin_requests_per_minute),
+            (Class::Chat, Some(chat)) => (&self.chat, key_rate.unwrap_or(chat)),
+            (Class::Chat | Class::Model, _) => {
+                (&self.model, key_rate.unwrap_or(s.requests_per_minute))
+            }
+        };
+        buckets.check(client, rate, now)
     }
 }
 
@@ -140,14 +188,14 @@ mod tests {
 
     #[test]
     fn a_client_over_its_rate_waits_only_as_long_as_it_must() {
-        let limiter = TokenBuckets::new(60, 10);
+        let limiter = TokenBuckets::new(10);
         let t0 = Instant::now();
         for i in 0..60 {
-            let v = limiter.check("a", t0);
+            let v = limiter.check("a", 60, t0);
             assert!(v.allowed, "burst of 60: {i}");
             assert_eq!(v.remaining, 59 - i);
         }
-        let refused = limiter.check("a", t0);
+        let refused = limiter.check("a", 60, t0);
         assert!(!refused.allowed);
         assert_eq!(
             (refused.retry_after_secs, refused.remaining, refused.limit),
@@ -155,22 +203,65 @@ mod tests {
         );
         assert_eq!(refused.reset_secs, 60);
         assert!(
-            limiter.check("b", t0).allowed,
+            limiter.check("b", 60, t0).allowed,
             "other clients are not affected"
         );
         // One request a second comes back: let in as soon as it slows down.
-        assert!(limiter.check("a", t0 + Duration::from_millis(1100)).allowed);
-        assert!(!limiter.check("a", t0 + Duration::from_millis(1200)).allowed);
+        assert!(
+            limiter
+                .check("a", 60, t0 + Duration::from_millis(1100))
+                .allowed
+        );
+        assert!(
+            !limiter
+                .check("a", 60, t0 + Duration::from_millis(1200))
+                .allowed
+        );
     }
 
     #[test]
     fn memory_stays_bounded_however_many_clients_arrive() {
-        let limiter = TokenBuckets::new(60, 100);
+        let limiter = TokenBuckets::new(100);
         let t0 = Instant::now();
         for i in 0..10_000 {
-            limiter.check(&format!("client-{i}"), t0 + Duration::from_millis(i));
+            limiter.check(&format!("client-{i}"), 60, t0 + Duration::from_millis(i));
         }
         assert!(limiter.clients() <= 100, "{}", limiter.clients());
+    }
+
+    #[test]
+    fn chat_has_its_own_budget_when_set_and_a_key_its_own_rate() {
+        let settings = crate::config::RateLimitConfig {
+            enabled: true,
+            requests_per_minute: 2,
+            admin_requests_per_minute: 1,
+            chat_requests_per_minute: Some(3),
+            trusted_proxies: Vec::new(),
+        };
+        let limits = RateLimits::from_config(&settings).unwrap();
+        let t0 = Instant::now();
+        let allowed = |class, key_rate| {
+            (0..10)
+                .filter(|_| limits.check(class, "c", key_rate, t0).allowed)
+                .count()
+        };
+        assert_eq!(allowed(Class::Chat, None), 3);
+        assert_eq!(allowed(Class::Model, None), 2, "a separate budget");
+        assert_eq!(
+            allowed(Class::Admin, Some(100)),
+            1,
+            "keys do not raise admin"
+        );
+        assert_eq!(
+            limits.check(Class::Model, "k", Some(5), t0).limit,
+            5,
+            "a key's own rate"
+        );
+        settings_off_means_no_limiter();
+    }
+
+    fn settings_off_means_no_limiter() {
+        assert!(RateLimits::from_config(&crate::config::RateLimitConfig::default()).is_none());
     }
 
     #[test]

@@ -55,7 +55,7 @@ impl AdminApp {
         let dialect = api::dialect_of_path(&path);
         match api::route(&method, &path) {
             Ok(Endpoint::Local(local)) => {
-                endpoints::answer(&self.state, session, local, Listener::Admin).await
+                endpoints::answer(&self.state, session, local, Listener::Admin, None).await
             }
             Ok(Endpoint::Forwarded(_)) => LocalResponse::error(
                 &RequestError::UnknownPath(format!(

@@ -4,6 +4,7 @@
 pub mod prompt;
 pub mod query;
 pub mod request;
+pub mod usage;
 
 pub use crate::error::Dialect;
 

@@ -122,8 +122,9 @@ pub struct RoutedRequest<'a> {
     pub model: &'a str,
     /// The request's `Cache-Control` header, if any.
     pub cache_control: Option<&'a str>,
-    /// Who asks: the request's `Authorization` header, which is forwarded and may decide what a
-    /// node answers (client API keys will replace it as the tenant).
+    /// Who asks: the API key's tenant (`tenant:<name>`) when client keys are configured, else
+    /// the request's `Authorization` header, which is forwarded and may decide what a node
+    /// answers.
     pub identity: Option<&'a str>,
     /// The query string forwarded to the node (the router's own `?model=` removed).
     pub query: &'a str,

@@ -214,6 +214,10 @@ const APPLIED: &[(&str, Apply)] = &[
         let n = whole(v)?.min(u64::from(u32::MAX)) as u32;
         set(&mut r.rate_limit.admin_requests_per_minute, n)
     }),
+    ("ROUTER_RATE_LIMIT_CHAT_REQUESTS_PER_MINUTE", |r, v| {
+        let n = whole(v)?.min(u64::from(u32::MAX)) as u32;
+        set(&mut r.rate_limit.chat_requests_per_minute, Some(n))
+    }),
     ("ROUTER_VRAM_MONITOR_ENABLED", |r, v| {
         set(&mut r.vram.enabled, flag(v)?)
     }),
@@ -481,17 +485,15 @@ mod tests {
     fn variables_without_an_effect_get_one_line_each() {
         let (_, problems, warnings) = apply(&[
             ("ROUTER_REDIS_URL", "redis://127.0.0.1:6379"),
-            ("ROUTER_RATE_LIMIT_CHAT_REQUESTS_PER_MINUTE", "30"),
             ("ROUTER_VRAM_LOG_INTERVAL", "60"),
             ("ROUTER_DATABASE_URL", "sqlite:///data/router.db"),
             ("ROUTER_CAHCE_TTL_SECONDS", "60"),
             ("ROUTER_PINNED_MODEL", "llama3.2:1b"),
         ]);
         assert!(problems.is_empty());
-        assert_eq!(warnings.len(), 5, "{warnings:#?}");
+        assert_eq!(warnings.len(), 4, "{warnings:#?}");
         let line = |name: &str| warnings.iter().find(|w| w.starts_with(name)).unwrap();
         assert!(line("ROUTER_REDIS_URL ").contains("not supported yet"));
-        assert!(line("ROUTER_RATE_LIMIT_CHAT_REQUESTS_PER_MINUTE ").contains("rate limiting"));
         assert!(line("ROUTER_VRAM_LOG_INTERVAL ").contains("VRAM"));
         assert!(line("ROUTER_DATABASE_URL ").contains("router.data_dir"));
         assert!(
@@ -559,6 +561,7 @@ mod tests {
             ("ROUTER_RATE_LIMIT_ENABLED", "true"),
             ("ROUTER_RATE_LIMIT_REQUESTS_PER_MINUTE", "7"),
             ("ROUTER_RATE_LIMIT_ADMIN_REQUESTS_PER_MINUTE", "3"),
+            ("ROUTER_RATE_LIMIT_CHAT_REQUESTS_PER_MINUTE", "30"),
             ("ROUTER_VRAM_UNLOAD_STRATEGY", "largest"),
             ("ROUTER_VRAM_DEFAULT_ESTIMATE_GB", "3"),
             ("ROUTER_VRAM_UNLOAD_THRESHOLD_PCT", "70"),

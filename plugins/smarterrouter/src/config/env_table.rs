@@ -4,7 +4,6 @@
 use super::env::Support::{self, Ignored, NotYet};
 
 const VRAM: &str = "VRAM monitoring and unloading";
-const RATE: &str = "rate limiting";
 const REDIS: &str = "the shared Redis backend";
 
 /// Every variable of SmarterRouter 2.1 and 2.2 (and the later README) that has no effect here,
@@ -20,7 +19,6 @@ pub const UNAPPLIED: &[(&str, Support)] = &[
     ("ROUTER_REDIS_URL", NotYet(REDIS)),
     ("ROUTER_REDIS_MAX_CONNECTIONS", NotYet(REDIS)),
     ("ROUTER_REDIS_CACHE_PREFIX", NotYet(REDIS)),
-    ("ROUTER_RATE_LIMIT_CHAT_REQUESTS_PER_MINUTE", NotYet(RATE)),
     ("ROUTER_ADMIN_ALLOWED_IPS", NotYet("admin access by client address")),
     ("ROUTER_VRAM_LOG_INTERVAL", NotYet(VRAM)),
     ("ROUTER_MODEL_KEEP_ALIVE", NotYet(VRAM)),

@@ -160,6 +160,7 @@ pub fn load_str(
             router.log.level = level.to_string();
         }
         warnings = env::apply_overrides(router, env, &mut problems);
+        read_key_file(router, &mut problems);
     }
     let nodes = match &router {
         Some(router) => validate::check(router, &mut problems),
@@ -267,6 +268,52 @@ fn parse_router(value: serde_yaml::Value, problems: &mut Vec<String>) -> Option<
             problems.push(format!("router{path}: {}", e.into_inner()));
             None
         }
+    }
+}
+
+/// Appends the entries of `router.auth.api_keys_file` to `router.auth.api_keys`.
+fn read_key_file(router: &mut RouterConfig, problems: &mut Vec<String>) {
+    let Some(path) = router.auth.api_keys_file.clone() else {
+        return;
+    };
+    let at = format!("router.auth.api_keys_file ({path})");
+    let text = match std::fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(e) => {
+            problems.push(format!("{at}: cannot read the file: {e}"));
+            return;
+        }
+    };
+    let value: serde_yaml::Value = match serde_yaml::from_str(&text) {
+        Ok(value) => value,
+        Err(e) => {
+            problems.push(format!("{at}: not valid YAML: {e}"));
+            return;
+        }
+    };
+    let mut unknown = Vec::new();
+    let mut note_unknown = |p: serde_ignored::Path<'_>| unknown.push(p.to_string());
+    let deserializer = serde_ignored::Deserializer::new(value, &mut note_unknown);
+    let parsed: Result<Vec<super::ApiKeyConfig>, _> =
+        serde_path_to_error::deserialize(deserializer);
+    for path in unknown {
+        problems.push(format!(
+            "{at}: {}: unknown key (an entry has key, name, models, requests_per_minute)",
+            bracket_indices(&path)
+        ));
+    }
+    match parsed {
+        Ok(entries) => {
+            for (i, mut entry) in entries.into_iter().enumerate() {
+                entry.origin = Some(format!("{path}[{i}]"));
+                router.auth.api_keys.push(entry);
+            }
+        }
+        Err(e) => problems.push(format!(
+            "{at}: {}: {} (the file is a YAML list of entries with key, name, models, requests_per_minute)",
+            bracket_indices(&e.path().to_string()),
+            e.into_inner()
+        )),
     }
 }
 

@@ -52,6 +52,7 @@ pub struct RouterConfig {
     pub cache: CacheConfig,
     pub vram: VramConfig,
     pub rate_limit: RateLimitConfig,
+    pub auth: AuthConfig,
     pub pools: Vec<PoolConfig>,
 }
 
@@ -75,6 +76,7 @@ impl Default for RouterConfig {
             cache: CacheConfig::default(),
             vram: VramConfig::default(),
             rate_limit: RateLimitConfig::default(),
+            auth: AuthConfig::default(),
             pools: vec![PoolConfig {
                 name: "local".to_string(),
                 nodes: vec![NodeConfig {
@@ -312,6 +314,9 @@ pub struct RateLimitConfig {
     pub requests_per_minute: u32,
     /// `/admin/*` on the proxy port, per client (`ROUTER_RATE_LIMIT_ADMIN_REQUESTS_PER_MINUTE`).
     pub admin_requests_per_minute: u32,
+    /// Chat and generation requests, per client, when set; unset, they count against
+    /// `requests_per_minute` (`ROUTER_RATE_LIMIT_CHAT_REQUESTS_PER_MINUTE`).
+    pub chat_requests_per_minute: Option<u32>,
     /// Proxies whose `X-Forwarded-For` names the client (a load balancer); others' is ignored.
     pub trusted_proxies: Vec<std::net::IpAddr>,
 }
@@ -322,9 +327,43 @@ impl Default for RateLimitConfig {
             enabled: false,
             requests_per_minute: 60,
             admin_requests_per_minute: 10,
+            chat_requests_per_minute: None,
             trusted_proxies: Vec::new(),
         }
     }
+}
+
+/// `router.auth`: client API keys for the proxy port. With none, anyone who reaches the port may
+/// use it (as the original); with any, model requests, listings and `/v1/feedback` need
+/// `Authorization: Bearer <key>`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct AuthConfig {
+    pub api_keys: Vec<ApiKeyConfig>,
+    /// A YAML file holding a list of entries like `api_keys`' (kept out of the main file, e.g.
+    /// mode 0600); read at start and at each reload, added to `api_keys`.
+    pub api_keys_file: Option<String>,
+}
+
+/// One client key of `router.auth.api_keys`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ApiKeyConfig {
+    /// The secret the client sends as `Authorization: Bearer <key>` (at least 16 characters).
+    pub key: String,
+    /// The tenant, for logs, metrics, the cache and feedback; keys with the same name are one
+    /// tenant. Unset: `key-<n>`, by position.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Models this key may use (names as the nodes list them; a trailing `*` matches a prefix).
+    /// Empty: every model.
+    #[serde(default)]
+    pub models: Vec<String>,
+    /// Overrides `router.rate_limit.requests_per_minute` for this key.
+    #[serde(default)]
+    pub requests_per_minute: Option<u32>,
+    /// Where an entry of `api_keys_file` came from (`FILE[i]`), for error messages.
+    #[serde(skip)]
+    pub origin: Option<String>,
 }
 
 /// `router.vram`: GPU memory readings (NVML for this host, `/api/ps` per Ollama node) and the

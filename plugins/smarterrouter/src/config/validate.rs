@@ -43,9 +43,11 @@ pub(super) fn check(router: &RouterConfig, problems: &mut Vec<String>) -> Vec<Re
     check_vram(router, problems);
     if router.rate_limit.requests_per_minute == 0
         || router.rate_limit.admin_requests_per_minute == 0
+        || router.rate_limit.chat_requests_per_minute == Some(0)
     {
-        problems.push("router.rate_limit.requests_per_minute and admin_requests_per_minute (ROUTER_RATE_LIMIT_*_PER_MINUTE): must be at least 1 (set router.rate_limit.enabled: false to turn limits off)".to_string());
+        problems.push("router.rate_limit.requests_per_minute, chat_requests_per_minute and admin_requests_per_minute (ROUTER_RATE_LIMIT_*_PER_MINUTE): must be at least 1 (set router.rate_limit.enabled: false to turn limits off)".to_string());
     }
+    check_client_keys(router, problems);
     check_pools(router, problems)
 }
 
@@ -205,6 +207,52 @@ fn check_admin_key(router: &RouterConfig, problems: &mut Vec<String>) {
             "router.admin.api_key: must be at least 8 characters (remove the key to serve /admin/* on the admin port only)"
                 .to_string(),
         );
+    }
+}
+
+/// Shortest client key accepted: long enough that guessing is hopeless.
+const MIN_CLIENT_KEY_CHARS: usize = 16;
+
+/// `router.auth.api_keys` (with the entries of `api_keys_file` appended).
+fn check_client_keys(router: &RouterConfig, problems: &mut Vec<String>) {
+    let mut seen = std::collections::HashSet::new();
+    for (i, entry) in router.auth.api_keys.iter().enumerate() {
+        let at = entry
+            .origin
+            .clone()
+            .unwrap_or_else(|| format!("router.auth.api_keys[{i}]"));
+        if entry.key.chars().count() < MIN_CLIENT_KEY_CHARS
+            || entry
+                .key
+                .chars()
+                .any(|c| c.is_whitespace() || c.is_control())
+        {
+            problems.push(format!("{at}.key: must be at least {MIN_CLIENT_KEY_CHARS} characters with no spaces (e.g. the output of `openssl rand -hex 24`)"));
+        }
+        if !seen.insert(entry.key.as_str()) {
+            problems.push(format!(
+                "{at}.key: the same key is listed twice; give each client its own key"
+            ));
+        }
+        if entry.name.as_deref().is_some_and(|n| {
+            n.is_empty()
+                || n.len() > 64
+                || !n
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-_.@".contains(&b))
+        }) {
+            problems.push(format!("{at}.name: must be 1 to 64 letters, digits or - _ . @ (it appears in logs and metrics)"));
+        }
+        for (j, model) in entry.models.iter().enumerate() {
+            if model.trim().is_empty() || model.trim() == "*" {
+                problems.push(format!("{at}.models[{j}]: must name a model or a prefix ending in * (leave models out to allow every model)"));
+            }
+        }
+        if entry.requests_per_minute == Some(0) {
+            problems.push(format!(
+                "{at}.requests_per_minute: must be at least 1 (remove it to use router.rate_limit.requests_per_minute)"
+            ));
+        }
     }
 }
 

@@ -26,7 +26,7 @@ pub fn check(
                 .and_then(|v| v.to_str().ok())
                 .and_then(|v| v.strip_prefix("Bearer "))
                 .unwrap_or("");
-            if constant_time_eq(given.as_bytes(), key.as_bytes()) {
+            if crate::auth::same_secret(given.as_bytes(), key.as_bytes()) {
                 Ok(())
             } else {
                 Err(RequestError::Unauthorized(
@@ -40,8 +40,4 @@ pub fn check(
             state.config.admin.listen
         ))),
     }
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }

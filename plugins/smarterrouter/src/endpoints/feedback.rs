@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
+use crate::auth::Client;
 use crate::error::RequestError;
 use crate::routing::analysis::Category;
 use crate::routing::ModelCatalog;
@@ -15,12 +16,17 @@ use crate::RouterState;
 
 const MAX_COMMENT_CHARS: usize = 2000;
 
-/// Stores the feedback and answers `{"status":"success","id":...}`.
-pub async fn accept(state: &Arc<RouterState>, raw: &[u8]) -> Result<Value, RequestError> {
+/// Stores the feedback and answers `{"status":"success","id":...}`. `client`: the API key's
+/// client, who may rate only its own responses and models.
+pub async fn accept(
+    state: &Arc<RouterState>,
+    raw: &[u8],
+    client: Option<&Client>,
+) -> Result<Value, RequestError> {
     if !state.config.feedback.enabled {
         return Err(RequestError::FeedbackDisabled);
     }
-    let id = store(state, raw).await?;
+    let id = store(state, raw, client).await?;
     Ok(json!({"status": "success", "id": id}))
 }
 
@@ -149,12 +155,17 @@ async fn find_decision(
 /// Polls (20 ms apart) for a decision the old process may still be handing over.
 const HANDOVER_POLLS: usize = 50;
 
-async fn store(state: &Arc<RouterState>, raw: &[u8]) -> Result<u64, RequestError> {
+async fn store(
+    state: &Arc<RouterState>,
+    raw: &[u8],
+    client: Option<&Client>,
+) -> Result<u64, RequestError> {
     let request = parse(raw)?;
     let decision = match &request.response_id {
         None => None,
         Some(id) => find_decision(state, id).await?,
     };
+    check_owner(decision.as_ref(), client)?;
     let model = match (&decision, &request.model_name) {
         (Some(d), _) => d.model.clone(),
         (None, Some(name)) => state.registry.resolve(name).ok_or_else(|| {
@@ -170,6 +181,12 @@ async fn store(state: &Arc<RouterState>, raw: &[u8]) -> Result<u64, RequestError
             ))
         }
     };
+    if let Some(client) = client.filter(|c| !c.may_use(&model)) {
+        return Err(RequestError::NotPermitted(format!(
+            "model {model:?} is not among the models of API key {:?} (router.auth.api_keys[].models)",
+            client.name
+        )));
+    }
     if decision.as_ref().is_some_and(|d| d.background) {
         return Err(invalid(
             "response_id",
@@ -218,6 +235,24 @@ async fn store(state: &Arc<RouterState>, raw: &[u8]) -> Result<u64, RequestError
     };
     state.feedback.add(&model, category, request.score, unix_ms);
     Ok(stored_as)
+}
+
+/// A response made with an API key is rated only with a key of the same tenant.
+fn check_owner(
+    decision: Option<&DecisionRecord>,
+    client: Option<&Client>,
+) -> Result<(), RequestError> {
+    let Some(owner) = decision.and_then(|d| d.tenant.as_deref()) else {
+        return Ok(());
+    };
+    match client {
+        // Keys were turned off since: nobody is told apart any more.
+        None => Ok(()),
+        Some(client) if client.name == owner => Ok(()),
+        Some(_) => Err(RequestError::NotPermitted(
+            "response_id belongs to a response made with another API key; rate responses with the key that asked for them".to_string(),
+        )),
+    }
 }
 
 #[cfg(test)]

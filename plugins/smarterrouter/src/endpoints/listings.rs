@@ -1,8 +1,8 @@
 //! The listings and status endpoints: `/health`, `/metrics`, `/v1/models`, `/api/tags` (the
-//! virtual models, then the union of the nodes'), `/api/ps` (asked of every Ollama node now),
+//! virtual models, then the union of the nodes'), `/api/ps` (the nodes' latest readings),
 //! `/api/version` and `/`.
 
-use std::time::UNIX_EPOCH;
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use serde_json::{json, Value};
@@ -32,7 +32,7 @@ pub async fn respond(
         Local::OpenAiModels => LocalResponse::json(200, &openai_models(state)),
         Local::OpenAiModel => openai_model(state, path)?,
         Local::OllamaTags => LocalResponse::json(200, &ollama_tags(state)),
-        Local::OllamaPs => LocalResponse::json(200, &ollama_ps(state).await),
+        Local::OllamaPs => LocalResponse::json(200, &ollama_ps(state)),
         Local::OllamaVersion => LocalResponse::json(200, &ollama_version(state)),
         // Served by the dispatcher before it gets here.
         Local::Explain
@@ -169,21 +169,27 @@ fn ollama_tags(state: &RouterState) -> Value {
     json!({ "models": models })
 }
 
-/// Asks every healthy Ollama node for its loaded models now; a node that does not answer in time
-/// is left out rather than failing the whole answer.
-async fn ollama_ps(state: &RouterState) -> Value {
-    let asks = state
-        .registry
-        .nodes()
-        .iter()
-        .filter(|n| n.kind == NodeKind::Ollama && n.is_healthy())
-        .map(|node| state.node_client.loaded_models(&node.url));
-    let answers = futures_util::future::join_all(asks).await;
-    let models: Vec<Value> = answers
-        .into_iter()
-        .flat_map(Result::unwrap_or_default)
-        .collect();
-    json!({ "models": models })
+/// The loaded models of every healthy Ollama node, from its latest `/api/ps` reading (taken by
+/// discovery and the VRAM monitor), not a call per request: a client polling `/api/ps` costs the
+/// nodes nothing. `sample_age_secs`: how old the oldest reading used is (absent when none).
+fn ollama_ps(state: &RouterState) -> Value {
+    let mut models = Vec::new();
+    let mut oldest: Option<SystemTime> = None;
+    for node in state.registry.nodes() {
+        if node.kind != NodeKind::Ollama || !node.is_healthy() {
+            continue;
+        }
+        if let Some((entries, at)) = node.state().ps {
+            models.extend(entries.iter().cloned());
+            oldest = Some(oldest.map_or(at, |o| o.min(at)));
+        }
+    }
+    let mut answer = json!({ "models": models });
+    if let Some(at) = oldest {
+        let age = SystemTime::now().duration_since(at).unwrap_or_default();
+        answer["sample_age_secs"] = json!((age.as_secs_f64() * 10.0).round() / 10.0);
+    }
+    answer
 }
 
 fn ollama_version(state: &RouterState) -> Value {

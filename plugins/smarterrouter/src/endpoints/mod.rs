@@ -30,6 +30,8 @@ pub struct LocalResponse {
     pub status: u16,
     pub content_type: &'static str,
     pub body: Bytes,
+    /// The error's code, for an error response (the errors metric).
+    pub error_code: Option<&'static str>,
 }
 
 impl LocalResponse {
@@ -38,6 +40,7 @@ impl LocalResponse {
             status,
             content_type: "application/json",
             body: Bytes::from(value.to_string()),
+            error_code: None,
         }
     }
 
@@ -46,6 +49,7 @@ impl LocalResponse {
             status: 200,
             content_type,
             body,
+            error_code: None,
         }
     }
 
@@ -54,6 +58,7 @@ impl LocalResponse {
             status: err.status(),
             content_type: "application/json",
             body: err.body(dialect),
+            error_code: Some(err.code()),
         }
     }
 }
@@ -79,17 +84,18 @@ pub fn route_miss(miss: RouteMiss, method: &str, path: &str) -> RequestError {
 }
 
 /// Answers a local endpoint: checks `/admin/*` access, reads the body where the endpoint takes
-/// one, and builds the response.
+/// one, and builds the response. `client`: the API key's client on the proxy port.
 pub async fn answer(
     state: &Arc<RouterState>,
     session: &mut ServerSession,
     local: Local,
     listener: Listener,
+    client: Option<&crate::auth::Client>,
 ) -> LocalResponse {
     let path = session.req_header().uri.path().to_string();
     let query = session.req_header().uri.query().unwrap_or("").to_string();
     let dialect = api::dialect_of_path(&path);
-    match respond(state, session, local, listener, &path, &query).await {
+    match respond(state, session, (local, listener, client), &path, &query).await {
         Ok(response) => response,
         Err(err) => LocalResponse::error(&err, dialect),
     }
@@ -98,8 +104,7 @@ pub async fn answer(
 async fn respond(
     state: &Arc<RouterState>,
     session: &mut ServerSession,
-    local: Local,
-    listener: Listener,
+    (local, listener, client): (Local, Listener, Option<&crate::auth::Client>),
     path: &str,
     query: &str,
 ) -> Result<LocalResponse, RequestError> {
@@ -124,7 +129,7 @@ async fn respond(
                 ));
             }
             let raw = body::read_whole(session, max_body).await?;
-            LocalResponse::json(200, &feedback::accept(state, &raw).await?)
+            LocalResponse::json(200, &feedback::accept(state, &raw, client).await?)
         }
         Local::Profiles => profiles::list(state),
         Local::Reprofile => profiles::start(state, &params),

@@ -22,7 +22,32 @@ pub fn record(state: &RouterState, session: &Session, error: Option<&Error>, ctx
     let decision = ctx.decision();
     let model = decision.map(|d| d.model.as_str()).unwrap_or("");
     let latency = ctx.request.started.elapsed();
-    crate::metrics::observe_request(endpoint, status, model, latency.as_secs_f64());
+    let error_type = (status >= 400).then(|| {
+        ctx.request.error_code.unwrap_or(if status >= 500 {
+            "node_http_5xx"
+        } else {
+            "node_http_4xx"
+        })
+    });
+    // Until the node had the request; all of it when the router answered itself.
+    let overhead = match ctx.request.forwarded_at {
+        Some(at) if !ctx.cache.hit => at.saturating_duration_since(ctx.request.started),
+        _ => latency,
+    };
+    let router_chose = ctx
+        .routed
+        .as_ref()
+        .filter(|r| r.chosen_by_router)
+        .map(|r| &r.decision);
+    crate::metrics::observe_finished(&crate::metrics::Finished {
+        endpoint,
+        status,
+        model,
+        seconds: latency.as_secs_f64(),
+        error_type,
+        selected: router_chose.and_then(|d| d.category).map(|c| c.as_str()),
+        overhead_seconds: overhead.as_secs_f64(),
+    });
     let error = error.map(|e| e.to_string()).unwrap_or_default();
     let node = ctx.attempts.node_url();
     // The latest sample of the node that served the request: -1 when none (no node, not sampled).
@@ -33,6 +58,7 @@ pub fn record(state: &RouterState, session: &Session, error: Option<&Error>, ctx
     tracing::info!(
         target: "access",
         request_id = %ctx.request.id,
+        tenant = ctx.request.client.as_ref().map(|c| c.name.as_str()).unwrap_or(""),
         method = %session.req_header().method,
         endpoint,
         model_selected = model,

@@ -4,11 +4,15 @@
 //! |---|---|---|
 //! | `request.id`, `request.started` | `request_filter` (start) | `response_filter`, `logging`; errors |
 //! | `request.endpoint`, `request.dialect` | `request_filter` (routing the path) | `fail_to_proxy`, `logging` |
+//! | `request.client` | `request_filter` (the API key) | rate limits, routing (allowed models), cache key, decision record, `logging` |
 //! | `request.stream`, `request.background_task` | `request_filter` (the body) | `response_filter` (decision record), `logging` |
 //! | `routed` (decision, rewritten body and path, dialect restriction) | `request_filter` (forwarded endpoints) | `upstream_peer`, `upstream_request_filter`, `request_body_filter`, `response_filter`, `logging` |
 //! | `attempts` (current node, tried nodes, stale resends, why no node, last node, attempt start, body sent) | `upstream_peer`, `upstream_request_filter`, `request_body_filter`, `fail_to_connect`, `error_while_proxy` | `upstream_peer`, `fail_to_proxy`, `logging` |
 //! | `cache.plan` (the key, or why not cached), `cache.semantic` | `request_filter` (after routing) | `request_cache_filter`, `cache_key_callback`, `response_cache_filter`, `response_filter`, `logging` |
 //! | `cache.hit` | `response_filter` | `logging` |
+//! | `request.forwarded_at` | `upstream_request_filter` (first attempt) | `logging` (overhead), generation speed |
+//! | `request.error_code` | wherever the router writes an error | `logging` (errors metric) |
+//! | `generation` (first and last frame, body tail, node status) | `upstream_response_filter`, `upstream_response_body_filter` | `logging` |
 
 use std::time::Instant;
 
@@ -28,6 +32,12 @@ pub struct RequestInfo {
     pub stream: bool,
     /// The client app's own background request (e.g. Open WebUI's title generation), if it is one.
     pub background_task: Option<&'static str>,
+    /// The API key's client, when `router.auth.api_keys` is set.
+    pub client: Option<std::sync::Arc<crate::auth::Client>>,
+    /// When the request was first handed to a node (the end of the router's own work).
+    pub forwarded_at: Option<Instant>,
+    /// The router's error code when the router answered with an error.
+    pub error_code: Option<&'static str>,
 }
 
 /// A forwarded request after routing.
@@ -39,6 +49,8 @@ pub struct Routed {
     pub upstream_path: String,
     /// Ollama-dialect request: only Ollama nodes can serve it.
     pub ollama_only: bool,
+    /// The router chose the model (the client named a virtual one or none).
+    pub chosen_by_router: bool,
 }
 
 /// The cache's view of the request.
@@ -71,6 +83,8 @@ pub struct RequestCtx {
     pub vram_use: Option<(usize, String)>,
     /// Set once the node answers a request that had to load its model (the load watchdog).
     pub cold_answered: Option<std::sync::Arc<std::sync::atomic::AtomicU8>>,
+    /// What the node's answer says about the generation (for the metrics).
+    pub generation: super::generation::GenerationCtx,
 }
 
 impl RequestCtx {
@@ -83,12 +97,16 @@ impl RequestCtx {
                 dialect: Dialect::OpenAi,
                 stream: false,
                 background_task: None,
+                client: None,
+                forwarded_at: None,
+                error_code: None,
             },
             routed: None,
             attempts: Attempts::default(),
             cache: CacheCtx::default(),
             vram_use: None,
             cold_answered: None,
+            generation: Default::default(),
         }
     }
 

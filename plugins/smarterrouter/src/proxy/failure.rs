@@ -15,7 +15,7 @@ pub async fn respond(
     state: &RouterState,
     session: &mut Session,
     e: &Error,
-    ctx: &RequestCtx,
+    ctx: &mut RequestCtx,
 ) -> FailToProxy {
     let error = RequestError::from_proxy_failure(
         e,
@@ -29,6 +29,7 @@ pub async fn respond(
             can_reuse_downstream: false,
         };
     };
+    ctx.request.error_code = Some(error.code());
     if session.response_written().is_none() {
         let response = LocalResponse::error(&error, ctx.request.dialect);
         let written =

@@ -7,12 +7,13 @@ use pingora::proxy::Session;
 use super::ctx::{RequestCtx, Routed};
 use crate::api::prompt::PromptView;
 use crate::api::{request, Dialect, Forwarded};
+use crate::auth::{AllowedModels, Client};
 use crate::cache::RoutedRequest;
 use crate::endpoints::body::read_whole;
 use crate::endpoints::{virtual_models, LocalResponse};
 use crate::error::RequestError;
 use crate::routing::analysis::analyse;
-use crate::routing::{self, ModelRequest, RoutingDecision, RoutingSettings};
+use crate::routing::{self, ModelCatalog, ModelRequest, RoutingDecision, RoutingSettings};
 use crate::RouterState;
 
 /// What `prepare` decided.
@@ -50,7 +51,14 @@ pub async fn prepare(
         PromptView::default()
     };
     ctx.request.background_task = view.background_task();
-    let mut decision = decide(state, endpoint, &parsed, &view, query_model.as_deref())?;
+    let client = ctx.request.client.as_deref();
+    let (mut decision, chosen_by_router) = decide(
+        state,
+        (endpoint, client),
+        &parsed,
+        &view,
+        query_model.as_deref(),
+    )?;
     let header = |name: http::header::HeaderName| {
         session
             .req_header()
@@ -59,6 +67,15 @@ pub async fn prepare(
             .and_then(|v| v.to_str().ok())
     };
     let cache_control = header(http::header::CACHE_CONTROL);
+    // Answers are never shared across tenants (nor, without keys, across Authorization values).
+    let tenant = ctx
+        .request
+        .client
+        .as_ref()
+        .map(|c| format!("tenant:{}", c.name));
+    let identity = tenant
+        .as_deref()
+        .or_else(|| header(http::header::AUTHORIZATION));
     let routed_request = RoutedRequest {
         endpoint,
         body: &parsed.body,
@@ -66,7 +83,7 @@ pub async fn prepare(
         load_only: parsed.load_only,
         model: &decision.model,
         cache_control,
-        identity: header(http::header::AUTHORIZATION),
+        identity,
         query: path.split_once('?').map_or("", |(_, q)| q),
     };
     let mut plan = crate::cache::key::plan(state.cache.policy, routed_request);
@@ -93,18 +110,45 @@ pub async fn prepare(
         upstream_path: path,
         ollama_only,
         decision,
+        chosen_by_router,
     });
     Ok(Prepared::Forward)
 }
 
-/// The routing decision for a parsed request.
+/// The routing decision for a parsed request, and whether the router chose the model (rather
+/// than the client naming it); with an API key that lists models, among those only (a model it
+/// names outside them is a 403).
 fn decide(
     state: &RouterState,
-    endpoint: Forwarded,
+    (endpoint, client): (Forwarded, Option<&Client>),
     parsed: &request::ParsedRequest,
     view: &PromptView<'_>,
     query_model: Option<&str>,
-) -> Result<RoutingDecision, RequestError> {
+) -> Result<(RoutingDecision, bool), RequestError> {
+    let registry: &dyn ModelCatalog = state.registry.as_ref();
+    let allowed;
+    let catalog = match client.filter(|c| !c.models.is_empty()) {
+        Some(client) => {
+            let named = query_model
+                .into_iter()
+                .chain(parsed.requested_model.as_deref())
+                .find(|m| !routing::is_virtual(&state.config.virtual_models, m));
+            if let Some(model) = named.and_then(|m| registry.resolve(m)) {
+                if !client.may_use(&model) {
+                    return Err(RequestError::NotPermitted(format!(
+                        "model {model:?} is not among the models of API key {:?} (router.auth.api_keys[].models); name one of them or a virtual model",
+                        client.name
+                    )));
+                }
+            }
+            allowed = AllowedModels {
+                inner: registry,
+                client,
+            };
+            &allowed as &dyn ModelCatalog
+        }
+        None => registry,
+    };
     let analysis = analyse(view);
     let mut decision = routing::decide(
         ModelRequest {
@@ -122,12 +166,13 @@ fn decide(
             feedback: state.config.feedback.enabled.then_some(&*state.feedback),
             profiles: Some(&state.profiles),
         },
-        state.registry.as_ref(),
+        catalog,
     )?;
+    let chosen = decision.category.is_some();
     if endpoint.is_generation() && decision.category.is_none() {
         decision.category = Some(analysis.dominant());
     }
-    Ok(decision)
+    Ok((decision, chosen))
 }
 
 /// A virtual model has no node of its own: its `/api/show` and Ollama load/unload requests are

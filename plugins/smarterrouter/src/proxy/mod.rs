@@ -7,6 +7,7 @@
 //! | `upstream_peer`, `upstream_request_filter`, `request_body_filter`, `fail_to_connect`, `error_while_proxy` | [`peer`]: the node attempts and the rewritten body; [`vram`]: admission of a cold model |
 //! | `request_cache_filter`, `cache_key_callback`, `response_cache_filter` | [`cache`]: pingora-cache on for planned requests, the key, what may be stored |
 //! | `response_filter` | [`response`]: headers (with [`cache`]'s HIT/MISS/BYPASS), decision record, draining |
+//! | `upstream_response_filter`, `upstream_response_body_filter` | [`generation`]: first frame, usage, a node's 5xx |
 //! | `fail_to_proxy` | [`failure`]: errors in the client's dialect |
 //! | `logging` | [`access_log`] |
 //!
@@ -18,6 +19,7 @@ mod cache;
 pub mod ctx;
 mod failure;
 mod forward;
+mod generation;
 mod peer;
 mod request;
 mod response;
@@ -84,13 +86,20 @@ impl ProxyHttp for Router {
         Ok(peer)
     }
 
-    /// Phase `upstream_request_filter`. Reads `ctx.routed`; writes the upstream header, `ctx.attempts`.
+    /// Phase `upstream_request_filter`. Reads `ctx.routed`; writes the upstream header (without the client's key when keys are on), `ctx.attempts`.
     async fn upstream_request_filter(
         &self,
         _: &mut Session,
         upstream: &mut RequestHeader,
         ctx: &mut RequestCtx,
     ) -> Result<()> {
+        if self.state.clients.required() {
+            // The client's key is the router's credential, not the node's.
+            upstream.remove_header("authorization");
+        }
+        ctx.request
+            .forwarded_at
+            .get_or_insert_with(std::time::Instant::now);
         let id = ctx.request.id.as_str();
         ctx.attempts
             .prepare_request(upstream, ctx.routed.as_ref(), id)
@@ -120,7 +129,7 @@ impl ProxyHttp for Router {
         ctx.attempts.connect_failed(e, &ctx.request.id, max)
     }
 
-    /// Phase `error_while_proxy`. Reads `ctx.routed`; writes `ctx.attempts` (resend or not).
+    /// Phase `error_while_proxy`. Reads `ctx.routed`; writes `ctx.attempts` (resend or not), the node's error count.
     fn error_while_proxy(
         &self,
         peer: &HttpPeer,
@@ -130,7 +139,38 @@ impl ProxyHttp for Router {
         client_reused: bool,
     ) -> Box<Error> {
         let has_body = ctx.routed.is_some();
-        ctx.attempts.proxy_failed(e, peer, client_reused, has_body)
+        let upstream_fault = *e.esource() == pingora::ErrorSource::Upstream;
+        let e = ctx.attempts.proxy_failed(e, peer, client_reused, has_body);
+        // A resend on a stale pooled connection is not the node's failure.
+        if upstream_fault && !e.retry() {
+            if let Some(node) = ctx.attempts.node_url() {
+                crate::metrics::upstream_error(node, "proxy");
+            }
+        }
+        e
+    }
+
+    /// Phase `upstream_response_filter`. Reads the node's status; writes `ctx.generation`.
+    async fn upstream_response_filter(
+        &self,
+        _: &mut Session,
+        response: &mut ResponseHeader,
+        ctx: &mut RequestCtx,
+    ) -> Result<()> {
+        generation::header(ctx, response);
+        Ok(())
+    }
+
+    /// Phase `upstream_response_body_filter`. Reads the node's body; writes `ctx.generation`.
+    fn upstream_response_body_filter(
+        &self,
+        _: &mut Session,
+        body: &mut Option<Bytes>,
+        _end_of_stream: bool,
+        ctx: &mut RequestCtx,
+    ) -> Result<Option<std::time::Duration>> {
+        generation::body(ctx, body);
+        Ok(None)
     }
 
     /// Phase `response_filter`. Reads `ctx.request`, `ctx.routed`; writes response headers.
@@ -158,6 +198,7 @@ impl ProxyHttp for Router {
     /// Phase `logging`. Reads everything; writes metrics and the access line; frees node slots.
     async fn logging(&self, session: &mut Session, e: Option<&Error>, ctx: &mut RequestCtx) {
         cache::record(&self.state.cache, ctx);
+        generation::observe(ctx);
         vram::release(&self.state, ctx);
         access_log::record(&self.state, session, e, ctx);
         ctx.attempts.end();

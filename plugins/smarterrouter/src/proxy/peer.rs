@@ -129,6 +129,7 @@ impl Attempts {
     ) -> Box<Error> {
         if let Some(node) = self.current.take().map(|c| Arc::clone(c.node())) {
             tracing::warn!(request_id, node = %node.url, error = %e, "connection to node failed");
+            crate::metrics::upstream_error(&node.url, "connect");
             node.mark_down(format!("connection failed: {}", e.etype().as_str()));
         }
         if self.tried.len() < max_attempts {

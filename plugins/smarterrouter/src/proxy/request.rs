@@ -33,31 +33,40 @@ pub async fn filter(
         Ok(endpoint) => endpoint,
         Err(miss) => {
             let err = endpoints::route_miss(miss, &method, &path);
-            send(
-                session,
-                ctx,
-                LocalResponse::error(&err, ctx.request.dialect),
-            )
-            .await?;
+            let response = LocalResponse::error(&err, ctx.request.dialect);
+            send(session, ctx, response).await?;
             return Ok(true);
         }
     };
     ctx.request.endpoint = Some(endpoint);
-    if let Some((refused, headers)) = rate_limited(state, session, endpoint, &path) {
+    if needs_client_key(endpoint) && state.clients.required() {
+        let authorization = session
+            .req_header()
+            .headers
+            .get(http::header::AUTHORIZATION)
+            .map(|v| v.as_bytes());
+        match state.clients.identify(authorization) {
+            Ok(client) => ctx.request.client = Some(client),
+            Err(refusal) => {
+                let err = crate::error::RequestError::InvalidApiKey(refusal.message().to_string());
+                let response = LocalResponse::error(&err, ctx.request.dialect);
+                let challenge = [("www-authenticate", "Bearer".to_string())];
+                send_with(session, ctx, response, &challenge).await?;
+                return Ok(true);
+            }
+        }
+    }
+    if let Some((refused, headers)) = rate_limited(state, session, ctx, endpoint, &path) {
         let response = LocalResponse::error(&refused, ctx.request.dialect);
-        endpoints::write_with(
-            session.as_downstream_mut(),
-            response,
-            Some(&ctx.request.id),
-            &headers,
-        )
-        .await?;
+        send_with(session, ctx, response, &headers).await?;
         return Ok(true);
     }
     let forwarded = match endpoint {
         Endpoint::Local(local) => {
+            let client = ctx.request.client.as_deref();
+            let downstream = session.as_downstream_mut();
             let response =
-                endpoints::answer(state, session.as_downstream_mut(), local, Listener::Proxy).await;
+                endpoints::answer(state, downstream, local, Listener::Proxy, client).await;
             send(session, ctx, response).await?;
             return Ok(true);
         }
@@ -73,48 +82,57 @@ pub async fn filter(
         Err(err) => {
             let limit = state.config.max_body_bytes.saturating_add(1 << 20);
             endpoints::body::discard_rest(session.as_downstream_mut(), limit, DISCARD_WINDOW).await;
-            send(
-                session,
-                ctx,
-                LocalResponse::error(&err, ctx.request.dialect),
-            )
-            .await?;
+            let response = LocalResponse::error(&err, ctx.request.dialect);
+            send(session, ctx, response).await?;
             Ok(true)
         }
     }
 }
 
-/// Model requests and feedback count against `router.rate_limit.requests_per_minute`,
-/// `/admin/*` against `admin_requests_per_minute`; health, metrics and listings never (load
-/// balancers and Prometheus poll them). `Some`: the 429 and its headers.
+/// Model requests, listings and feedback need the client's API key when keys are configured;
+/// health, metrics and the version (load balancers, Prometheus, probes) and `/admin/*` (its own
+/// key) do not.
+fn needs_client_key(endpoint: Endpoint) -> bool {
+    use api::Local;
+    match endpoint {
+        Endpoint::Forwarded(_) => true,
+        Endpoint::Local(local) => matches!(
+            local,
+            Local::Feedback
+                | Local::OpenAiModels
+                | Local::OpenAiModel
+                | Local::OllamaTags
+                | Local::OllamaPs
+        ),
+    }
+}
+
+/// Chat and generation count against `router.rate_limit.chat_requests_per_minute` when set,
+/// other model requests and feedback against `requests_per_minute`, `/admin/*` against
+/// `admin_requests_per_minute`; health, metrics and listings never (load balancers and
+/// Prometheus poll them). A client with an API key is counted by its key's name, others by
+/// address. `Some`: the 429 and its headers.
 fn rate_limited(
     state: &RouterState,
     session: &Session,
+    ctx: &RequestCtx,
     endpoint: Endpoint,
     path: &str,
 ) -> Option<(crate::error::RequestError, Vec<(&'static str, String)>)> {
-    use crate::ratelimit::Limiter;
-    let (general, admin) = state.limits.as_ref()?;
-    let limiter = match endpoint {
-        Endpoint::Forwarded(_) | Endpoint::Local(api::Local::Feedback) => general,
-        Endpoint::Local(_) if path.starts_with("/admin/") => admin,
+    use crate::ratelimit::Class;
+    let limits = state.limits.as_ref()?;
+    let class = match endpoint {
+        Endpoint::Forwarded(f) if f.is_generation() => Class::Chat,
+        Endpoint::Forwarded(_) | Endpoint::Local(api::Local::Feedback) => Class::Model,
+        Endpoint::Local(_) if path.starts_with("/admin/") => Class::Admin,
         Endpoint::Local(_) => return None,
     };
-    let peer = session
-        .client_addr()
-        .and_then(|a| a.as_inet())
-        .map(|a| a.ip());
-    let forwarded_for = session
-        .req_header()
-        .headers
-        .get("x-forwarded-for")
-        .and_then(|v| v.to_str().ok());
-    let client = crate::ratelimit::client_of(
-        peer,
-        forwarded_for,
-        &state.config.rate_limit.trusted_proxies,
-    );
-    let verdict = limiter.check(&client, std::time::Instant::now());
+    let client = ctx.request.client.as_deref();
+    let (who, key_rate) = match client {
+        Some(client) => (format!("key:{}", client.name), client.requests_per_minute),
+        None => (client_address(state, session), None),
+    };
+    let verdict = limits.check(class, &who, key_rate, std::time::Instant::now());
     if verdict.allowed {
         return None;
     }
@@ -133,8 +151,38 @@ fn rate_limited(
     ))
 }
 
-async fn send(session: &mut Session, ctx: &RequestCtx, response: LocalResponse) -> Result<()> {
-    endpoints::write(session.as_downstream_mut(), response, Some(&ctx.request.id)).await
+/// The client's address: the peer's, or the one a trusted proxy forwarded for.
+fn client_address(state: &RouterState, session: &Session) -> String {
+    let peer = session
+        .client_addr()
+        .and_then(|a| a.as_inet())
+        .map(|a| a.ip());
+    let forwarded_for = session
+        .req_header()
+        .headers
+        .get("x-forwarded-for")
+        .and_then(|v| v.to_str().ok());
+    crate::ratelimit::client_of(
+        peer,
+        forwarded_for,
+        &state.config.rate_limit.trusted_proxies,
+    )
+}
+
+/// Writes a router-made response, noting its error code for the metrics.
+async fn send(session: &mut Session, ctx: &mut RequestCtx, response: LocalResponse) -> Result<()> {
+    send_with(session, ctx, response, &[]).await
+}
+
+async fn send_with(
+    session: &mut Session,
+    ctx: &mut RequestCtx,
+    response: LocalResponse,
+    headers: &[(&'static str, String)],
+) -> Result<()> {
+    ctx.request.error_code = response.error_code;
+    let id = Some(ctx.request.id.as_str());
+    endpoints::write_with(session.as_downstream_mut(), response, id, headers).await
 }
 
 /// The client's `x-request-id` if it is a sane token, else a new one.

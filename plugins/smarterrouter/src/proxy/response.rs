@@ -53,6 +53,7 @@ fn remember_decision(state: &RouterState, status: u16, ctx: &RequestCtx) {
         category: decision.category.map(|c| c.as_str().to_string()),
         unix_ms: crate::model::now_unix_ms(),
         background: ctx.request.background_task.is_some(),
+        tenant: ctx.request.client.as_ref().map(|c| c.name.clone()),
     };
     state.recent.insert(record.clone());
     state.store_tx.send(Record::Decision(record));

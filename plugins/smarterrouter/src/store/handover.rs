@@ -125,6 +125,7 @@ mod tests {
                 category: None,
                 unix_ms: 1,
                 background: false,
+                tenant: None,
             })
         };
         write(dir.path(), &[decision("a"), decision("b")]).unwrap();

@@ -65,6 +65,9 @@ pub struct DecisionRecord {
     /// A client app's background request (a chat title, tags), not an answer to rate.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub background: bool,
+    /// The API key's tenant that made the request (only it may rate the response).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenant: Option<String>,
 }
 
 /// VRAM use of one node at one moment, from Ollama's `/api/ps`.

@@ -86,6 +86,7 @@ mod tests {
                 category: None,
                 unix_ms: 0,
                 background: false,
+                tenant: None,
             });
         }
         assert!(recent.get("a").is_none());

@@ -316,6 +316,7 @@ mod tests {
                     category: Some("coding".into()),
                     unix_ms: 2,
                     background: false,
+                    tenant: None,
                 }])
                 .unwrap();
             store.flush().unwrap();
@@ -356,6 +357,7 @@ mod tests {
             category: None,
             unix_ms: 1,
             background: false,
+            tenant: None,
         }
     }
 

@@ -319,6 +319,7 @@ mod tests {
             category: None,
             unix_ms: 1,
             background: false,
+            tenant: None,
         });
         handover::write(dir.path(), &[feedback(5), decision]).unwrap();
         let store = SledStore::open(&dir.path().join("db")).unwrap();

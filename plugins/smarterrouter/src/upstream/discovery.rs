@@ -75,14 +75,24 @@ async fn refresh_node(client: &NodeClient, node: &Node) {
         NodeKind::Openai => fetch_openai(client, &node.url).await,
     };
     let new_state = match result {
-        Ok((models, version, loaded)) => NodeState {
-            healthy: true,
-            last_error: None,
-            last_check: Some(SystemTime::now()),
-            models: Arc::new(models),
-            version,
-            loaded: loaded.map(Arc::new),
-        },
+        Ok((models, version, loaded)) => {
+            let (loaded, ps) = match loaded {
+                Some((loaded, ps)) => (
+                    Some(Arc::new(loaded)),
+                    Some((Arc::new(ps), SystemTime::now())),
+                ),
+                None => (None, previous.ps.clone()),
+            };
+            NodeState {
+                healthy: true,
+                last_error: None,
+                last_check: Some(SystemTime::now()),
+                models: Arc::new(models),
+                version,
+                loaded,
+                ps,
+            }
+        }
         Err(why) => {
             if previous.healthy {
                 tracing::warn!(node = %node.url, pool = %node.pool, error = %why, "node is down");
@@ -95,6 +105,7 @@ async fn refresh_node(client: &NodeClient, node: &Node) {
                 models: previous.models.clone(),
                 version: previous.version.clone(),
                 loaded: None,
+                ps: None,
             }
         }
     };
@@ -115,8 +126,13 @@ pub enum DiscoveryError {
     NotOpenAi { url: String },
 }
 
-/// What one discovery pass learned: models, Ollama version, VRAM per loaded model.
-type Discovered = (Vec<NodeModel>, Option<String>, Option<Vec<LoadedModel>>);
+/// What one discovery pass learned: models, Ollama version, VRAM per loaded model (with the
+/// `/api/ps` entries it came from).
+type Discovered = (
+    Vec<NodeModel>,
+    Option<String>,
+    Option<(Vec<LoadedModel>, Vec<Value>)>,
+);
 
 async fn fetch_ollama(
     client: &NodeClient,
@@ -178,18 +194,18 @@ async fn show_facts(client: &NodeClient, base: &str, model: &NodeModel) -> Optio
     Some(facts)
 }
 
-/// Marks the loaded models and returns them as `/api/ps` lists them.
+/// Marks the loaded models and returns them, and the `/api/ps` entries they came from.
 async fn mark_loaded(
     client: &NodeClient,
     base: &str,
     models: &mut [NodeModel],
-) -> Option<Vec<LoadedModel>> {
+) -> Option<(Vec<LoadedModel>, Vec<Value>)> {
     let ps = client.loaded_models(base).await.ok()?;
     let loaded: Vec<LoadedModel> = ps.iter().filter_map(LoadedModel::from_ps).collect();
     for model in models.iter_mut() {
         model.facts.loaded = loaded.iter().any(|l| l.name == model.name);
     }
-    Some(loaded)
+    Some((loaded, ps))
 }
 
 async fn fetch_openai(client: &NodeClient, base: &str) -> Result<Discovered, DiscoveryError> {

@@ -71,6 +71,9 @@ pub struct NodeState {
     /// The models loaded now (`/api/ps` of an Ollama node; `None` for other nodes or when it
     /// did not answer).
     pub loaded: Option<Arc<Vec<LoadedModel>>>,
+    /// The latest `/api/ps` entries as the node sent them, and when they were read (by
+    /// discovery or the VRAM monitor): what the router's own `/api/ps` answers.
+    pub ps: Option<(Arc<Vec<Value>>, SystemTime)>,
 }
 
 /// A backend server in a pool: its configuration (`node.url`, `node.kind`, ... through
@@ -181,6 +184,13 @@ impl Node {
     pub fn set_loaded(&self, loaded: Vec<LoadedModel>) {
         let mut state = self.state();
         state.loaded = Some(Arc::new(loaded));
+        self.set_state(state);
+    }
+
+    /// Keeps the entries of an `/api/ps` answer for the router's own `/api/ps`.
+    pub fn record_ps(&self, entries: Vec<Value>) {
+        let mut state = self.state();
+        state.ps = Some((Arc::new(entries), SystemTime::now()));
         self.set_state(state);
     }
 

@@ -160,9 +160,12 @@ impl VramService {
                 // Asked even while discovery calls the node down: its answer is the reading.
                 let loaded = match node.kind {
                     NodeKind::Ollama => client.loaded_models(&node.url).await.ok().map(|ps| {
-                        ps.iter()
+                        let loaded = ps
+                            .iter()
                             .filter_map(LoadedModel::from_ps)
-                            .collect::<Vec<_>>()
+                            .collect::<Vec<_>>();
+                        node.record_ps(ps);
+                        loaded
                     }),
                     NodeKind::Openai => None,
                 };
