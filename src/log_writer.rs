@@ -3,6 +3,8 @@
 //! queue is full the line is dropped and counted (`smarterrouter_log_lines_dropped_total`); the
 //! writer then logs how many were lost. The thread is started after daemonising (a fork keeps
 //! no threads); until then lines are written directly, so start-up warnings reach the terminal.
+//! ERROR lines are always written directly (after what is queued): they are rare, and Pingora
+//! may exit the process right after logging one.
 
 use std::io::Write;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -21,19 +23,32 @@ static DROPPED: AtomicU64 = AtomicU64::new(0);
 
 /// `tracing_subscriber`'s writer: one `write` per formatted event.
 #[derive(Clone, Copy, Default)]
-pub struct QueuedStderr;
+pub struct QueuedStderr {
+    direct: bool,
+}
 
 impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for QueuedStderr {
     type Writer = QueuedStderr;
 
     fn make_writer(&'a self) -> Self::Writer {
-        QueuedStderr
+        QueuedStderr::default()
+    }
+
+    fn make_writer_for(&'a self, meta: &tracing::Metadata<'_>) -> Self::Writer {
+        QueuedStderr {
+            direct: *meta.level() == tracing::Level::ERROR,
+        }
     }
 }
 
 impl Write for QueuedStderr {
     fn write(&mut self, line: &[u8]) -> std::io::Result<usize> {
-        let Some(queue) = QUEUE.get() else {
+        let queue = QUEUE.get().filter(|_| !self.direct);
+        let Some(queue) = queue else {
+            if self.direct {
+                // After what is queued, so the log stays in order.
+                flush(Duration::from_millis(200));
+            }
             return std::io::stderr().write(line);
         };
         PENDING.fetch_add(1, Ordering::AcqRel);
@@ -53,19 +68,20 @@ impl Write for QueuedStderr {
     }
 }
 
-/// Starts the writer thread; later lines are queued. Call once, after daemonising.
+/// Starts the writer thread; later lines are queued. Call once, after daemonising. If the
+/// thread cannot start, lines go on being written directly.
 pub fn start() {
     let (sender, receiver) = sync_channel(QUEUE_LINES);
-    if QUEUE.set(sender).is_err() {
-        return;
-    }
     let spawned = std::thread::Builder::new()
         .name("log-writer".to_string())
         .spawn(move || write_lines(receiver));
-    if let Err(e) = spawned {
-        eprintln!(
-            "smarterrouter: the log writer thread could not start ({e}); log lines will be dropped"
-        );
+    match spawned {
+        Ok(_) => {
+            let _ = QUEUE.set(sender);
+        }
+        Err(e) => eprintln!(
+            "smarterrouter: the log writer thread could not start ({e}); log lines are written directly"
+        ),
     }
 }
 

@@ -375,7 +375,7 @@ fn init_logging(log: &config::LogConfig) {
         .with_env_filter(filter)
         // Colours only on a terminal: a daemon's log goes to a file or the journal.
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_writer(log_writer::QueuedStderr);
+        .with_writer(log_writer::QueuedStderr::default());
     let result = match log.format {
         LogFormat::Json => builder
             .json()

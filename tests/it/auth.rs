@@ -116,6 +116,30 @@ async fn without_a_valid_key_nothing_reaches_a_node_and_keys_get_only_their_mode
         .as_str()
         .unwrap()
         .contains("team-a"));
+    // Its listings show its models (and the virtual ones) only.
+    let listed = |path: &'static str, key: &'static str| {
+        let url = format!("{}{path}", router.url());
+        async move {
+            let v: Value = client()
+                .get(url)
+                .bearer_auth(key)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            v.to_string()
+        }
+    };
+    for path in ["/v1/models", "/api/tags", "/api/ps"] {
+        let a = listed(path, TEAM_A).await;
+        assert!(
+            !a.contains("qwen2.5:7b") && a.contains("llama3.2:1b"),
+            "{path}: {a}"
+        );
+        assert!(listed(path, TEAM_B).await.contains("qwen2.5:7b") || path == "/api/ps");
+    }
     // team-b (from the keys file) has every model.
     let b = post(
         &router,
@@ -201,6 +225,21 @@ async fn a_key_has_its_own_rate_and_is_counted_by_key_not_address() {
         assert_eq!(a.status(), 200, "{i}");
     }
     assert_eq!(mock.state.count("/api/chat"), 8);
+    // Wrong keys count against the address (60 a minute here): guessing is throttled.
+    let mut statuses = Vec::new();
+    for _ in 0..61 {
+        let r = post(
+            &router,
+            "/api/chat",
+            Some("sk-guess-0123456789abcdef"),
+            &body,
+        )
+        .await;
+        statuses.push(r.status().as_u16());
+    }
+    assert!(statuses[..60].iter().all(|s| *s == 401), "{statuses:?}");
+    assert_eq!(statuses[60], 429);
+    assert_eq!(mock.state.count("/api/chat"), 8);
 }
 
 #[test]
@@ -212,7 +251,7 @@ fn bad_key_entries_are_reported_with_their_place() {
     std::fs::write(
         &conf,
         format!(
-            "router:\n  auth:\n    api_keys:\n      - key: {TEAM_A}\n        requests_per_minute: 0\n      - key: {TEAM_A}\n    api_keys_file: {}\n",
+            "router:\n  auth:\n    api_keys:\n      - key: {TEAM_A}\n        requests_per_minute: 0\n      - key: {TEAM_A}\n      - key: {TEAM_B}\n        name: key-abc\n      - key: sk-team-c-0123456789abcdef\n        name: t\n        models: [a]\n      - key: sk-team-d-0123456789abcdef\n        name: t\n    api_keys_file: {}\n",
             keys.display()
         ),
     )
@@ -228,6 +267,8 @@ fn bad_key_entries_are_reported_with_their_place() {
         "router.auth.api_keys[0].requests_per_minute: must be at least 1",
         "router.auth.api_keys[1].key: the same key is listed twice",
         "[0].nmae: unknown key",
+        "router.auth.api_keys[2].name: names starting with key- are kept",
+        "router.auth.api_keys[4]: name \"t\" is also used by an entry with other models",
         &format!("{}[0].key: must be at least 16 characters", keys.display()),
     ] {
         assert!(text.contains(expected), "missing {expected:?} in:\n{text}");

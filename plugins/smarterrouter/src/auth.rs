@@ -18,7 +18,8 @@ use crate::routing::ModelCatalog;
 /// The client a key belongs to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Client {
-    /// The tenant: `name` of its entry, or `key-<n>` by position.
+    /// The tenant: `name` of its entry, or `key-` and the first 8 hex digits of the key's hash
+    /// (stable when entries are added or removed; names starting `key-` are refused).
     pub name: String,
     /// Models it may use; empty: every model. A trailing `*` matches a prefix.
     pub models: Vec<String>,
@@ -111,17 +112,15 @@ pub struct ClientKeys {
 impl ClientKeys {
     pub fn from_config(config: &AuthConfig) -> Self {
         let mut by_hash = HashMap::new();
-        for (i, entry) in config.api_keys.iter().enumerate() {
+        for entry in &config.api_keys {
+            let digest = hash(entry.key.as_bytes());
             let client = Arc::new(Client {
-                name: entry
-                    .name
-                    .clone()
-                    .unwrap_or_else(|| format!("key-{}", i + 1)),
+                name: entry.name.clone().unwrap_or_else(|| default_name(&digest)),
                 models: entry.models.iter().map(|m| m.trim().to_string()).collect(),
                 requests_per_minute: entry.requests_per_minute,
             });
             by_hash.insert(
-                hash(entry.key.as_bytes()),
+                digest,
                 Entry {
                     key: entry.key.as_bytes().to_vec(),
                     client,
@@ -158,6 +157,12 @@ fn bearer_token(value: &[u8]) -> Option<&[u8]> {
     }
     let token = rest.trim_ascii();
     (!token.is_empty()).then_some(token)
+}
+
+/// An unnamed key's tenant: from its hash, so it does not change when other entries do.
+fn default_name(digest: &[u8; 32]) -> String {
+    let hex: String = digest[..4].iter().map(|b| format!("{b:02x}")).collect();
+    format!("key-{hex}")
 }
 
 fn hash(bytes: &[u8]) -> [u8; 32] {
@@ -210,7 +215,12 @@ mod tests {
         let b = keys
             .identify(Some(b"bearer  sk-anyone-0123456789 "))
             .unwrap();
-        assert_eq!(b.name, "key-2", "unnamed keys are named by position");
+        assert_eq!(
+            b.name,
+            default_name(&hash(b"sk-anyone-0123456789")),
+            "unnamed keys are named by their hash"
+        );
+        assert!(b.name.starts_with("key-") && b.name.len() == 12);
         assert_eq!(keys.identify(None), Err(Refusal::Missing));
         assert_eq!(keys.identify(Some(b"Basic abc")), Err(Refusal::Missing));
         assert_eq!(keys.identify(Some(b"Bearer ")), Err(Refusal::Missing));

@@ -96,7 +96,7 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
     .ok(),
     vram_used_bytes: register_gauge!(
         "smarterrouter_vram_used_bytes",
-        "GPU memory in use, GB (as smarterrouter_vram_total_bytes)"
+        "GPU memory in use, bytes (as smarterrouter_vram_total_bytes)"
     )
     .ok(),
     vram_utilization_pct: register_gauge!(
@@ -146,7 +146,7 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
     .ok(),
     model_selections: register_int_counter_vec!(
         "smarterrouter_model_selections_total",
-        "Models the router chose for a prompt, by model and the prompt's category",
+        "Models the router chose (scored or its fallback, not named by the client), by model and the prompt's category",
         &["model", "category"]
     )
     .ok(),
@@ -178,7 +178,7 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
     .ok(),
     overhead: register_histogram_vec!(
         "smarterrouter_overhead_seconds",
-        "Time spent in the router, not waiting for a node: until the request was handed to the node (body, routing, cache, admission), or the whole request when the router answered it (cache hits, local endpoints, errors)",
+        "Time spent in the router, not waiting for a node: until the first node attempt began (body, routing, cache lookup), or the whole request when the router answered it (cache hits, local endpoints, errors)",
         &["endpoint"],
         vec![0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.25, 1.0]
     )

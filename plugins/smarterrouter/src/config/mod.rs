@@ -350,15 +350,16 @@ pub struct AuthConfig {
 pub struct ApiKeyConfig {
     /// The secret the client sends as `Authorization: Bearer <key>` (at least 16 characters).
     pub key: String,
-    /// The tenant, for logs, metrics, the cache and feedback; keys with the same name are one
-    /// tenant. Unset: `key-<n>`, by position.
+    /// The tenant, for logs, the cache, rate limits and feedback; keys with the same name are one
+    /// tenant (and must have the same settings). Unset: `key-` and 8 hex digits of the key's hash.
     #[serde(default)]
     pub name: Option<String>,
     /// Models this key may use (names as the nodes list them; a trailing `*` matches a prefix).
     /// Empty: every model.
     #[serde(default)]
     pub models: Vec<String>,
-    /// Overrides `router.rate_limit.requests_per_minute` for this key.
+    /// Replaces `router.rate_limit.requests_per_minute` and `chat_requests_per_minute` for this
+    /// key (not the admin rate).
     #[serde(default)]
     pub requests_per_minute: Option<u32>,
     /// Where an entry of `api_keys_file` came from (`FILE[i]`), for error messages.

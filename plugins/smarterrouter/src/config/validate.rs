@@ -216,6 +216,8 @@ const MIN_CLIENT_KEY_CHARS: usize = 16;
 /// `router.auth.api_keys` (with the entries of `api_keys_file` appended).
 fn check_client_keys(router: &RouterConfig, problems: &mut Vec<String>) {
     let mut seen = std::collections::HashSet::new();
+    let mut tenants: std::collections::HashMap<&str, &super::ApiKeyConfig> =
+        std::collections::HashMap::new();
     for (i, entry) in router.auth.api_keys.iter().enumerate() {
         let at = entry
             .origin
@@ -242,6 +244,26 @@ fn check_client_keys(router: &RouterConfig, problems: &mut Vec<String>) {
                     .all(|b| b.is_ascii_alphanumeric() || b"-_.@".contains(&b))
         }) {
             problems.push(format!("{at}.name: must be 1 to 64 letters, digits or - _ . @ (it appears in logs and metrics)"));
+        }
+        if entry.name.as_deref().is_some_and(|n| n.starts_with("key-")) {
+            problems.push(format!(
+                "{at}.name: names starting with key- are kept for unnamed keys; choose another"
+            ));
+        }
+        if let Some(name) = &entry.name {
+            let same = |other: &super::ApiKeyConfig| {
+                other.models == entry.models
+                    && other.requests_per_minute == entry.requests_per_minute
+            };
+            match tenants.get(name.as_str()) {
+                Some(&first) if !same(first) => problems.push(format!(
+                    "{at}: name {name:?} is also used by an entry with other models or requests_per_minute; keys of one tenant share its cache, rate and feedback, so give them the same settings or other names"
+                )),
+                Some(_) => {}
+                None => {
+                    tenants.insert(name.as_str(), entry);
+                }
+            }
         }
         for (j, model) in entry.models.iter().enumerate() {
             if model.trim().is_empty() || model.trim() == "*" {

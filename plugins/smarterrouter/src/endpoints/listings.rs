@@ -9,16 +9,20 @@ use serde_json::{json, Value};
 
 use super::LocalResponse;
 use crate::api::Local;
+use crate::auth::Client;
 use crate::config::NodeKind;
 use crate::error::RequestError;
 use crate::RouterState;
 
-/// The listings, health and metrics.
+/// The listings, health and metrics. With a client key that lists models, the listings show
+/// only those (and the virtual models).
 pub async fn respond(
     state: &RouterState,
     local: Local,
     path: &str,
+    client: Option<&Client>,
 ) -> Result<LocalResponse, RequestError> {
+    let visible = |model: &str| client.is_none_or(|c| c.may_use(model));
     Ok(match local {
         Local::Root => LocalResponse::text(
             "text/plain; charset=utf-8",
@@ -29,10 +33,10 @@ pub async fn respond(
             "text/plain; version=0.0.4",
             Bytes::from(crate::metrics::render()),
         ),
-        Local::OpenAiModels => LocalResponse::json(200, &openai_models(state)),
-        Local::OpenAiModel => openai_model(state, path)?,
-        Local::OllamaTags => LocalResponse::json(200, &ollama_tags(state)),
-        Local::OllamaPs => LocalResponse::json(200, &ollama_ps(state)),
+        Local::OpenAiModels => LocalResponse::json(200, &openai_models(state, &visible)),
+        Local::OpenAiModel => openai_model(state, path, &visible)?,
+        Local::OllamaTags => LocalResponse::json(200, &ollama_tags(state, &visible)),
+        Local::OllamaPs => LocalResponse::json(200, &ollama_ps(state, &visible)),
         Local::OllamaVersion => LocalResponse::json(200, &ollama_version(state)),
         // Served by the dispatcher before it gets here.
         Local::Explain
@@ -113,7 +117,7 @@ fn parse_rfc3339_secs(s: &str) -> Option<u64> {
     u64::try_from(days * 86_400 + hh * 3600 + mm * 60 + ss).ok()
 }
 
-fn openai_models(state: &RouterState) -> Value {
+fn openai_models(state: &RouterState, visible: &dyn Fn(&str) -> bool) -> Value {
     let mut data: Vec<Value> = state
         .config
         .virtual_models
@@ -124,6 +128,9 @@ fn openai_models(state: &RouterState) -> Value {
         })
         .collect();
     for (model, pool) in state.registry.tags_entries() {
+        if !visible(&model.name) {
+            continue;
+        }
         data.push(json!({
             "id": model.name,
             "object": "model",
@@ -134,11 +141,15 @@ fn openai_models(state: &RouterState) -> Value {
     json!({"object": "list", "data": data})
 }
 
-fn openai_model(state: &RouterState, path: &str) -> Result<LocalResponse, RequestError> {
+fn openai_model(
+    state: &RouterState,
+    path: &str,
+    visible: &dyn Fn(&str) -> bool,
+) -> Result<LocalResponse, RequestError> {
     let id = crate::api::query::percent_decode(
         path.trim_end_matches('/').trim_start_matches("/v1/models/"),
     );
-    let listing = openai_models(state);
+    let listing = openai_models(state, visible);
     let found = listing["data"]
         .as_array()
         .and_then(|d| d.iter().find(|m| m["id"] == id.as_str()).cloned());
@@ -146,14 +157,17 @@ fn openai_model(state: &RouterState, path: &str) -> Result<LocalResponse, Reques
         Some(model) => Ok(LocalResponse::json(200, &model)),
         None => Err(RequestError::ModelNotFound {
             model: id,
-            available: crate::routing::ModelCatalog::all_models(state.registry.as_ref()),
+            available: crate::routing::ModelCatalog::all_models(state.registry.as_ref())
+                .into_iter()
+                .filter(|m| visible(m))
+                .collect(),
         }),
     }
 }
 
 /// The virtual models first (unless `router.list_virtual_models_in_tags` is off), then every
 /// model of a healthy node, as that node lists it.
-fn ollama_tags(state: &RouterState) -> Value {
+fn ollama_tags(state: &RouterState, visible: &dyn Fn(&str) -> bool) -> Value {
     let mut models = if state.config.list_virtual_models_in_tags {
         super::virtual_models::tags_entries(state)
     } else {
@@ -164,6 +178,7 @@ fn ollama_tags(state: &RouterState) -> Value {
             .registry
             .tags_entries()
             .into_iter()
+            .filter(|(m, _)| visible(&m.name))
             .map(|(m, _)| m.tags_entry),
     );
     json!({ "models": models })
@@ -172,7 +187,7 @@ fn ollama_tags(state: &RouterState) -> Value {
 /// The loaded models of every healthy Ollama node, from its latest `/api/ps` reading (taken by
 /// discovery and the VRAM monitor), not a call per request: a client polling `/api/ps` costs the
 /// nodes nothing. `sample_age_secs`: how old the oldest reading used is (absent when none).
-fn ollama_ps(state: &RouterState) -> Value {
+fn ollama_ps(state: &RouterState, visible: &dyn Fn(&str) -> bool) -> Value {
     let mut models = Vec::new();
     let mut oldest: Option<SystemTime> = None;
     for node in state.registry.nodes() {
@@ -180,7 +195,15 @@ fn ollama_ps(state: &RouterState) -> Value {
             continue;
         }
         if let Some((entries, at)) = node.state().ps {
-            models.extend(entries.iter().cloned());
+            models.extend(
+                entries
+                    .iter()
+                    .filter(|e| {
+                        let name = e.get("name").or_else(|| e.get("model"));
+                        name.and_then(Value::as_str).is_none_or(visible)
+                    })
+                    .cloned(),
+            );
             oldest = Some(oldest.map_or(at, |o| o.min(at)));
         }
     }

@@ -137,7 +137,7 @@ async fn respond(
         Local::CacheStats => cache::stats(state),
         Local::CacheInvalidate => cache::invalidate(state, &params),
         Local::Vram => vram::report(state, &params).await?,
-        listing => listings::respond(state, listing, path).await?,
+        listing => listings::respond(state, listing, path, client).await?,
     })
 }
 

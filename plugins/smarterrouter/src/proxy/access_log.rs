@@ -22,23 +22,19 @@ pub fn record(state: &RouterState, session: &Session, error: Option<&Error>, ctx
     let decision = ctx.decision();
     let model = decision.map(|d| d.model.as_str()).unwrap_or("");
     let latency = ctx.request.started.elapsed();
-    let error_type = (status >= 400).then(|| {
-        ctx.request.error_code.unwrap_or(if status >= 500 {
-            "node_http_5xx"
-        } else {
-            "node_http_4xx"
-        })
-    });
+    // The router's own error (also one that cut a started answer short), else a node's status.
+    let error_type = match (ctx.request.error_code, status) {
+        (Some(code), _) => Some(code),
+        (None, 500..) => Some("node_http_5xx"),
+        (None, 400..) => Some("node_http_4xx"),
+        (None, _) => None,
+    };
     // Until the node had the request; all of it when the router answered itself.
     let overhead = match ctx.request.forwarded_at {
         Some(at) if !ctx.cache.hit => at.saturating_duration_since(ctx.request.started),
         _ => latency,
     };
-    let router_chose = ctx
-        .routed
-        .as_ref()
-        .filter(|r| r.chosen_by_router)
-        .map(|r| &r.decision);
+    let router_chose = decision.filter(|d| d.by_router);
     crate::metrics::observe_finished(&crate::metrics::Finished {
         endpoint,
         status,

@@ -10,7 +10,7 @@
 //! | `attempts` (current node, tried nodes, stale resends, why no node, last node, attempt start, body sent) | `upstream_peer`, `upstream_request_filter`, `request_body_filter`, `fail_to_connect`, `error_while_proxy` | `upstream_peer`, `fail_to_proxy`, `logging` |
 //! | `cache.plan` (the key, or why not cached), `cache.semantic` | `request_filter` (after routing) | `request_cache_filter`, `cache_key_callback`, `response_cache_filter`, `response_filter`, `logging` |
 //! | `cache.hit` | `response_filter` | `logging` |
-//! | `request.forwarded_at` | `upstream_request_filter` (first attempt) | `logging` (overhead), generation speed |
+//! | `request.forwarded_at` | `upstream_peer` (first attempt) | `logging` (overhead), generation speed |
 //! | `request.error_code` | wherever the router writes an error | `logging` (errors metric) |
 //! | `generation` (first and last frame, body tail, node status) | `upstream_response_filter`, `upstream_response_body_filter` | `logging` |
 
@@ -34,7 +34,7 @@ pub struct RequestInfo {
     pub background_task: Option<&'static str>,
     /// The API key's client, when `router.auth.api_keys` is set.
     pub client: Option<std::sync::Arc<crate::auth::Client>>,
-    /// When the request was first handed to a node (the end of the router's own work).
+    /// When the first node attempt began (`upstream_peer`): the end of the router's own work.
     pub forwarded_at: Option<Instant>,
     /// The router's error code when the router answered with an error.
     pub error_code: Option<&'static str>,
@@ -49,8 +49,6 @@ pub struct Routed {
     pub upstream_path: String,
     /// Ollama-dialect request: only Ollama nodes can serve it.
     pub ollama_only: bool,
-    /// The router chose the model (the client named a virtual one or none).
-    pub chosen_by_router: bool,
 }
 
 /// The cache's view of the request.

@@ -52,7 +52,7 @@ pub async fn prepare(
     };
     ctx.request.background_task = view.background_task();
     let client = ctx.request.client.as_deref();
-    let (mut decision, chosen_by_router) = decide(
+    let mut decision = decide(
         state,
         (endpoint, client),
         &parsed,
@@ -110,21 +110,19 @@ pub async fn prepare(
         upstream_path: path,
         ollama_only,
         decision,
-        chosen_by_router,
     });
     Ok(Prepared::Forward)
 }
 
-/// The routing decision for a parsed request, and whether the router chose the model (rather
-/// than the client naming it); with an API key that lists models, among those only (a model it
-/// names outside them is a 403).
+/// The routing decision for a parsed request; with an API key that lists models, among those
+/// only (a model it names outside them is a 403).
 fn decide(
     state: &RouterState,
     (endpoint, client): (Forwarded, Option<&Client>),
     parsed: &request::ParsedRequest,
     view: &PromptView<'_>,
     query_model: Option<&str>,
-) -> Result<(RoutingDecision, bool), RequestError> {
+) -> Result<RoutingDecision, RequestError> {
     let registry: &dyn ModelCatalog = state.registry.as_ref();
     let allowed;
     let catalog = match client.filter(|c| !c.models.is_empty()) {
@@ -168,11 +166,10 @@ fn decide(
         },
         catalog,
     )?;
-    let chosen = decision.category.is_some();
     if endpoint.is_generation() && decision.category.is_none() {
         decision.category = Some(analysis.dominant());
     }
-    Ok((decision, chosen))
+    Ok(decision)
 }
 
 /// A virtual model has no node of its own: its `/api/show` and Ollama load/unload requests are

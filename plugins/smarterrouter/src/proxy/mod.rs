@@ -76,8 +76,11 @@ impl ProxyHttp for Router {
         Ok(cache::cacheable(&self.state.cache, response, ctx))
     }
 
-    /// Phase `upstream_peer`. Reads `ctx.routed`; writes `ctx.attempts` (the node of this attempt), `ctx.vram_use`.
+    /// Phase `upstream_peer`. Reads `ctx.routed`; writes `ctx.attempts` (the node of this attempt), `ctx.vram_use`, `ctx.request.forwarded_at` (first attempt).
     async fn upstream_peer(&self, _: &mut Session, ctx: &mut RequestCtx) -> Result<Box<HttpPeer>> {
+        ctx.request
+            .forwarded_at
+            .get_or_insert_with(std::time::Instant::now);
         let (registry, upstream) = (&self.state.registry, &self.state.config.upstream);
         let peer = ctx
             .attempts
@@ -97,9 +100,6 @@ impl ProxyHttp for Router {
             // The client's key is the router's credential, not the node's.
             upstream.remove_header("authorization");
         }
-        ctx.request
-            .forwarded_at
-            .get_or_insert_with(std::time::Instant::now);
         let id = ctx.request.id.as_str();
         ctx.attempts
             .prepare_request(upstream, ctx.routed.as_ref(), id)

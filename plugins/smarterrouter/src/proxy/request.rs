@@ -48,6 +48,13 @@ pub async fn filter(
         match state.clients.identify(authorization) {
             Ok(client) => ctx.request.client = Some(client),
             Err(refusal) => {
+                // Refused keys count against the client's address: guessing is throttled too.
+                if let Some((refused, headers)) = rate_limited(state, session, ctx, endpoint, &path)
+                {
+                    let response = LocalResponse::error(&refused, ctx.request.dialect);
+                    send_with(session, ctx, response, &headers).await?;
+                    return Ok(true);
+                }
                 let err = crate::error::RequestError::InvalidApiKey(refusal.message().to_string());
                 let response = LocalResponse::error(&err, ctx.request.dialect);
                 let challenge = [("www-authenticate", "Bearer".to_string())];

@@ -29,6 +29,8 @@ pub struct RoutingDecision {
     pub category: Option<Category>,
     /// The second-best model, when the router chose.
     pub runner_up: Option<String>,
+    /// The router chose the model (scored, or its fallback), rather than the client naming it.
+    pub by_router: bool,
 }
 
 impl RoutingDecision {
@@ -39,6 +41,14 @@ impl RoutingDecision {
             confidence,
             category: None,
             runner_up: None,
+            by_router: false,
+        }
+    }
+
+    fn fallback(model: String, reason: String, confidence: f32) -> Self {
+        RoutingDecision {
+            by_router: true,
+            ..Self::named(model, reason, confidence)
         }
     }
 }
@@ -200,7 +210,7 @@ fn fallback(
 ) -> Result<RoutingDecision, RoutingError> {
     if let Some(default) = settings.default_model {
         return match catalog.resolve(default) {
-            Some(model) => Ok(RoutingDecision::named(
+            Some(model) => Ok(RoutingDecision::fallback(
                 model,
                 format!("no model could be scored; router.default_model ({default})"),
                 0.5,
@@ -212,7 +222,7 @@ fn fallback(
         };
     }
     match catalog.generation_models().into_iter().next() {
-        Some(model) => Ok(RoutingDecision::named(
+        Some(model) => Ok(RoutingDecision::fallback(
             model.clone(),
             format!("no model could be scored and no router.default_model is set; first available model ({model})"),
             0.1,

@@ -187,6 +187,7 @@ pub fn score(
             confidence,
             category: Some(category),
             runner_up: runner_up.clone(),
+            by_router: true,
         },
         runner_up,
         quality_weight,

@@ -146,10 +146,7 @@ impl Node {
         if let Ok(mut retry) = self.retry_at.write() {
             *retry = None;
         }
-        match self.state.write() {
-            Ok(mut state) => *state = new,
-            Err(poisoned) => *poisoned.into_inner() = new,
-        }
+        self.replace_state(new);
     }
 
     /// Whether `model` is loaded on this node now (its last `/api/ps`).
@@ -180,18 +177,30 @@ impl Node {
             .map(|(why, _)| why.clone())
     }
 
-    /// Records a fresh `/api/ps` reading (from the VRAM monitor, between discovery passes).
-    pub fn set_loaded(&self, loaded: Vec<LoadedModel>) {
+    /// Records a fresh `/api/ps` reading (from the VRAM monitor, between discovery passes): the
+    /// loaded models, and the entries as the node sent them for the router's own `/api/ps`.
+    pub fn set_loaded(&self, loaded: Vec<LoadedModel>, entries: Vec<Value>) {
         let mut state = self.state();
         state.loaded = Some(Arc::new(loaded));
-        self.set_state(state);
+        state.ps = Some((Arc::new(entries), SystemTime::now()));
+        self.apply_overrides(&mut state);
+        self.replace_state(state);
     }
 
-    /// Keeps the entries of an `/api/ps` answer for the router's own `/api/ps`.
-    pub fn record_ps(&self, entries: Vec<Value>) {
-        let mut state = self.state();
-        state.ps = Some((Arc::new(entries), SystemTime::now()));
-        self.set_state(state);
+    /// Changes the current view in place: no reading is applied, so the router's own loads and
+    /// unloads stay as they are.
+    fn update_state(&self, change: impl FnOnce(&mut NodeState)) {
+        match self.state.write() {
+            Ok(mut state) => change(&mut state),
+            Err(poisoned) => change(&mut poisoned.into_inner()),
+        }
+    }
+
+    fn replace_state(&self, new: NodeState) {
+        match self.state.write() {
+            Ok(mut state) => *state = new,
+            Err(poisoned) => *poisoned.into_inner() = new,
+        }
     }
 
     /// The router made room for and sent `model`: it counts as loaded from now on.
@@ -270,10 +279,10 @@ impl Node {
 
     /// Marks the node down after a failed connection, until discovery reaches it again.
     pub fn mark_down(&self, why: String) {
-        let mut state = self.state();
-        state.healthy = false;
-        state.last_error = Some(why);
-        self.set_state(state);
+        self.update_state(|state| {
+            state.healthy = false;
+            state.last_error = Some(why);
+        });
         // One failed connection does not cost a one-node pool a whole discovery interval of 503s.
         if let Ok(mut retry) = self.retry_at.write() {
             *retry = Some(std::time::Instant::now() + RETRY_DOWN_AFTER);
@@ -700,7 +709,7 @@ mod tests {
             vram_bytes: 1,
             expires_at: None,
         };
-        reg.nodes()[1].set_loaded(vec![loaded("m:latest")]);
+        reg.nodes()[1].set_loaded(vec![loaded("m:latest")], Vec::new());
         let filter = NodeFilter {
             model: "m:latest",
             ollama_only: false,
@@ -725,13 +734,21 @@ mod tests {
             vram_bytes: 1,
             expires_at: None,
         };
-        node.set_loaded(vec![model("old")]);
+        node.set_loaded(vec![model("old")], Vec::new());
         node.unloaded("old");
         node.admitted(model("m:latest"));
         assert!(node.has_loaded("m:latest"));
-        // A reading taken before either shows: the router's view stands.
-        node.set_loaded(vec![model("old")]);
+        // A reading taken before either shows: the router's view stands; so does a failed
+        // connection, which changes only the node's health.
+        node.set_loaded(vec![model("old")], Vec::new());
         assert!(node.has_loaded("m:latest"));
+        node.mark_down("connection failed".into());
+        node.set_loaded(vec![model("old")], Vec::new());
+        assert!(node.has_loaded("m:latest") && !node.has_loaded("old"));
+        assert!(
+            node.retry_at.read().unwrap().is_some(),
+            "a reading keeps the half-open retry"
+        );
         let names = |n: &Node| -> Vec<String> {
             n.state()
                 .loaded
@@ -743,7 +760,7 @@ mod tests {
         assert_eq!(names(node), ["m:latest"]);
         // Once the load is done, readings tell the truth again (an eviction right after).
         node.settle("m:latest");
-        node.set_loaded(Vec::new());
+        node.set_loaded(Vec::new(), Vec::new());
         assert!(!node.has_loaded("m:latest"));
     }
 

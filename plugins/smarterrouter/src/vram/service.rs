@@ -164,8 +164,7 @@ impl VramService {
                             .iter()
                             .filter_map(LoadedModel::from_ps)
                             .collect::<Vec<_>>();
-                        node.record_ps(ps);
-                        loaded
+                        (loaded, ps)
                     }),
                     NodeKind::Openai => None,
                 };
@@ -173,11 +172,16 @@ impl VramService {
             }
         });
         let read = futures_util::future::join_all(reads).await;
-        for (node, loaded) in &read {
-            if let Some(loaded) = loaded {
-                node.set_loaded(loaded.clone());
-            }
-        }
+        let read: Vec<_> = read
+            .into_iter()
+            .map(|(node, reading)| {
+                let loaded = reading.map(|(loaded, ps)| {
+                    node.set_loaded(loaded.clone(), ps);
+                    loaded
+                });
+                (node, loaded)
+            })
+            .collect();
         let nodes = read
             .into_iter()
             .map(|(node, loaded)| {
