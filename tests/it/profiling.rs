@@ -41,12 +41,16 @@ fn scripted_mock_config() -> MockConfig {
 }
 
 fn config(dir: &std::path::Path, mock: &MockOllama) -> std::path::PathBuf {
+    config_with(dir, mock, 3)
+}
+
+fn config_with(dir: &std::path::Path, mock: &MockOllama, prompts: usize) -> std::path::PathBuf {
     let path = dir.join("profile.yaml");
     std::fs::write(
         &path,
         format!(
             "pid_file: {d}/p.pid\nupgrade_sock: {d}/p.sock\nrouter:\n  data_dir: {d}/data\n  log: {{level: warn}}\n\
-             \x20 profiling: {{prompts_per_category: 3, timeout_secs: 10}}\n  pools:\n    - name: lab\n      nodes:\n        - url: {url}\n",
+             \x20 profiling: {{prompts_per_category: {prompts}, timeout_secs: 10}}\n  pools:\n    - name: lab\n      nodes:\n        - url: {url}\n",
             d = dir.display(),
             url = mock.url()
         ),
@@ -198,8 +202,19 @@ async fn profiles_measure_differing_quality_and_steer_routing() {
         .unwrap()
         .clone();
     assert_eq!(
-        smart_terms["terms"]["quality_source"], "profile",
+        smart_terms["terms"]["quality_source"], "posterior",
         "{smart_terms}"
+    );
+    let coding = &smart_terms["terms"]["quality_by_category"]["coding"];
+    assert_eq!(coding["evidence"]["passed"], 3.0, "{coding}");
+    assert_eq!(coding["evidence"]["of"], 3.0, "{coding}");
+    let (prior, posterior) = (
+        coding["prior"].as_f64().unwrap(),
+        coding["posterior"].as_f64().unwrap(),
+    );
+    assert!(
+        (posterior - (4.0 * prior + 3.0) / 7.0).abs() < 1e-4,
+        "the Beta posterior of the prior and 3/3: {coding}"
     );
     let known = explain["models_known"]
         .as_array()
@@ -334,4 +349,110 @@ async fn the_judge_grades_creativity_and_retries_after_429() {
             .contains("haiku"),
         "the task is sent"
     );
+}
+
+/// The six models of a typical Ollama box, with llava loaded (the first model is), and answers
+/// that fail every checked suite except where `passing` scripts a model to pass a suite.
+fn six_models(passing: &[(&str, &str)]) -> MockConfig {
+    let mut scripted = Vec::new();
+    for suite in suites::all().unwrap() {
+        for prompt in &suite.prompts {
+            for (model, category) in passing {
+                if suite.category.as_str() == *category {
+                    scripted.push(mock_ollama::Script {
+                        model: model.to_string(),
+                        prompt_contains: prompt.prompt.clone(),
+                        reply: prompt.grader.passing_reply(),
+                    });
+                }
+            }
+        }
+    }
+    MockConfig {
+        models: vec![
+            MockModel::with("llava:7b", "7B", &["vision"]),
+            MockModel::with("qwen2.5-coder:7b", "7B", &[]),
+            MockModel::with("deepseek-r1:7b", "7B", &["thinking"]),
+            MockModel::with("llama3.2:3b", "3.2B", &[]),
+            MockModel::with("qwen2.5:1.5b", "1.5B", &[]),
+            MockModel::embedding("nomic-embed-text:latest"),
+        ],
+        scripted,
+        ..MockConfig::default()
+    }
+}
+
+async fn profile_then_route(config: MockConfig, prompts: usize, asks: &[Value]) -> Vec<String> {
+    let mock = mock(config).await;
+    let dir = tempfile::tempdir().unwrap();
+    let conf = config_with(dir.path(), &mock, prompts);
+    let output = tokio::task::spawn_blocking(move || profile_command(&conf).output().unwrap())
+        .await
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let router = RouterProcess::start(RouterOptions {
+        data_dir: Some(dir.path().join("data").display().to_string()),
+        ..RouterOptions::new(vec![node(&mock.url(), "ollama")])
+    })
+    .await;
+    let profiles: Value = get_json(format!("{}/admin/profiles", router.admin_url())).await;
+    assert_eq!(
+        profiles["profiles"].as_array().unwrap().len(),
+        5,
+        "{profiles}"
+    );
+    let mut chosen = Vec::new();
+    for body in asks {
+        let response = client()
+            .post(format!("{}/v1/chat/completions", router.url()))
+            .json(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        chosen.push(
+            response.headers()["x-smarterrouter-model"]
+                .to_str()
+                .unwrap()
+                .to_string(),
+        );
+    }
+    chosen
+}
+
+const CODING: &str = "Write a Python function that merges two sorted lists, with unit tests.";
+const CREATIVE: &str = "Write a short poem about the sea at night.";
+
+/// Every model fails every suite (0/3): thin, equal evidence, so the size and specialist priors
+/// keep their order. The coder gets coding; the loaded vision model gets no text prompt.
+#[tokio::test(flavor = "multi_thread")]
+async fn equal_thin_evidence_keeps_the_priors_and_the_vision_model_gets_no_text_prompt() {
+    let image = serde_json::json!({"model": "auto", "messages": [{"role": "user", "content": [
+        {"type": "text", "text": "What is in this picture?"},
+        {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgo="}}]}]});
+    let asks = [
+        chat_body("auto", CODING),
+        chat_body("auto", CREATIVE),
+        image,
+    ];
+    let chosen = profile_then_route(six_models(&[]), 3, &asks).await;
+    assert_eq!(chosen[0], "qwen2.5-coder:7b", "{chosen:?}");
+    assert_ne!(chosen[1], "llava:7b", "{chosen:?}");
+    assert_eq!(
+        chosen[2], "llava:7b",
+        "an image still goes to the vision model: {chosen:?}"
+    );
+}
+
+/// Strong evidence overrides the prior: the small general model passes the coding suite 5/5
+/// and the coder fails it 0/5, so coding goes to the small model.
+#[tokio::test(flavor = "multi_thread")]
+async fn strong_evidence_overrides_the_prior() {
+    let asks = [chat_body("auto", CODING)];
+    let chosen = profile_then_route(six_models(&[("qwen2.5:1.5b", "coding")]), 5, &asks).await;
+    assert_eq!(chosen[0], "qwen2.5:1.5b", "{chosen:?}");
 }

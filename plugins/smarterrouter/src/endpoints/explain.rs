@@ -94,13 +94,16 @@ pub fn explain(
         "models_known": facts.iter().map(|f| json!({
             "model": f.name, "params_b": f.params_b, "loaded": f.loaded,
             "nodes": nodes_of(state, &f.name),
-            "profile": state.profiles.read(&f.name, crate::routing::score::quality_of).map(|p| json!({
-                "coding": p.quality[Category::Coding.index()],
-                "reasoning": p.quality[Category::Reasoning.index()],
-                "creativity": p.quality[Category::Creativity.index()],
-                "factual": p.quality[Category::Factual.index()],
-                "tokens_per_sec": p.tokens_per_sec,
-            })),
+            "profile": state.profiles.read(&f.name, crate::routing::score::quality_of).map(|p| {
+                let share = |c: Category| p.quality[c.index()].map(|e| e.share());
+                json!({
+                    "coding": share(Category::Coding),
+                    "reasoning": share(Category::Reasoning),
+                    "creativity": share(Category::Creativity),
+                    "factual": share(Category::Factual),
+                    "tokens_per_sec": p.tokens_per_sec,
+                })
+            }),
             "capabilities_from": f.source.as_str(),
             "vision": f.capabilities.vision, "tools": f.capabilities.tools,
             "embedding": f.capabilities.embedding, "context_length": f.context_length,

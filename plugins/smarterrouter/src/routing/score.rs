@@ -5,8 +5,10 @@
 //! where `A = q·(0.5 + need)` and `B = (1 − q)·(1.5 − need)` (×1.25 with
 //! `prefer_smaller_models`), `q` being the quality preference and `need` the prompt's complexity
 //! plus its coding/reasoning strength. Quality is the prompt's category
-//! mix over the model's per-category quality (measured profile in 0..1, else a prior from size
-//! and name: 1 at 70B, still rising past it); speed is measured tokens/s, else a prior from size. A loaded model saves its load time,
+//! mix over the model's per-category quality: a prior from size and name (1 at 70B, still rising
+//! past it), updated by the profile's evidence (k of n prompts passed) as the mean of a Beta
+//! posterior whose prior counts as [`PRIOR_STRENGTH`] prompts; speed is measured tokens/s, else a
+//! prior from size. A loaded model saves its load time,
 //! which counts on the speed side in proportion to its size; feedback counts on both axes. Because
 //! everything that depends on `q` sits on one of the two axes, raising `q` never picks a model of
 //! lower feedback-adjusted quality, unless the category size penalty intervenes (it only ever
@@ -19,12 +21,55 @@ use super::RoutingDecision;
 use crate::model::facts::ModelFacts;
 use crate::model::ModelProfile;
 
+/// What the profiler measured in one category: `successes` of `trials` prompts (a judge's grades
+/// count as fractions).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Evidence {
+    pub successes: f32,
+    pub trials: f32,
+}
+
+impl Evidence {
+    pub fn share(self) -> f32 {
+        if self.trials > 0.0 {
+            self.successes / self.trials
+        } else {
+            0.0
+        }
+    }
+}
+
 /// Measured numbers for a model (filled by the profiler).
 #[derive(Debug, Clone, PartialEq)]
 pub struct QualityProfile {
-    /// 0..1 per category, indexed by [`Category::index`]; `None` where not measured.
-    pub quality: [Option<f32>; 4],
+    /// Per category, indexed by [`Category::index`]; `None` where not measured.
+    pub quality: [Option<Evidence>; 4],
     pub tokens_per_sec: Option<f32>,
+}
+
+/// How many prompts' worth of evidence the size/name prior counts as. The suites send 3 to 5
+/// prompts per category, so with 4: equal evidence (every model 0/3) keeps the priors' order (the
+/// posterior is monotone in the prior); 3/3 against 0/3 overrides a prior gap of up to 0.75 and
+/// 5/5 against 0/5 one of up to 1.25 (every gap between real models); 2/3 against 1/3 only one
+/// below 0.25, as thin evidence should.
+pub const PRIOR_STRENGTH: f32 = 4.0;
+
+/// The posterior mean quality: the prior as `PRIOR_STRENGTH` pseudo-prompts, plus the evidence.
+pub fn posterior(prior: f32, evidence: Option<Evidence>) -> f32 {
+    match evidence {
+        Some(e) if e.trials > 0.0 => {
+            (PRIOR_STRENGTH * prior + e.successes) / (PRIOR_STRENGTH + e.trials)
+        }
+        _ => prior,
+    }
+}
+
+/// One category's quality as the engine weighed it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct QualityDetail {
+    pub prior: f32,
+    pub evidence: Option<Evidence>,
+    pub posterior: f32,
 }
 
 /// A model that might serve the request.
@@ -67,6 +112,8 @@ impl Default for ScoringSettings {
 pub struct ScoreTerms {
     pub quality: f32,
     pub quality_source: &'static str,
+    /// Per category: prior, evidence and posterior.
+    pub quality_detail: [QualityDetail; 4],
     pub speed: f32,
     pub speed_source: &'static str,
     pub loaded: f32,
@@ -260,22 +307,38 @@ fn terms(
 ) -> ScoreTerms {
     let facts = cand.facts;
     let specialised = specialisations(facts);
-    let prior = |c: Category| prior_quality_with(facts, c, specialised[c.index()]);
-    let (per_category, quality_source) = match cand.profile {
-        Some(profile) => (
-            Category::ALL.map(|c| profile.quality[c.index()].unwrap_or_else(|| prior(c))),
-            "profile",
-        ),
-        None => (Category::ALL.map(prior), "prior"),
+    // A vision model (a text model with an image adapter, such as llava) has no edge for a text
+    // prompt: its text quality counts as a model a quarter its size, and its being loaded (for
+    // image work) earns it no text traffic.
+    let vision_model_on_text = !analysis.vision && is_vision_specialist(facts);
+    let params_b = if vision_model_on_text {
+        facts.params_b.map(|p| p / VISION_TEXT_DISCOUNT)
+    } else {
+        facts.params_b
+    };
+    let prior = |c: Category| prior_quality_with(params_b, c, specialised[c.index()]);
+    let quality_detail = Category::ALL.map(|c| {
+        let prior = prior(c).clamp(0.0, 1.5);
+        let evidence = cand.profile.and_then(|p| p.quality[c.index()]);
+        QualityDetail {
+            prior,
+            evidence,
+            posterior: posterior(prior, evidence),
+        }
+    });
+    let quality_source = if quality_detail.iter().any(|d| d.evidence.is_some()) {
+        "posterior"
+    } else {
+        "prior"
     };
     let quality: f32 = (0..4)
-        .map(|i| weights[i] * per_category[i].clamp(0.0, 1.5))
+        .map(|i| weights[i] * quality_detail[i].posterior)
         .sum();
     let (speed, speed_source) = match cand.profile.and_then(|p| p.tokens_per_sec) {
         Some(tps) if tps > 0.0 => (tps / (tps + 40.0), "profile"),
         _ => (prior_speed(facts), "prior"),
     };
-    let loaded = if facts.loaded {
+    let loaded = if facts.loaded && !vision_model_on_text {
         speed_weight * load_seconds_saved_share(facts)
     } else {
         0.0
@@ -294,6 +357,7 @@ fn terms(
     ScoreTerms {
         quality,
         quality_source,
+        quality_detail,
         speed,
         speed_source,
         loaded,
@@ -309,11 +373,15 @@ fn terms(
 /// 7B coder scores like a 70B generalist on coding benchmarks). Size
 /// matters fully for coding and reasoning, less for conversation and writing.
 pub fn prior_quality(facts: &ModelFacts, category: Category) -> f32 {
-    prior_quality_with(facts, category, specialisations(facts)[category.index()])
+    prior_quality_with(
+        facts.params_b,
+        category,
+        specialisations(facts)[category.index()],
+    )
 }
 
-fn prior_quality_with(facts: &ModelFacts, category: Category, specialised: bool) -> f32 {
-    let size_score = match facts.params_b {
+fn prior_quality_with(params_b: Option<f32>, category: Category, specialised: bool) -> f32 {
+    let size_score = match params_b {
         Some(p) => {
             let effective = if specialised {
                 p * SPECIALIST_FACTOR
@@ -329,6 +397,28 @@ fn prior_quality_with(facts: &ModelFacts, category: Category, specialised: bool)
         Category::Coding | Category::Reasoning => size_score,
         Category::Creativity | Category::Factual => 0.3 + 0.7 * size_score,
     }
+}
+
+/// A vision model counts as this many times smaller for a text prompt.
+const VISION_TEXT_DISCOUNT: f32 = 4.0;
+
+/// A model built for images (its name says so, and it reads images): weaker at text than a text
+/// model of its size.
+fn is_vision_specialist(facts: &ModelFacts) -> bool {
+    let name = facts.name.to_ascii_lowercase();
+    facts.capabilities.vision
+        && [
+            "llava",
+            "bakllava",
+            "moondream",
+            "vision",
+            "minicpm-v",
+            "-vl",
+            "qwen2.5vl",
+            "granite3.2-vision",
+        ]
+        .iter()
+        .any(|w| name.contains(w))
 }
 
 /// Categories the model specialises in, from its name and capabilities.
@@ -411,8 +501,21 @@ impl Scored {
                     v["excluded_because"] = json!(why);
                 }
                 if let Some(t) = &c.terms {
+                    let detail: serde_json::Map<String, Value> = Category::ALL
+                        .iter()
+                        .map(|c| {
+                            let d = t.quality_detail[c.index()];
+                            let evidence = d.evidence.map(|e| json!({
+                                "passed": e.successes, "of": e.trials, "share": e.share(),
+                            }));
+                            (c.as_str().to_string(), json!({
+                                "prior": d.prior, "evidence": evidence, "posterior": d.posterior,
+                            }))
+                        })
+                        .collect();
                     v["terms"] = json!({
                         "quality": t.quality, "quality_source": t.quality_source,
+                        "quality_by_category": detail,
                         "speed": t.speed, "speed_source": t.speed_source,
                         "loaded_bonus": t.loaded, "pinned_bonus": t.pinned, "feedback": t.feedback,
                         "size_penalty": t.size_penalty,
@@ -437,8 +540,8 @@ impl Scored {
     }
 }
 
-/// A profile in the engine's terms: reasoning is the mean of reasoning and math; a category the suites did
-/// not measure stays on the size prior.
+/// A profile in the engine's terms: reasoning pools the reasoning and math suites' prompts; a
+/// category the suites did not measure stays on the size prior.
 impl ScoringSettings {
     /// The engine's settings from `router.routing`.
     pub fn from_config(config: &crate::config::RoutingConfig) -> Self {
@@ -453,14 +556,26 @@ impl ScoringSettings {
 }
 
 pub fn quality_of(profile: &ModelProfile) -> QualityProfile {
-    let get = |name: &str| profile.categories.get(name).map(|c| c.score);
-    let mean = |a: Option<f32>, b: Option<f32>| match (a, b) {
-        (Some(a), Some(b)) => Some((a + b) / 2.0),
+    let get = |name: &str| {
+        profile
+            .categories
+            .get(name)
+            .filter(|c| c.total > 0)
+            .map(|c| Evidence {
+                successes: c.score * c.total as f32,
+                trials: c.total as f32,
+            })
+    };
+    let pooled = |a: Option<Evidence>, b: Option<Evidence>| match (a, b) {
+        (Some(a), Some(b)) => Some(Evidence {
+            successes: a.successes + b.successes,
+            trials: a.trials + b.trials,
+        }),
         (a, b) => a.or(b),
     };
     let mut quality = [None; 4];
     quality[Category::Coding.index()] = get("coding");
-    quality[Category::Reasoning.index()] = mean(get("reasoning"), get("math"));
+    quality[Category::Reasoning.index()] = pooled(get("reasoning"), get("math"));
     quality[Category::Creativity.index()] = get("creativity");
     quality[Category::Factual.index()] = get("factual");
     QualityProfile {
@@ -477,7 +592,7 @@ mod tests {
     use crate::model::CategoryResult;
 
     #[test]
-    fn reasoning_is_the_mean_of_reasoning_and_math() {
+    fn reasoning_pools_the_reasoning_and_math_prompts() {
         let mut categories = BTreeMap::new();
         categories.insert("reasoning".to_string(), CategoryResult::new(1, 2));
         categories.insert("math".to_string(), CategoryResult::new(2, 2));
@@ -496,7 +611,67 @@ mod tests {
             errors: 0,
         };
         let q = quality_of(&profile);
-        assert_eq!(q.quality[Category::Reasoning.index()], Some(0.75));
+        assert_eq!(
+            q.quality[Category::Reasoning.index()],
+            Some(Evidence {
+                successes: 3.0,
+                trials: 4.0
+            })
+        );
         assert_eq!(q.quality[Category::Coding.index()], None);
+    }
+
+    #[test]
+    fn thin_equal_evidence_keeps_the_priors_order_and_strong_evidence_overrides_it() {
+        let none = |n: f32| {
+            Some(Evidence {
+                successes: 0.0,
+                trials: n,
+            })
+        };
+        let all = |n: f32| {
+            Some(Evidence {
+                successes: n,
+                trials: n,
+            })
+        };
+        // Every model 0/3: the order of the priors stands.
+        let priors = [0.2, 0.45, 0.7, 1.2];
+        let post: Vec<f32> = priors.iter().map(|p| posterior(*p, none(3.0))).collect();
+        assert!(post.windows(2).all(|w| w[0] < w[1]), "{post:?}");
+        // 5/5 beats 0/5 across the widest prior gap.
+        assert!(posterior(0.05, all(5.0)) > posterior(1.2, none(5.0)));
+        // 2/3 against 1/3 moves a close pair, not a distant one.
+        assert!(
+            posterior(
+                0.40,
+                Some(Evidence {
+                    successes: 2.0,
+                    trials: 3.0
+                })
+            ) > posterior(
+                0.50,
+                Some(Evidence {
+                    successes: 1.0,
+                    trials: 3.0
+                })
+            )
+        );
+        assert!(
+            posterior(
+                0.20,
+                Some(Evidence {
+                    successes: 2.0,
+                    trials: 3.0
+                })
+            ) < posterior(
+                0.60,
+                Some(Evidence {
+                    successes: 1.0,
+                    trials: 3.0
+                })
+            )
+        );
+        assert_eq!(posterior(0.3, None), 0.3);
     }
 }
