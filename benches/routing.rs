@@ -1,13 +1,15 @@
 //! Criterion benches of the routing hot path: prompt analysis plus scoring over 20 models, for a
 //! 2 KB prompt and a 1 MB prompt. Run with `cargo bench --bench routing`.
 
+#![allow(clippy::expect_used)]
+
 use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use serde_json::json;
 use smarterrouter_plugin::api::prompt::PromptView;
 use smarterrouter_plugin::model::facts::ModelFacts;
-use smarterrouter_plugin::routing::analysis::analyse;
+use smarterrouter_plugin::routing::analysis::{analyse, analyse_with};
 use smarterrouter_plugin::routing::score::ScoringSettings;
 use smarterrouter_plugin::routing::score_facts;
 
@@ -54,8 +56,19 @@ fn bench(c: &mut Criterion) {
     let models = twenty_models();
     let settings = ScoringSettings::default();
     let two_kb = prompt_of(2 * 1024);
-    c.bench_function("analyse 2KB prompt", |b| {
+    let learned = smarterrouter_plugin::routing::classifier::SHIPPED
+        .as_ref()
+        .expect("the shipped classifier weights load");
+    c.bench_function("analyse 2KB prompt (keywords)", |b| {
         b.iter(|| black_box(analyse(&PromptView::from_prompt(black_box(&two_kb)))))
+    });
+    c.bench_function("analyse 2KB prompt (learned)", |b| {
+        b.iter(|| {
+            black_box(analyse_with(
+                &PromptView::from_prompt(black_box(&two_kb)),
+                Some(learned),
+            ))
+        })
     });
     let analysis = analyse(&PromptView::from_prompt(&two_kb));
     c.bench_function("score 20 models", |b| {
@@ -63,12 +76,25 @@ fn bench(c: &mut Criterion) {
     });
     for (label, size) in [("2KB", 2 * 1024), ("1MB", 1024 * 1024)] {
         let prompt = prompt_of(size);
-        c.bench_function(&format!("analyse+score {label} prompt, 20 models"), |b| {
-            b.iter(|| {
-                let analysis = analyse(&PromptView::from_prompt(black_box(&prompt)));
-                black_box(score_facts(&analysis, &models, &settings))
-            })
-        });
+        c.bench_function(
+            &format!("analyse+score {label} prompt, 20 models (keywords)"),
+            |b| {
+                b.iter(|| {
+                    let analysis = analyse(&PromptView::from_prompt(black_box(&prompt)));
+                    black_box(score_facts(&analysis, &models, &settings))
+                })
+            },
+        );
+        c.bench_function(
+            &format!("analyse+score {label} prompt, 20 models (learned)"),
+            |b| {
+                b.iter(|| {
+                    let view = PromptView::from_prompt(black_box(&prompt));
+                    let analysis = analyse_with(&view, Some(learned));
+                    black_box(score_facts(&analysis, &models, &settings))
+                })
+            },
+        );
     }
 }
 

@@ -95,6 +95,10 @@ fn main() -> ExitCode {
         for warning in &loaded.warnings {
             eprintln!("warning: {warning}");
         }
+        if let Err(e) = smarterrouter_plugin::classifier_from_config(&loaded.router.routing) {
+            eprintln!("{}: {e}", cli.conf.display());
+            return ExitCode::FAILURE;
+        }
         println!(
             "{}: configuration is valid ({} node{} in {} pool{})",
             cli.conf.display(),

@@ -104,3 +104,64 @@ fn help_mentions_validate_and_environment() {
         "{text}"
     );
 }
+
+/// A damaged or foreign classifier weights file stops `--validate` (and the router) with the
+/// setting and the reason; the shipped one and `classifier: keywords` pass.
+#[test]
+fn a_bad_classifier_weights_file_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let shipped = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/plugins/smarterrouter/data/classifier.bin"
+    );
+    let mut damaged = std::fs::read(shipped).unwrap();
+    damaged[4096] ^= 1;
+    let bad = dir.path().join("damaged.bin");
+    std::fs::write(&bad, &damaged).unwrap();
+    let mut old = std::fs::read(shipped).unwrap();
+    old[8] = 0;
+    let old_path = dir.path().join("old.bin");
+    std::fs::write(&old_path, &old).unwrap();
+    let conf = |name: &str, routing: String| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, format!("router:\n  routing:\n{routing}")).unwrap();
+        path
+    };
+    let (ok, text) = validate(
+        &conf(
+            "bad.yaml",
+            format!("    classifier_weights: {}\n", bad.display()),
+        ),
+        &[],
+    );
+    assert!(!ok);
+    assert!(
+        text.contains("router.routing.classifier_weights")
+            && text.contains("checksum does not match"),
+        "{text}"
+    );
+    let (ok, text) = validate(
+        &conf(
+            "old.yaml",
+            format!("    classifier_weights: {}\n", old_path.display()),
+        ),
+        &[],
+    );
+    assert!(!ok);
+    assert!(text.contains("format version 0"), "{text}");
+    let (ok, text) = validate(
+        &conf(
+            "shipped.yaml",
+            format!("    classifier_weights: {shipped}\n"),
+        ),
+        &[],
+    );
+    assert!(ok, "{text}");
+    let (ok, text) = validate(
+        &conf("keywords.yaml", "    classifier: keywords\n".into()),
+        &[],
+    );
+    assert!(ok, "{text}");
+    let (ok, text) = validate(&conf("typo.yaml", "    classifier: neural\n".into()), &[]);
+    assert!(!ok && text.contains("router.routing.classifier"), "{text}");
+}

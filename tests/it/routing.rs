@@ -216,3 +216,37 @@ async fn an_admin_api_key_opens_admin_on_both_ports_to_bearers_only() {
         .unwrap();
     assert_eq!(health.status(), 200, "health needs no key");
 }
+
+/// Explain says which classifier decided, and its probabilities sum to 1; with
+/// `classifier: keywords` the keyword analyser's scores are used.
+#[tokio::test(flavor = "multi_thread")]
+async fn explain_names_the_classifier_in_use() {
+    let mock = default_mock().await;
+    let learned = RouterProcess::start_default(&mock).await;
+    let keywords = RouterProcess::start(RouterOptions {
+        extra: "  routing:\n    classifier: keywords\n".into(),
+        ..RouterOptions::new(vec![node(&mock.url(), "ollama")])
+    })
+    .await;
+    let prompt = "Three%20friends%20share%208%20slices.%20Ana%20eats%203%20and%20Ben%20twice%20as%20many%20as%20Chen.%20How%20many%20does%20Chen%20eat%3F";
+    let e: Value = get_json(format!(
+        "{}/admin/explain?prompt={prompt}",
+        learned.admin_url()
+    ))
+    .await;
+    assert_eq!(e["classifier"], "learned", "{e}");
+    let sum: f64 = e["analysis"]["categories"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|v| v.as_f64().unwrap())
+        .sum();
+    assert!((sum - 1.0).abs() < 1e-3, "{e}");
+    assert_eq!(e["analysis"]["dominant"], "reasoning", "{e}");
+    let k: Value = get_json(format!(
+        "{}/admin/explain?prompt={prompt}",
+        keywords.admin_url()
+    ))
+    .await;
+    assert_eq!(k["classifier"], "keywords", "{k}");
+}

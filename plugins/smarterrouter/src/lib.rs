@@ -100,6 +100,46 @@ pub struct RouterState {
     pub limits: Option<ratelimit::RateLimits>,
     /// Client API keys; empty when `router.auth.api_keys` is.
     pub clients: auth::ClientKeys,
+    /// The learned prompt classifier's weights; `None` with `router.routing.classifier: keywords`.
+    pub classifier: Option<Arc<routing::classifier::Weights>>,
+}
+
+/// Why the router state could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Upstream(#[from] upstream::UpstreamError),
+    #[error("{0}")]
+    Classifier(String),
+}
+
+/// The classifier `router.routing` asks for: the shipped weights, another file, or none
+/// (keywords). A damaged or wrong-version file is an error naming the setting and the file.
+pub fn classifier_from_config(
+    routing: &config::RoutingConfig,
+) -> Result<Option<Arc<routing::classifier::Weights>>, StartError> {
+    use routing::classifier::{Weights, SHIPPED};
+    if routing.classifier == config::ClassifierKind::Keywords {
+        return Ok(None);
+    }
+    let weights = match &routing.classifier_weights {
+        Some(path) => {
+            let bytes = std::fs::read(path).map_err(|e| {
+                StartError::Classifier(format!(
+                    "router.routing.classifier_weights ({path}): cannot read the file: {e}"
+                ))
+            })?;
+            Weights::from_bytes(&bytes).map_err(|e| {
+                StartError::Classifier(format!("router.routing.classifier_weights ({path}): {e}"))
+            })?
+        }
+        None => SHIPPED.as_ref().cloned().map_err(|e| {
+            StartError::Classifier(format!(
+                "the classifier weights built into this binary: {e} (set router.routing.classifier: keywords to run without them)"
+            ))
+        })?,
+    };
+    Ok(Some(Arc::new(weights)))
 }
 
 /// Loads what the process keeps in memory from the store when it opens, and records handed
@@ -149,7 +189,8 @@ impl MemoryViews {
 impl RouterState {
     /// Builds the shared state. Starts nothing (no thread, no task, no file opened): Pingora may
     /// still fork to daemonise; the store opens in the store service.
-    pub fn new(loaded: &config::LoadedConfig) -> Result<Arc<Self>, upstream::UpstreamError> {
+    pub fn new(loaded: &config::LoadedConfig) -> Result<Arc<Self>, StartError> {
+        let classifier = classifier_from_config(&loaded.router.routing)?;
         let feedback = Arc::new(routing::feedback::FeedbackIndex::new(
             loaded.router.feedback.half_life_days,
         ));
@@ -193,6 +234,7 @@ impl RouterState {
             vram: Arc::new(vram::VramMonitor::new(&loaded.router.vram)),
             limits: ratelimit::RateLimits::from_config(&loaded.router.rate_limit),
             clients: auth::ClientKeys::from_config(&loaded.router.auth),
+            classifier,
         }))
     }
 

@@ -129,15 +129,20 @@ proptest! {
         }
     }
 
-    /// Any prompt text, however long or strange: the analyser never panics.
+    /// Any prompt text, however long or strange: both analysers never panic, and the learned
+    /// one's probabilities are finite and sum to 1.
     #[test]
     fn the_analyser_takes_any_text(text in "\\PC{0,3000}", raw in proptest::collection::vec(any::<u8>(), 0..2000)) {
+        let learned = crate::routing::classifier::SHIPPED.as_ref().unwrap();
         for content in [text, String::from_utf8_lossy(&raw).into_owned()] {
             let body: Map<String, Value> = serde_json::from_value(serde_json::json!({
                 "messages": [{"role": "user", "content": content}]
             })).unwrap();
             let analysis = analyse(&PromptView::from_body(&body));
             prop_assert!(analysis.scores.iter().all(|s| s.is_finite()));
+            let p = crate::routing::analysis::analyse_with(&PromptView::from_body(&body), Some(learned)).scores;
+            prop_assert!(p.iter().all(|s| s.is_finite() && *s >= 0.0));
+            prop_assert!((p.iter().sum::<f32>() - 1.0).abs() < 1e-3, "{:?}", p);
         }
     }
 

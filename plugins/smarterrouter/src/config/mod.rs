@@ -481,6 +481,21 @@ pub struct RoutingConfig {
     /// Route even requests that name a real model.
     pub override_explicit_model: bool,
     pub category_min_sizes: CategoryMinSizes,
+    /// Which prompt classifier decides the category: `learned` (the trained model) or
+    /// `keywords` (the original's keyword lists, improved).
+    pub classifier: ClassifierKind,
+    /// Another weights file for the learned classifier (from `tools/train-classifier`); unset:
+    /// the one built into the binary.
+    pub classifier_weights: Option<String>,
+}
+
+/// `router.routing.classifier`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ClassifierKind {
+    #[default]
+    Learned,
+    Keywords,
 }
 
 impl Default for RoutingConfig {
@@ -491,6 +506,8 @@ impl Default for RoutingConfig {
             pinned_model: None,
             override_explicit_model: false,
             category_min_sizes: CategoryMinSizes::default(),
+            classifier: ClassifierKind::Learned,
+            classifier_weights: None,
         }
     }
 }

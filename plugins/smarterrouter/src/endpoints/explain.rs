@@ -6,7 +6,7 @@ use serde_json::{json, Map, Value};
 
 use crate::api::prompt::PromptView;
 use crate::error::RequestError;
-use crate::routing::analysis::{analyse, Category, PromptAnalysis};
+use crate::routing::analysis::{analyse_with, Category, PromptAnalysis};
 use crate::routing::{score_with_inputs, ModelCatalog};
 use crate::RouterState;
 
@@ -60,7 +60,7 @@ pub fn explain(
             (PromptView::from_prompt(&prompt_param), None)
         }
     };
-    let analysis = analyse(&view);
+    let analysis = analyse_with(&view, state.classifier.as_deref());
     let facts = state.registry.candidate_facts(false);
     let feedback = state.config.feedback.enabled.then_some(&*state.feedback);
     let scored = score_with_inputs(
@@ -82,6 +82,7 @@ pub fn explain(
         .and_then(|m| state.registry.resolve(m));
     Ok(json!({
         "analysis": analysis_json(&analysis),
+        "classifier": if state.classifier.is_some() { "learned" } else { "keywords" },
         "settings": {
             "quality_preference": scoring.quality_preference,
             "prefer_smaller_models": scoring.prefer_smaller_models,

@@ -12,7 +12,7 @@ use crate::cache::RoutedRequest;
 use crate::endpoints::body::read_whole;
 use crate::endpoints::{virtual_models, LocalResponse};
 use crate::error::RequestError;
-use crate::routing::analysis::analyse;
+use crate::routing::analysis::analyse_with;
 use crate::routing::{self, ModelCatalog, ModelRequest, RoutingDecision, RoutingSettings};
 use crate::RouterState;
 
@@ -147,7 +147,7 @@ fn decide(
         }
         None => registry,
     };
-    let analysis = analyse(view);
+    let analysis = analyse_with(view, state.classifier.as_deref());
     let mut decision = routing::decide(
         ModelRequest {
             query_override: query_model,

@@ -116,6 +116,14 @@ struct TextScore {
 }
 
 pub fn analyse(view: &PromptView<'_>) -> PromptAnalysis {
+    analyse_collecting(view, None)
+}
+
+/// [`analyse`], also collecting the keywords found in the last user turn (for the classifier).
+fn analyse_collecting(
+    view: &PromptView<'_>,
+    mut last_turn_keywords: Option<&mut Vec<u32>>,
+) -> PromptAnalysis {
     let mut seen = vec![false; KEYWORDS.len()];
     let mut scores = [0.0f32; 4];
     let mut complexity = 0.0f32;
@@ -142,8 +150,13 @@ pub fn analyse(view: &PromptView<'_>) -> PromptAnalysis {
         scanned_bytes += head.len() + tail.len();
         total_bytes += text.len();
         seen.iter_mut().for_each(|s| *s = false);
-        let mut score = scan(head, &mut seen);
-        let tail_score = scan(tail, &mut seen);
+        let mut ids = if i == 0 {
+            last_turn_keywords.as_deref_mut()
+        } else {
+            None
+        };
+        let mut score = scan(head, &mut seen, ids.as_deref_mut());
+        let tail_score = scan(tail, &mut seen, ids);
         for (total, tail) in score.categories.iter_mut().zip(tail_score.categories) {
             *total += tail;
         }
@@ -197,8 +210,50 @@ pub fn analyse(view: &PromptView<'_>) -> PromptAnalysis {
     }
 }
 
+thread_local! {
+    /// The feature buffer of the learned classifier, reused by each request on this thread.
+    static FEATURES: std::cell::RefCell<super::classifier::Features> = Default::default();
+}
+
+/// [`analyse`], with the learned classifier's probabilities (of the last user turn, with the
+/// keyword scores as features) as the category scores when `classifier` is given; complexity
+/// and the modality needs stay the keyword analyser's.
+pub fn analyse_with(
+    view: &PromptView<'_>,
+    classifier: Option<&super::classifier::Weights>,
+) -> PromptAnalysis {
+    let Some(weights) = classifier else {
+        return analyse(view);
+    };
+    FEATURES.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut features) => {
+            let mut analysis = analyse_into(view, &mut features);
+            if view.user_turns.last().is_some() {
+                analysis.scores = weights.probabilities(&features);
+            }
+            analysis
+        }
+        Err(_) => analyse(view),
+    })
+}
+
+/// The keyword analysis, and in `features` the classifier's features of the last user turn
+/// (what training and routing both use).
+pub fn analyse_into(
+    view: &PromptView<'_>,
+    features: &mut super::classifier::Features,
+) -> PromptAnalysis {
+    let mut ids = std::mem::take(&mut features.keywords);
+    ids.clear();
+    let analysis = analyse_collecting(view, Some(&mut ids));
+    let text = view.user_turns.last().copied().unwrap_or("");
+    super::classifier::text_features(text, analysis.scores, &ids, features);
+    features.keywords = ids;
+    analysis
+}
+
 /// Head and tail of a text, each at most half of [`MAX_SCANNED_BYTES`], cut on char boundaries.
-fn bounded(text: &str) -> (&str, &str) {
+pub fn bounded(text: &str) -> (&str, &str) {
     if text.len() <= MAX_SCANNED_BYTES {
         return (text, "");
     }
@@ -222,20 +277,17 @@ fn is_word_char(c: char) -> bool {
     c == '_' || (c.is_alphanumeric() && !unspaced)
 }
 
-/// One pass of the automaton; each keyword counts once per text (`seen`).
-fn scan(text: &str, seen: &mut [bool]) -> TextScore {
-    let mut score = TextScore::default();
+/// Calls `hit` with the index (into `KEYWORDS`) of every keyword found in `text` as a whole word
+/// (or, in scripts written without spaces, anywhere).
+pub fn keyword_matches(text: &str, mut hit: impl FnMut(usize)) {
     let Some(matcher) = MATCHER.as_ref() else {
-        return score;
+        return;
     };
     for m in matcher.find_overlapping_iter(text) {
         let id = m.pattern().as_usize();
-        let (Some(keyword), Some(already)) = (KEYWORDS.get(id), seen.get(id).copied()) else {
+        let Some(keyword) = KEYWORDS.get(id) else {
             continue;
         };
-        if already {
-            continue;
-        }
         let pattern = keyword.pattern.as_bytes();
         let starts_word = pattern.first().is_some_and(u8::is_ascii_alphanumeric);
         let ends_word = pattern.last().is_some_and(u8::is_ascii_alphanumeric);
@@ -245,16 +297,32 @@ fn scan(text: &str, seen: &mut [bool]) -> TextScore {
                 .next_back()
                 .is_some_and(is_word_char);
         let after_ok = !ends_word || !text[m.end()..].chars().next().is_some_and(is_word_char);
-        if !(before_ok && after_ok) {
-            continue;
+        if before_ok && after_ok {
+            hit(id);
         }
-        seen[id] = true;
+    }
+}
+
+/// One pass of the automaton; each keyword counts once per text (`seen`), and is added to `ids`.
+fn scan(text: &str, seen: &mut [bool], mut ids: Option<&mut Vec<u32>>) -> TextScore {
+    let mut score = TextScore::default();
+    keyword_matches(text, |id| {
+        let (Some(keyword), Some(already)) = (KEYWORDS.get(id), seen.get_mut(id)) else {
+            return;
+        };
+        if *already {
+            return;
+        }
+        *already = true;
+        if let Some(ids) = ids.as_deref_mut() {
+            ids.push(id as u32);
+        }
         match keyword.kind {
             Kind::Category(c) => score.categories[c.index()] += keyword.weight,
             Kind::Complexity => score.complexity += keyword.weight,
             Kind::CodingIndicator => score.indicators += 1,
         }
-    }
+    });
     score
 }
 

@@ -7,6 +7,7 @@
 //! fallback when no model can be scored.
 
 pub mod analysis;
+pub mod classifier;
 pub mod feedback;
 mod keywords;
 pub mod score;

@@ -1,0 +1,575 @@
+//! The learned prompt classifier: a multinomial logistic regression over hashed features of the
+//! prompt (word unigrams and bigrams, word prefixes and suffixes, CJK characters and their
+//! pairs, symbols) plus a few dense ones (the keyword analyser's four scores, digit and operator
+//! density, code-like lines, question form, multiple-choice options, length). Pure and
+//! deterministic; one pass over the text with no allocation beyond the reused feature buffer.
+//!
+//! The weights are a versioned file ([`Weights::from_bytes`]): the one shipped in the binary
+//! (`plugins/smarterrouter/data/classifier.bin`, written by `tools/train-classifier`) or another
+//! given by `router.routing.classifier_weights`.
+
+use std::sync::LazyLock;
+
+use super::analysis::Category;
+
+/// Hashed feature space: 2^17 buckets.
+pub const FEATURE_BITS: u32 = 17;
+pub const HASHED: usize = 1 << FEATURE_BITS;
+/// Dense features, after the hashed ones (see [`dense`]).
+pub const DENSE: usize = 12;
+pub const CLASSES: usize = 4;
+
+const MAGIC: &[u8; 8] = b"SRCLASS\0";
+/// Bumped whenever the features or the file layout change: a file of another version would
+/// classify garbage, so it is refused.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// The features of one text: hashed bucket indices (repeats count) and the dense values.
+#[derive(Debug, Clone, Default)]
+pub struct Features {
+    pub hashed: Vec<u32>,
+    pub dense: [f32; DENSE],
+    /// Scratch: the keyword ids found in the text (by the analyser's own scan).
+    pub keywords: Vec<u32>,
+}
+
+impl Features {
+    pub fn clear(&mut self) {
+        self.hashed.clear();
+        self.dense = [0.0; DENSE];
+    }
+}
+
+const SEED_UNIGRAM: u64 = 0x9e37_79b9_7f4a_7c15;
+const SEED_BIGRAM: u64 = 0xc2b2_ae3d_27d4_eb4f;
+const SEED_PREFIX: u64 = 0x1656_67b1_9e37_79f9;
+const SEED_SUFFIX: u64 = 0x27d4_eb2f_1656_67c5;
+const SEED_KEYWORD: u64 = 0x85eb_ca77_c2b2_ae63;
+
+fn mix(mut h: u64) -> u64 {
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+    h ^ (h >> 33)
+}
+
+fn bucket(h: u64) -> u32 {
+    (mix(h) & (HASHED as u64 - 1)) as u32
+}
+
+/// FNV-1a step.
+fn fnv(h: u64, byte: u8) -> u64 {
+    (h ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3)
+}
+
+const FNV_START: u64 = 0xcbf2_9ce4_8422_2325;
+
+fn unspaced(c: char) -> bool {
+    matches!(c as u32, 0x3000..=0x9FFF | 0xAC00..=0xD7AF | 0xF900..=0xFAFF | 0xFF00..=0xFFEF)
+}
+
+/// A word being read: its hash, its first four chars' hash, its last three chars.
+struct Word {
+    hash: u64,
+    prefix: u64,
+    chars: usize,
+    last: [char; 3],
+    numeric: bool,
+}
+
+impl Word {
+    fn new() -> Self {
+        Word {
+            hash: FNV_START,
+            prefix: FNV_START,
+            chars: 0,
+            last: ['\0'; 3],
+            numeric: true,
+        }
+    }
+
+    fn push_ascii(&mut self, b: u8) {
+        self.hash = fnv(self.hash, b);
+        if self.chars < 4 {
+            self.prefix = fnv(self.prefix, b);
+        }
+        self.numeric &= b.is_ascii_digit();
+        self.last = [self.last[1], self.last[2], b as char];
+        self.chars += 1;
+    }
+
+    fn push(&mut self, c: char) {
+        let mut buf = [0u8; 4];
+        for b in c.encode_utf8(&mut buf).bytes() {
+            self.hash = fnv(self.hash, b);
+            if self.chars < 4 {
+                self.prefix = fnv(self.prefix, b);
+            }
+        }
+        self.numeric &= c.is_ascii_digit();
+        self.last = [self.last[1], self.last[2], c];
+        self.chars += 1;
+    }
+}
+
+fn emit(token: u64, out: &mut Features, prev: &mut u64) {
+    out.hashed.push(bucket(token ^ SEED_UNIGRAM));
+    out.hashed
+        .push(bucket(prev.rotate_left(17) ^ token ^ SEED_BIGRAM));
+    *prev = token;
+}
+
+fn finish(w: Word, out: &mut Features, prev: &mut u64) {
+    if w.numeric {
+        // Every number is the same token: the digits say little, that there is one says much.
+        emit(0x6e75_6d62_6572, out, prev);
+        return;
+    }
+    emit(w.hash, out, prev);
+    if w.chars >= 5 {
+        out.hashed.push(bucket(w.prefix ^ SEED_PREFIX));
+        let mut s = FNV_START;
+        let mut buf = [0u8; 4];
+        for c in w.last {
+            for b in c.encode_utf8(&mut buf).bytes() {
+                s = fnv(s, b);
+            }
+        }
+        out.hashed.push(bucket(s ^ SEED_SUFFIX));
+    }
+}
+
+/// Adds the features of `text` (lower-cased as it is read) to `out`.
+pub fn extract(text: &str, out: &mut Features) {
+    let mut prev: u64 = 0;
+    let mut word: Option<Word> = None;
+    let mut lines = 0u32;
+    let mut code_lines = 0u32;
+    let mut line_start = true;
+    let mut line_indent = 0u32;
+    let mut last_visible = '\0';
+    let (mut digits, mut operators, mut chars) = (0u32, 0u32, 0u32);
+    let mut options = 0u32;
+    let mut line_chars = 0u32;
+    let mut first_on_line = '\0';
+    let mut second_on_line = '\0';
+    for raw in text.chars() {
+        chars += 1;
+        if raw == '\n' {
+            if line_chars > 0 {
+                lines += 1;
+                if matches!(last_visible, ';' | '{' | '}' | ':' | ')') || line_indent >= 4 {
+                    code_lines += 1;
+                }
+                if matches!(first_on_line, 'A'..='E' | 'a'..='e')
+                    && matches!(second_on_line, '.' | ')' | ':')
+                {
+                    options += 1;
+                }
+            }
+            line_start = true;
+            line_indent = 0;
+            line_chars = 0;
+            first_on_line = '\0';
+            second_on_line = '\0';
+        } else if line_start && (raw == ' ' || raw == '\t') {
+            line_indent += if raw == '\t' { 4 } else { 1 };
+        } else if !raw.is_whitespace() {
+            if line_chars == 0 {
+                first_on_line = raw;
+            } else if line_chars == 1 {
+                second_on_line = raw;
+            }
+            line_chars += 1;
+            line_start = false;
+            last_visible = raw;
+        }
+        if raw.is_ascii_digit() {
+            digits += 1;
+        }
+        if matches!(
+            raw,
+            '=' | '+' | '*' | '/' | '^' | '<' | '>' | '%' | '$' | '\\' | '|' | '&'
+        ) {
+            operators += 1;
+        }
+        if raw.is_ascii() {
+            let c = raw.to_ascii_lowercase();
+            if c.is_ascii_alphanumeric() || c == '_' {
+                word.get_or_insert_with(Word::new).push_ascii(c as u8);
+                continue;
+            }
+            if let Some(w) = word.take() {
+                finish(w, out, &mut prev);
+            }
+            if !c.is_ascii_whitespace() {
+                emit(fnv(FNV_START ^ 0x5359_4d42, c as u8), out, &mut prev);
+            }
+            continue;
+        }
+        for c in raw.to_lowercase() {
+            let in_word = (c.is_alphanumeric() || c == '_') && !unspaced(c);
+            if in_word {
+                word.get_or_insert_with(Word::new).push(c);
+                continue;
+            }
+            if let Some(w) = word.take() {
+                finish(w, out, &mut prev);
+            }
+            if c.is_whitespace() {
+                continue;
+            }
+            // A CJK character, or a symbol: a token of its own.
+            let mut h = FNV_START ^ 0x5359_4d42;
+            let mut buf = [0u8; 4];
+            for b in c.encode_utf8(&mut buf).bytes() {
+                h = fnv(h, b);
+            }
+            emit(h, out, &mut prev);
+        }
+    }
+    if let Some(w) = word.take() {
+        finish(w, out, &mut prev);
+    }
+    if line_chars > 0 {
+        lines += 1;
+        if matches!(last_visible, ';' | '{' | '}') || line_indent >= 4 {
+            code_lines += 1;
+        }
+    }
+    let chars = chars.max(1) as f32;
+    let d = &mut out.dense;
+    d[4] += (digits as f32 / chars * 10.0).min(1.0);
+    d[5] += (operators as f32 / chars * 20.0).min(1.0);
+    d[6] += code_lines as f32 / lines.max(1) as f32;
+    d[7] += f32::from(u8::from(last_visible == '?' || last_visible == '？'));
+    d[8] += (options as f32 / 4.0).min(1.0);
+    d[9] += (chars.ln() / 10.0).min(1.0);
+    d[10] += (lines as f32 / 20.0).min(1.0);
+    d[11] += f32::from(u8::from(text.contains("```")));
+}
+
+/// Sets the keyword analyser's four category scores as dense features 0..4.
+pub fn set_keyword_scores(out: &mut Features, scores: [f32; 4]) {
+    out.dense[..4].copy_from_slice(&scores.map(|s| s.clamp(0.0, 1.0)));
+}
+
+/// Trained weights: per hashed bucket and dense feature, one weight per class, and a bias.
+/// Training works on `hashed`; a loaded file keeps only `quantised` (1 MiB, what inference reads).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Weights {
+    /// `HASHED * CLASSES`, bucket-major (training only; empty once loaded from a file).
+    pub hashed: Vec<f32>,
+    /// The same as i16, bucket-major, with one scale per class.
+    pub quantised: Vec<i16>,
+    pub scales: [f32; CLASSES],
+    /// `DENSE * CLASSES`.
+    pub dense: Vec<f32>,
+    pub bias: [f32; CLASSES],
+}
+
+/// Why a weights file was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum WeightsError {
+    #[error("not a SmarterRouter classifier weights file (wrong magic bytes)")]
+    Magic,
+    #[error("weights file format version {found}, this build reads version {FORMAT_VERSION}: retrain with tools/train-classifier or use the shipped file")]
+    Version { found: u32 },
+    #[error(
+        "weights file is for {found} (feature bits, dense, classes), this build needs {expected}"
+    )]
+    Shape { found: String, expected: String },
+    #[error("weights file is truncated or has trailing bytes ({0} bytes)")]
+    Length(usize),
+    #[error("weights file checksum does not match: the file is damaged")]
+    Checksum,
+}
+
+impl Weights {
+    pub fn zeros() -> Self {
+        Weights {
+            hashed: vec![0.0; HASHED * CLASSES],
+            quantised: Vec::new(),
+            scales: [1.0; CLASSES],
+            dense: vec![0.0; DENSE * CLASSES],
+            bias: [0.0; CLASSES],
+        }
+    }
+
+    /// Class logits of `features`.
+    pub fn logits(&self, features: &Features) -> [f32; CLASSES] {
+        let mut logits = self.bias;
+        let scale = 1.0 / (features.hashed.len().max(1) as f32).sqrt();
+        if self.quantised.is_empty() {
+            let mut sum = [0.0f32; CLASSES];
+            for &index in &features.hashed {
+                let at = index as usize * CLASSES;
+                if let Some(row) = self.hashed.get(at..at + CLASSES) {
+                    for k in 0..CLASSES {
+                        sum[k] += row[k];
+                    }
+                }
+            }
+            for k in 0..CLASSES {
+                logits[k] += scale * sum[k];
+            }
+        } else {
+            // Integer sums, scaled once: every feature counts 1.
+            let mut sum = [0i64; CLASSES];
+            for &index in &features.hashed {
+                let at = index as usize * CLASSES;
+                if let Some(row) = self.quantised.get(at..at + CLASSES) {
+                    for k in 0..CLASSES {
+                        sum[k] += i64::from(row[k]);
+                    }
+                }
+            }
+            for k in 0..CLASSES {
+                logits[k] += scale * self.scales[k] * sum[k] as f32;
+            }
+        }
+        for (j, value) in features.dense.iter().enumerate() {
+            if *value == 0.0 {
+                continue;
+            }
+            if let Some(row) = self.dense.get(j * CLASSES..(j + 1) * CLASSES) {
+                for k in 0..CLASSES {
+                    logits[k] += value * row[k];
+                }
+            }
+        }
+        logits
+    }
+
+    /// Probabilities per category, in [`Category::ALL`] order; they sum to 1.
+    pub fn probabilities(&self, features: &Features) -> [f32; CLASSES] {
+        softmax(self.logits(features))
+    }
+
+    /// The file: magic, version, shape, the hashed weights quantised to i16 per class scale, the
+    /// dense weights and bias as f32, then a Blake2s-256 checksum of all of it.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(HASHED * CLASSES * 2 + 256);
+        out.extend_from_slice(MAGIC);
+        for v in [FORMAT_VERSION, FEATURE_BITS, DENSE as u32, CLASSES as u32] {
+            out.extend_from_slice(&v.to_le_bytes());
+        }
+        let (quantised, scales) = if self.quantised.is_empty() {
+            let scales = self.scales();
+            let q: Vec<i16> = self
+                .hashed
+                .iter()
+                .enumerate()
+                .map(|(i, w)| (w / scales[i % CLASSES]).round().clamp(-32767.0, 32767.0) as i16)
+                .collect();
+            (q, scales)
+        } else {
+            (self.quantised.clone(), self.scales)
+        };
+        for s in scales {
+            out.extend_from_slice(&s.to_le_bytes());
+        }
+        for q in &quantised {
+            out.extend_from_slice(&q.to_le_bytes());
+        }
+        for w in self.dense.iter().chain(self.bias.iter()) {
+            out.extend_from_slice(&w.to_le_bytes());
+        }
+        let sum = checksum(&out);
+        out.extend_from_slice(&sum);
+        out
+    }
+
+    fn scales(&self) -> [f32; CLASSES] {
+        let mut max = [0.0f32; CLASSES];
+        for (i, w) in self.hashed.iter().enumerate() {
+            max[i % CLASSES] = max[i % CLASSES].max(w.abs());
+        }
+        max.map(|m| if m > 0.0 { m / 32767.0 } else { 1.0 })
+    }
+
+    pub fn from_bytes(bytes: &[u8]) -> Result<Weights, WeightsError> {
+        let expected_len =
+            8 + 16 + 4 * CLASSES + HASHED * CLASSES * 2 + (DENSE + 1) * CLASSES * 4 + 32;
+        if bytes.get(..8) != Some(MAGIC.as_slice()) {
+            return Err(WeightsError::Magic);
+        }
+        let word = |at: usize| -> u32 {
+            bytes
+                .get(at..at + 4)
+                .and_then(|b| b.try_into().ok())
+                .map_or(0, u32::from_le_bytes)
+        };
+        let version = word(8);
+        if version != FORMAT_VERSION {
+            return Err(WeightsError::Version { found: version });
+        }
+        let shape = (word(12), word(16), word(20));
+        if shape != (FEATURE_BITS, DENSE as u32, CLASSES as u32) {
+            return Err(WeightsError::Shape {
+                found: format!("{shape:?}"),
+                expected: format!("{:?}", (FEATURE_BITS, DENSE, CLASSES)),
+            });
+        }
+        if bytes.len() != expected_len {
+            return Err(WeightsError::Length(bytes.len()));
+        }
+        let (body, sum) = bytes.split_at(bytes.len() - 32);
+        if checksum(body) != sum {
+            return Err(WeightsError::Checksum);
+        }
+        let float = |at: usize| -> f32 {
+            body.get(at..at + 4)
+                .and_then(|b| b.try_into().ok())
+                .map_or(0.0, f32::from_le_bytes)
+        };
+        let mut at = 24;
+        let scales: [f32; CLASSES] = std::array::from_fn(|k| float(at + 4 * k));
+        at += 4 * CLASSES;
+        let quantised: Vec<i16> = body[at..at + HASHED * CLASSES * 2]
+            .chunks_exact(2)
+            .map(|pair| i16::from_le_bytes([pair[0], pair[1]]))
+            .collect();
+        at += HASHED * CLASSES * 2;
+        let dense: Vec<f32> = (0..DENSE * CLASSES).map(|i| float(at + 4 * i)).collect();
+        at += DENSE * CLASSES * 4;
+        let bias = std::array::from_fn(|k| float(at + 4 * k));
+        Ok(Weights {
+            hashed: Vec::new(),
+            quantised,
+            scales,
+            dense,
+            bias,
+        })
+    }
+}
+
+fn checksum(bytes: &[u8]) -> [u8; 32] {
+    use blake2::{Blake2s256, Digest};
+    Blake2s256::digest(bytes).into()
+}
+
+pub fn softmax(logits: [f32; CLASSES]) -> [f32; CLASSES] {
+    let max = logits.iter().copied().fold(f32::MIN, f32::max);
+    let exp = logits.map(|l| (l - max).exp());
+    let sum: f32 = exp.iter().sum();
+    exp.map(|e| e / sum)
+}
+
+/// The weights shipped in the binary.
+pub static SHIPPED_BYTES: &[u8] = include_bytes!("../../data/classifier.bin");
+
+/// The shipped weights, parsed once; `Err` only if the build shipped a bad file (a test checks
+/// it does not).
+pub static SHIPPED: LazyLock<Result<Weights, WeightsError>> =
+    LazyLock::new(|| Weights::from_bytes(SHIPPED_BYTES));
+
+/// The category of the highest probability.
+pub fn argmax(p: &[f32; CLASSES]) -> Category {
+    let mut best = 0;
+    for k in 1..CLASSES {
+        if p[k] > p[best] {
+            best = k;
+        }
+    }
+    Category::ALL[best]
+}
+
+/// The features of one prompt text as training and routing both compute them (through
+/// [`super::analysis::analyse_into`]): the text's head and tail (as the keyword analyser reads
+/// it), each keyword the analyser found in it (in six languages) as a feature of its own, and
+/// the analyser's scores.
+pub fn text_features(text: &str, keyword_scores: [f32; 4], keywords: &[u32], out: &mut Features) {
+    out.clear();
+    let (head, tail) = super::analysis::bounded(text);
+    for part in [head, tail] {
+        if !part.is_empty() {
+            extract(part, out);
+        }
+    }
+    for id in keywords {
+        out.hashed.push(bucket(u64::from(*id) ^ SEED_KEYWORD));
+    }
+    set_keyword_scores(out, keyword_scores);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::prompt::PromptView;
+    use crate::routing::analysis::{analyse, analyse_with};
+
+    fn classify(text: &str) -> Category {
+        let weights = SHIPPED.as_ref().unwrap();
+        analyse_with(&PromptView::from_prompt(text), Some(weights)).dominant()
+    }
+
+    #[test]
+    fn the_shipped_weights_load_and_classify_plain_prompts() {
+        assert!(SHIPPED.is_ok(), "{:?}", SHIPPED.as_ref().err());
+        for (text, expected) in [
+            (
+                "Write a Python function that reverses a linked list.",
+                Category::Coding,
+            ),
+            (
+                "Fix this SQL: SELEC name FROM users WHERE id = 3",
+                Category::Coding,
+            ),
+            ("Solve for x: 3x + 5 = 20", Category::Reasoning),
+            (
+                "A farmer has 17 sheep and all but 9 run away. How many are left?",
+                Category::Reasoning,
+            ),
+            ("Write a poem about the sea at night.", Category::Creativity),
+            (
+                "Imagine you are a pirate captain. Greet your new crew.",
+                Category::Creativity,
+            ),
+            ("What is the capital of Australia?", Category::Factual),
+            ("Who wrote Pride and Prejudice?", Category::Factual),
+        ] {
+            assert_eq!(classify(text), expected, "{text}");
+        }
+    }
+
+    #[test]
+    fn probabilities_sum_to_one() {
+        let weights = SHIPPED.as_ref().unwrap();
+        let a = analyse_with(&PromptView::from_prompt("hello there"), Some(weights));
+        assert!(
+            (a.scores.iter().sum::<f32>() - 1.0).abs() < 1e-4,
+            "{:?}",
+            a.scores
+        );
+        let keywords = analyse(&PromptView::from_prompt("hello there"));
+        assert_eq!(
+            a.complexity, keywords.complexity,
+            "complexity stays the analyser's"
+        );
+    }
+
+    #[test]
+    fn a_damaged_or_foreign_file_is_refused_with_its_reason() {
+        let good = SHIPPED.as_ref().unwrap().to_bytes();
+        assert_eq!(Weights::from_bytes(&good).as_ref(), SHIPPED.as_ref());
+        let mut flipped = good.clone();
+        flipped[1000] ^= 0x40;
+        assert_eq!(Weights::from_bytes(&flipped), Err(WeightsError::Checksum));
+        let mut version = good.clone();
+        version[8] = 9;
+        assert_eq!(
+            Weights::from_bytes(&version),
+            Err(WeightsError::Version { found: 9 })
+        );
+        assert_eq!(
+            Weights::from_bytes(&good[..good.len() - 1]),
+            Err(WeightsError::Length(good.len() - 1))
+        );
+        assert_eq!(
+            Weights::from_bytes(b"{\"json\": 1}"),
+            Err(WeightsError::Magic)
+        );
+    }
+}

@@ -1,0 +1,400 @@
+//! Trains the router's prompt classifier from the labelled corpus and measures it.
+//!
+//! `train-classifier [--corpus PATH] [--out PATH] [--eval] [--epochs N] [--seed N]`
+//!
+//! - Without `--eval`: trains on the whole corpus (with format augmentation) and writes the
+//!   weights file the router ships (`plugins/smarterrouter/data/classifier.bin`).
+//! - With `--eval`: leave-one-source-out (each source of at least 300 prompts, grouped by the
+//!   repository part of `source`, held out in turn: train on the others, test on it), for the
+//!   learned classifier and the keyword analyser side by side, with a confusion matrix; then the
+//!   multilingual table (`plugins/smarterrouter/data/multilingual-eval.jsonl`).
+//!
+//! Deterministic: the same corpus, seed and epochs give the same file.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+// Per-class arithmetic over parallel arrays reads best with one index.
+#![allow(clippy::needless_range_loop)]
+
+use std::collections::BTreeMap;
+
+mod templates;
+
+use smarterrouter_plugin::api::prompt::PromptView;
+use smarterrouter_plugin::routing::analysis::{analyse, analyse_into, Category};
+use smarterrouter_plugin::routing::classifier::{argmax, Features, Weights, CLASSES, DENSE};
+
+struct Example {
+    text: String,
+    label: usize,
+    source: String,
+}
+
+/// xorshift64*: a fixed-seed generator, so training is reproducible without a dependency.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+    fn chance(&mut self, p: f64) -> bool {
+        ((self.next() >> 11) as f64 / (1u64 << 53) as f64) < p
+    }
+}
+
+fn label_of(name: &str) -> usize {
+    Category::parse(name)
+        .unwrap_or_else(|| panic!("unknown label {name}"))
+        .index()
+}
+
+fn load(path: &str) -> Vec<Example> {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    text.lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|line| {
+            let v: serde_json::Value = serde_json::from_str(line).unwrap();
+            let source = v["source"].as_str().unwrap_or("").to_string();
+            Example {
+                text: v["text"].as_str().unwrap().to_string(),
+                label: label_of(v["label"].as_str().unwrap()),
+                source: source.split(':').next().unwrap_or("").to_string(),
+            }
+        })
+        .collect()
+}
+
+const PREFIXES: &[&str] = &[
+    "",
+    "",
+    "Question: ",
+    "Please help me with this.\n",
+    "You are a helpful assistant.\n\n",
+    "Can you answer this? ",
+    "I need help: ",
+    "Task: ",
+];
+const SUFFIXES: &[&str] = &[
+    "",
+    "",
+    " Explain briefly.",
+    "\nAnswer:",
+    " Thanks!",
+    " Be concise.",
+];
+
+fn is_option_line(line: &str) -> bool {
+    let t = line.trim_start();
+    let mut c = t.chars();
+    let first = c.next();
+    let second = c.next();
+    let paren = t.starts_with('(') && t.get(2..3) == Some(")");
+    (matches!(first, Some('A'..='E')) && matches!(second, Some('.' | ')' | ':'))) || paren
+}
+
+/// A variant of a prompt in another format, so that no format belongs to one category: options
+/// removed or added, a wrapper before and after.
+fn variant(text: &str, rng: &mut Rng) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    let has_options = lines.iter().filter(|l| is_option_line(l)).count() >= 2;
+    let mut body = if has_options {
+        lines
+            .iter()
+            .filter(|l| !is_option_line(l))
+            .copied()
+            .collect::<Vec<_>>()
+            .join("\n")
+    } else if rng.chance(0.5) {
+        let words: Vec<&str> = text
+            .split_whitespace()
+            .filter(|w| w.chars().all(char::is_alphanumeric) && w.len() > 2)
+            .collect();
+        if words.len() >= 4 {
+            let mut out = text.to_string();
+            for letter in ["A", "B", "C", "D"] {
+                out.push_str(&format!("\n{letter}. {}", words[rng.below(words.len())]));
+            }
+            out
+        } else {
+            text.to_string()
+        }
+    } else {
+        text.to_string()
+    };
+    if rng.chance(0.2) {
+        body = body.to_lowercase();
+    }
+    format!(
+        "{}{}{}",
+        PREFIXES[rng.below(PREFIXES.len())],
+        body,
+        SUFFIXES[rng.below(SUFFIXES.len())]
+    )
+}
+
+fn features_of(text: &str, out: &mut Features) {
+    analyse_into(&PromptView::from_prompt(text), out);
+}
+
+struct Trainer {
+    epochs: usize,
+    seed: u64,
+}
+
+impl Trainer {
+    fn train(&self, examples: &[&Example]) -> Weights {
+        let mut rng = Rng(self.seed | 1);
+        // Every prompt once as it is and once in another format.
+        let mut items: Vec<(Features, usize)> = Vec::with_capacity(examples.len() * 2);
+        let per_template = env_f32("TRAIN_TEMPLATES", 60.0) as usize;
+        let mut item_weight: Vec<f32> = Vec::new();
+        for (text, label) in templates::generate(&mut rng, per_template) {
+            let mut f = Features::default();
+            features_of(&text, &mut f);
+            items.push((f, label));
+            item_weight.push(1.0);
+        }
+        // Large sources would teach their own style: each counts as the square root of its size.
+        let mut source_size: BTreeMap<&str, usize> = BTreeMap::new();
+        for e in examples {
+            *source_size.entry(e.source.as_str()).or_default() += 1;
+        }
+        let power = env_f32("TRAIN_SOURCE_POWER", 0.5);
+        let mean_size = examples.len() as f32 / source_size.len().max(1) as f32;
+        for e in examples {
+            let mut f = Features::default();
+            features_of(&e.text, &mut f);
+            items.push((f, e.label));
+            let mut g = Features::default();
+            features_of(&variant(&e.text, &mut rng), &mut g);
+            items.push((g, e.label));
+            let w = (mean_size / source_size[e.source.as_str()] as f32).powf(power);
+            item_weight.push(w);
+            item_weight.push(w);
+        }
+        // Each category weighs the same in total, however many prompts it has.
+        let mut counts = [0usize; CLASSES];
+        for (_, l) in &items {
+            counts[*l] += 1;
+        }
+        let class_weight: Vec<f32> = counts
+            .iter()
+            .map(|c| items.len() as f32 / (CLASSES as f32 * (*c).max(1) as f32))
+            .collect();
+        let mut w = Weights::zeros();
+        let mut order: Vec<usize> = (0..items.len()).collect();
+        let l2 = env_f32("TRAIN_L2", 1e-6);
+        let lr0 = env_f32("TRAIN_LR", 0.5);
+        let dense_lr = env_f32("TRAIN_DENSE_LR", 0.1);
+        let mut step = 0usize;
+        for _ in 0..self.epochs {
+            for i in (1..order.len()).rev() {
+                let j = rng.below(i + 1);
+                order.swap(i, j);
+            }
+            for &i in &order {
+                let (f, label) = &items[i];
+                let lr = lr0 / (1.0 + step as f32 / 50_000.0);
+                step += 1;
+                let p = w.probabilities(f);
+                let scale = 1.0 / (f.hashed.len().max(1) as f32).sqrt();
+                let cw = class_weight[*label] * item_weight[i];
+                let mut g = [0.0f32; CLASSES];
+                for k in 0..CLASSES {
+                    g[k] = cw * (p[k] - if k == *label { 1.0 } else { 0.0 });
+                }
+                for &index in &f.hashed {
+                    let at = index as usize * CLASSES;
+                    for k in 0..CLASSES {
+                        let v = &mut w.hashed[at + k];
+                        *v -= lr * (g[k] * scale + l2 * *v);
+                    }
+                }
+                for j in 0..DENSE {
+                    let x = f.dense[j];
+                    if x != 0.0 {
+                        for k in 0..CLASSES {
+                            w.dense[j * CLASSES + k] -= lr * dense_lr * g[k] * x;
+                        }
+                    }
+                }
+                for k in 0..CLASSES {
+                    w.bias[k] -= lr * 0.01 * g[k];
+                }
+            }
+        }
+        // What ships is what is measured: round-trip through the file format.
+        Weights::from_bytes(&w.to_bytes()).unwrap()
+    }
+}
+
+/// Tuning knobs for experiments (the shipped file uses the defaults).
+fn env_f32(name: &str, default: f32) -> f32 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn keyword_label(text: &str) -> usize {
+    analyse(&PromptView::from_prompt(text)).dominant().index()
+}
+
+fn learned_label(w: &Weights, text: &str) -> usize {
+    let mut f = Features::default();
+    features_of(text, &mut f);
+    argmax(&w.probabilities(&f)).index()
+}
+
+fn names() -> [&'static str; 4] {
+    Category::ALL.map(|c| c.as_str())
+}
+
+fn evaluate(trainer: &Trainer, all: &[Example]) {
+    let mut by_source: BTreeMap<&str, Vec<&Example>> = BTreeMap::new();
+    for e in all {
+        by_source.entry(e.source.as_str()).or_default().push(e);
+    }
+    let held: Vec<&str> = by_source
+        .iter()
+        .filter(|(_, v)| v.len() >= 300)
+        .map(|(k, _)| *k)
+        .collect();
+    println!("| held-out source | prompts | labels | learned | keywords |");
+    println!("|---|---|---|---|---|");
+    let mut confusion = [[0usize; CLASSES]; CLASSES];
+    let mut kw_confusion = [[0usize; CLASSES]; CLASSES];
+    let (mut sum_learned, mut sum_kw) = (0.0, 0.0);
+    for source in &held {
+        let train: Vec<&Example> = all.iter().filter(|e| e.source != *source).collect();
+        let w = trainer.train(&train);
+        let test = &by_source[source];
+        let (mut ok, mut kw_ok) = (0usize, 0usize);
+        let mut labels = [0usize; CLASSES];
+        for e in test {
+            let l = learned_label(&w, &e.text);
+            let k = keyword_label(&e.text);
+            confusion[e.label][l] += 1;
+            kw_confusion[e.label][k] += 1;
+            ok += usize::from(l == e.label);
+            kw_ok += usize::from(k == e.label);
+            labels[e.label] += 1;
+            if l != e.label && std::env::var("TRAIN_DUMP").is_ok_and(|d| source.contains(&d)) {
+                let short: String = e.text.chars().take(160).collect();
+                eprintln!(
+                    "[{} as {}] {}",
+                    names()[e.label],
+                    names()[l],
+                    short.replace('\n', " / ")
+                );
+            }
+        }
+        let acc = ok as f64 / test.len() as f64;
+        let kw_acc = kw_ok as f64 / test.len() as f64;
+        sum_learned += acc;
+        sum_kw += kw_acc;
+        let label_text: Vec<String> = (0..CLASSES)
+            .filter(|k| labels[*k] > 0)
+            .map(|k| format!("{} {}", names()[k], labels[k]))
+            .collect();
+        println!(
+            "| {source} | {} | {} | {acc:.3} | {kw_acc:.3} |",
+            test.len(),
+            label_text.join(", ")
+        );
+    }
+    println!(
+        "| **mean of {} sources** | | | **{:.3}** | {:.3} |",
+        held.len(),
+        sum_learned / held.len() as f64,
+        sum_kw / held.len() as f64
+    );
+    for (title, m) in [("learned", &confusion), ("keywords", &kw_confusion)] {
+        println!("\n{title}: rows are the true label, columns the prediction (held-out prompts pooled)\n");
+        println!("| | {} | recall |", names().join(" | "));
+        println!("|---|---|---|---|---|---|");
+        for (t, row) in m.iter().enumerate() {
+            let total: usize = row.iter().sum();
+            let cells: Vec<String> = row.iter().map(|c| c.to_string()).collect();
+            println!(
+                "| {} | {} | {:.3} |",
+                names()[t],
+                cells.join(" | "),
+                row[t] as f64 / total.max(1) as f64
+            );
+        }
+    }
+}
+
+fn multilingual(w: &Weights, path: &str) {
+    let examples = load(path);
+    println!("\n| language | prompt | expected | learned | keywords |");
+    println!("|---|---|---|---|---|");
+    let (mut ok, mut kw_ok) = (0, 0);
+    for e in &examples {
+        let l = learned_label(w, &e.text);
+        let k = keyword_label(&e.text);
+        ok += usize::from(l == e.label);
+        kw_ok += usize::from(k == e.label);
+        let short: String = e.text.chars().take(48).collect();
+        println!(
+            "| {} | {} | {} | {}{} | {}{} |",
+            e.source,
+            short.replace('|', "/").replace('\n', " "),
+            names()[e.label],
+            names()[l],
+            if l == e.label { "" } else { " ✗" },
+            names()[k],
+            if k == e.label { "" } else { " ✗" },
+        );
+    }
+    println!(
+        "| **all** | {} prompts | | **{ok}/{n}** | {kw_ok}/{n} |",
+        examples.len(),
+        n = examples.len()
+    );
+}
+
+fn main() {
+    let mut args = std::env::args().skip(1);
+    let mut corpus = "../shared/data/categories/train.jsonl".to_string();
+    let mut out = "plugins/smarterrouter/data/classifier.bin".to_string();
+    let mut multi = "plugins/smarterrouter/data/multilingual-eval.jsonl".to_string();
+    let mut eval = false;
+    let mut trainer = Trainer {
+        epochs: 4,
+        seed: 20261202,
+    };
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--corpus" => corpus = args.next().unwrap(),
+            "--out" => out = args.next().unwrap(),
+            "--multilingual" => multi = args.next().unwrap(),
+            "--eval" => eval = true,
+            "--epochs" => trainer.epochs = args.next().unwrap().parse().unwrap(),
+            "--seed" => trainer.seed = args.next().unwrap().parse().unwrap(),
+            other => panic!(
+                "unknown argument {other} (see the header of tools/train-classifier/src/main.rs)"
+            ),
+        }
+    }
+    let all = load(&corpus);
+    eprintln!("{} prompts from {corpus}", all.len());
+    if eval {
+        evaluate(&trainer, &all);
+    }
+    let refs: Vec<&Example> = all.iter().collect();
+    let w = trainer.train(&refs);
+    if std::path::Path::new(&multi).exists() {
+        multilingual(&w, &multi);
+    }
+    if !eval {
+        std::fs::write(&out, w.to_bytes()).unwrap();
+        eprintln!("wrote {out}");
+    }
+}
