@@ -31,6 +31,17 @@ pub struct Features {
     pub dense: [f32; DENSE],
     /// Scratch: the keyword ids found in the text (by the analyser's own scan).
     pub keywords: Vec<u32>,
+    /// Set while reading the first or last [`EDGE_BYTES`] of a prompt: features there count
+    /// twice, once marked with where they are.
+    edge_tag: u64,
+}
+
+/// Adds feature `h`, and its copy marked with the edge it is in.
+fn push(out: &mut Features, h: u64) {
+    out.hashed.push(bucket(h));
+    if out.edge_tag != 0 {
+        out.hashed.push(bucket(h ^ out.edge_tag));
+    }
 }
 
 impl Features {
@@ -114,9 +125,8 @@ impl Word {
 }
 
 fn emit(token: u64, out: &mut Features, prev: &mut u64) {
-    out.hashed.push(bucket(token ^ SEED_UNIGRAM));
-    out.hashed
-        .push(bucket(prev.rotate_left(17) ^ token ^ SEED_BIGRAM));
+    push(out, token ^ SEED_UNIGRAM);
+    push(out, prev.rotate_left(17) ^ token ^ SEED_BIGRAM);
     *prev = token;
 }
 
@@ -128,7 +138,7 @@ fn finish(w: Word, out: &mut Features, prev: &mut u64) {
     }
     emit(w.hash, out, prev);
     if w.chars >= 5 {
-        out.hashed.push(bucket(w.prefix ^ SEED_PREFIX));
+        push(out, w.prefix ^ SEED_PREFIX);
         let mut s = FNV_START;
         let mut buf = [0u8; 4];
         for c in w.last {
@@ -136,12 +146,13 @@ fn finish(w: Word, out: &mut Features, prev: &mut u64) {
                 s = fnv(s, b);
             }
         }
-        out.hashed.push(bucket(s ^ SEED_SUFFIX));
+        push(out, s ^ SEED_SUFFIX);
     }
 }
 
-/// Adds the features of `text` (lower-cased as it is read) to `out`.
-pub fn extract(text: &str, out: &mut Features) {
+/// Adds the features of `text` (lower-cased as it is read) to `out`; tokens before byte
+/// `first_until` and from byte `last_from` on also count as the prompt's first and last words.
+pub fn extract(text: &str, out: &mut Features, first_until: usize, last_from: usize) {
     let mut prev: u64 = 0;
     let mut word: Option<Word> = None;
     let mut lines = 0u32;
@@ -154,7 +165,14 @@ pub fn extract(text: &str, out: &mut Features) {
     let mut line_chars = 0u32;
     let mut first_on_line = '\0';
     let mut second_on_line = '\0';
-    for raw in text.chars() {
+    for (at, raw) in text.char_indices() {
+        out.edge_tag = if at < first_until {
+            SEED_FIRST
+        } else if at >= last_from {
+            SEED_LAST
+        } else {
+            0
+        };
         chars += 1;
         if raw == '\n' {
             if line_chars > 0 {
@@ -229,9 +247,17 @@ pub fn extract(text: &str, out: &mut Features) {
             emit(h, out, &mut prev);
         }
     }
+    out.edge_tag = if text.len() < first_until {
+        SEED_FIRST
+    } else if text.len() >= last_from {
+        SEED_LAST
+    } else {
+        0
+    };
     if let Some(w) = word.take() {
         finish(w, out, &mut prev);
     }
+    out.edge_tag = 0;
     if line_chars > 0 {
         lines += 1;
         if matches!(last_visible, ';' | '{' | '}') || line_indent >= 4 {
@@ -483,16 +509,24 @@ pub fn argmax(p: &[f32; CLASSES]) -> Category {
 pub fn text_features(text: &str, keyword_scores: [f32; 4], keywords: &[u32], out: &mut Features) {
     out.clear();
     let (head, tail) = super::analysis::bounded(text);
-    for part in [head, tail] {
-        if !part.is_empty() {
-            extract(part, out);
-        }
+    if tail.is_empty() {
+        let last_from = head.len().saturating_sub(EDGE_BYTES).max(EDGE_BYTES);
+        extract(head, out, EDGE_BYTES, last_from);
+    } else {
+        extract(head, out, EDGE_BYTES, usize::MAX);
+        extract(tail, out, 0, tail.len().saturating_sub(EDGE_BYTES));
     }
     for id in keywords {
         out.hashed.push(bucket(u64::from(*id) ^ SEED_KEYWORD));
     }
     set_keyword_scores(out, keyword_scores);
 }
+
+/// How much of each end of a prompt counts as its instruction: a passage in between says less
+/// about the task than the request before or after it.
+const EDGE_BYTES: usize = 500;
+const SEED_FIRST: u64 = 0x0f1e_2d3c_4b5a_6978;
+const SEED_LAST: u64 = 0x8796_a5b4_c3d2_e1f0;
 
 #[cfg(test)]
 mod tests {
