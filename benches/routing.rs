@@ -70,6 +70,18 @@ fn bench(c: &mut Criterion) {
             ))
         })
     });
+    let short = "Write a haiku about the ocean.";
+    c.bench_function("analyse short prompt (keywords)", |b| {
+        b.iter(|| black_box(analyse(&PromptView::from_prompt(black_box(short)))))
+    });
+    c.bench_function("analyse short prompt (learned)", |b| {
+        b.iter(|| {
+            black_box(analyse_with(
+                &PromptView::from_prompt(black_box(short)),
+                Some(learned),
+            ))
+        })
+    });
     let analysis = analyse(&PromptView::from_prompt(&two_kb));
     c.bench_function("score 20 models", |b| {
         b.iter(|| black_box(score_facts(black_box(&analysis), &models, &settings)))
