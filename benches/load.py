@@ -21,7 +21,9 @@ The "seed" mode is the original's own benchmark, `hey -c 10 -n 100 -m POST` of
 lacks -m POST, and any server answers its GET with 405); direct gets the same body with a model.
 
 With --baseline-bin PATH a second router (another build, e.g. the previous commit's) runs against
-the same mock in the same run, so a change can be measured before and after side by side.
+the same mock in the same run, so a change can be measured before and after side by side;
+--baseline-router-yaml adds settings under its router: (the same build with a feature off:
+--baseline-bin target/release/smarterrouter --baseline-router-yaml '  routing: {classifier: keywords}').
 
 Usage: benches/load.py [--runs 3] [--seconds 5] [--tokens 5] [--threads 2] [--latency-ms 0]
                        [--baseline-bin PATH] [--modes non-streaming,streaming,...]
@@ -145,6 +147,8 @@ def main():
     parser.add_argument("--threads", type=int, default=2, help="router worker threads (Pingora `threads`)")
     parser.add_argument("--latency-ms", type=int, default=0, help="mock delay before each answer")
     parser.add_argument("--baseline-bin", help="another smarterrouter binary to measure in the same run")
+    parser.add_argument("--baseline-router-yaml", default="",
+                        help="lines added under router: for the baseline (e.g. '  routing: {classifier: keywords}')")
     parser.add_argument("--modes", default=",".join(MODES), help=f"comma-separated, of {', '.join(MODES)}")
     args = parser.parse_args()
     args.modes = [m for m in args.modes.split(",") if m]
@@ -177,6 +181,8 @@ def main():
                 "  rate_limit: {enabled: true, requests_per_minute: 1000000000}\n"
                 if name == "protected" else ""
             )
+            if name == "baseline" and args.baseline_router_yaml:
+                protection += args.baseline_router_yaml.rstrip("\n") + "\n"
             conf.write_text(
                 f"threads: {args.threads}\ngrace_period_seconds: 0\npid_file: {workdir}/{name}.pid\nupgrade_sock: {workdir}/{name}.sock\n"
                 f"router:\n  host: 127.0.0.1\n  port: {port}\n  data_dir: {workdir}/{name}-data\n  profiling: {{auto: false}}\n  admin: {{listen: 127.0.0.1:{admin_port}}}\n"
