@@ -187,8 +187,9 @@ impl MemoryViews {
 }
 
 impl RouterState {
-    /// Builds the shared state. Starts nothing (no thread, no task, no file opened): Pingora may
-    /// still fork to daemonise; the store opens in the store service.
+    /// Builds the shared state. Starts nothing (no thread, no task; the only file read is
+    /// `router.routing.classifier_weights`, when set): Pingora may still fork to daemonise; the
+    /// store opens in the store service.
     pub fn new(loaded: &config::LoadedConfig) -> Result<Arc<Self>, StartError> {
         let classifier = classifier_from_config(&loaded.router.routing)?;
         let feedback = Arc::new(routing::feedback::FeedbackIndex::new(

@@ -116,14 +116,17 @@ struct TextScore {
 }
 
 pub fn analyse(view: &PromptView<'_>) -> PromptAnalysis {
-    analyse_collecting(view, None)
+    analyse_collecting(view, None).0
 }
 
 /// [`analyse`], also collecting the keywords found in the last user turn (for the classifier).
+/// Also returns the last user turn's own category scores, as [`analyse`] gives them for that
+/// turn alone (what the classifier was trained with, whatever the history or system prompt).
 fn analyse_collecting(
     view: &PromptView<'_>,
     mut last_turn_keywords: Option<&mut Vec<u32>>,
-) -> PromptAnalysis {
+) -> (PromptAnalysis, [f32; 4]) {
+    let mut last_turn_scores = [0.0f32; 4];
     let mut seen = vec![false; KEYWORDS.len()];
     let mut scores = [0.0f32; 4];
     let mut complexity = 0.0f32;
@@ -169,8 +172,10 @@ fn analyse_collecting(
         if i == 0 {
             indicators = score.indicators;
             complexity += structure_complexity(text, head, tail);
+            last_turn_scores = score.categories.map(|s| s.clamp(0.0, 1.0));
             if has_code(head) || has_code(tail) {
                 scores[Category::Coding.index()] = 1.0;
+                last_turn_scores[Category::Coding.index()] = 1.0;
             }
         }
     }
@@ -196,10 +201,12 @@ fn analyse_collecting(
         };
     }
     let mut scores = scores.map(|s| s.clamp(0.0, 1.0));
-    if scores.iter().all(|s| *s == 0.0) {
-        scores[Category::Factual.index()] = 0.5;
+    for s in [&mut scores, &mut last_turn_scores] {
+        if s.iter().all(|v| *v == 0.0) {
+            s[Category::Factual.index()] = 0.5;
+        }
     }
-    PromptAnalysis {
+    let analysis = PromptAnalysis {
         scores,
         complexity: complexity.clamp(0.0, 1.0),
         vision: view.has_images,
@@ -207,7 +214,8 @@ fn analyse_collecting(
         json: view.wants_json,
         scanned_bytes,
         total_bytes,
-    }
+    };
+    (analysis, last_turn_scores)
 }
 
 thread_local! {
@@ -245,9 +253,9 @@ pub fn analyse_into(
 ) -> PromptAnalysis {
     let mut ids = std::mem::take(&mut features.keywords);
     ids.clear();
-    let analysis = analyse_collecting(view, Some(&mut ids));
+    let (analysis, last_turn_scores) = analyse_collecting(view, Some(&mut ids));
     let text = view.user_turns.last().copied().unwrap_or("");
-    super::classifier::text_features(text, analysis.scores, &ids, features);
+    super::classifier::text_features(text, last_turn_scores, &ids, features);
     features.keywords = ids;
     analysis
 }

@@ -310,6 +310,8 @@ pub enum WeightsError {
     Length(usize),
     #[error("weights file checksum does not match: the file is damaged")]
     Checksum,
+    #[error("weights file holds a non-finite or zero scale, weight or bias (a diverged training run?): retrain")]
+    NonFinite,
 }
 
 impl Weights {
@@ -460,7 +462,12 @@ impl Weights {
         at += HASHED * CLASSES * 2;
         let dense: Vec<f32> = (0..DENSE * CLASSES).map(|i| float(at + 4 * i)).collect();
         at += DENSE * CLASSES * 4;
-        let bias = std::array::from_fn(|k| float(at + 4 * k));
+        let bias: [f32; CLASSES] = std::array::from_fn(|k| float(at + 4 * k));
+        let finite = scales.iter().all(|s| s.is_finite() && *s > 0.0)
+            && dense.iter().chain(bias.iter()).all(|v| v.is_finite());
+        if !finite {
+            return Err(WeightsError::NonFinite);
+        }
         Ok(Weights {
             hashed: Vec::new(),
             quantised,
@@ -605,5 +612,32 @@ mod tests {
             Weights::from_bytes(b"{\"json\": 1}"),
             Err(WeightsError::Magic)
         );
+        let mut diverged = SHIPPED.as_ref().unwrap().clone();
+        diverged.bias[2] = f32::NAN;
+        assert_eq!(
+            Weights::from_bytes(&diverged.to_bytes()),
+            Err(WeightsError::NonFinite)
+        );
+    }
+
+    #[test]
+    fn history_and_system_prompt_do_not_change_the_last_turns_features() {
+        use crate::routing::analysis::analyse_into;
+        let text = "What is the capital of Peru?";
+        let mut alone = Features::default();
+        analyse_into(&PromptView::from_prompt(text), &mut alone);
+        let mut in_chat = Features::default();
+        let view = PromptView {
+            user_turns: vec!["write a python function with unit tests", text],
+            system: vec!["You are a senior software engineer. Answer with code."],
+            wants_json: true,
+            ..PromptView::default()
+        };
+        analyse_into(&view, &mut in_chat);
+        assert_eq!(
+            alone.dense, in_chat.dense,
+            "as trained: the last turn alone"
+        );
+        assert_eq!(alone.hashed, in_chat.hashed);
     }
 }

@@ -50,15 +50,18 @@ pub struct QualityProfile {
 /// How many prompts' worth of evidence the size/name prior counts as. The suites send 3 to 5
 /// prompts per category, so with 4: equal evidence (every model 0/3) keeps the priors' order (the
 /// posterior is monotone in the prior); 3/3 against 0/3 overrides a prior gap of up to 0.75 and
-/// 5/5 against 0/5 one of up to 1.25 (every gap between real models); 2/3 against 1/3 only one
-/// below 0.25, as thin evidence should.
+/// 5/5 against 0/5 any gap between priors up to 1 (70B); 2/3 against 1/3 only one below 0.25, as
+/// thin evidence should. The part of a prior above 1 is kept beside the evidence.
 pub const PRIOR_STRENGTH: f32 = 4.0;
 
 /// The posterior mean quality: the prior as `PRIOR_STRENGTH` pseudo-prompts, plus the evidence.
+/// A prior above 1 (models past 70B) mixes as 1 and keeps its excess, so passing every prompt
+/// never lowers a large model below its unmeasured self.
 pub fn posterior(prior: f32, evidence: Option<Evidence>) -> f32 {
     match evidence {
         Some(e) if e.trials > 0.0 => {
-            (PRIOR_STRENGTH * prior + e.successes) / (PRIOR_STRENGTH + e.trials)
+            let base = prior.min(1.0);
+            (PRIOR_STRENGTH * base + e.successes) / (PRIOR_STRENGTH + e.trials) + (prior - base)
         }
         _ => prior,
     }
@@ -639,8 +642,8 @@ mod tests {
         let priors = [0.2, 0.45, 0.7, 1.2];
         let post: Vec<f32> = priors.iter().map(|p| posterior(*p, none(3.0))).collect();
         assert!(post.windows(2).all(|w| w[0] < w[1]), "{post:?}");
-        // 5/5 beats 0/5 across the widest prior gap.
-        assert!(posterior(0.05, all(5.0)) > posterior(1.2, none(5.0)));
+        // 5/5 beats 0/5 across the widest gap of priors up to 70B (1.0).
+        assert!(posterior(0.05, all(5.0)) > posterior(1.0, none(5.0)));
         // 2/3 against 1/3 moves a close pair, not a distant one.
         assert!(
             posterior(
@@ -673,5 +676,7 @@ mod tests {
             )
         );
         assert_eq!(posterior(0.3, None), 0.3);
+        // A model past 70B that passes everything is not made worse by being measured.
+        assert!(posterior(1.2, all(5.0)) >= 1.2);
     }
 }
