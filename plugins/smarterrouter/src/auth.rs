@@ -25,6 +25,10 @@ pub struct Client {
     pub models: Vec<String>,
     /// Its own rate, over `router.rate_limit.requests_per_minute`.
     pub requests_per_minute: Option<u32>,
+    /// `tenant:<name>`, its part of the cache key (built once, not per request).
+    pub cache_identity: String,
+    /// `key:<name>`, its rate-limit bucket.
+    pub rate_key: String,
 }
 
 impl Client {
@@ -114,8 +118,11 @@ impl ClientKeys {
         let mut by_hash = HashMap::new();
         for entry in &config.api_keys {
             let digest = hash(entry.key.as_bytes());
+            let name = entry.name.clone().unwrap_or_else(|| default_name(&digest));
             let client = Arc::new(Client {
-                name: entry.name.clone().unwrap_or_else(|| default_name(&digest)),
+                cache_identity: format!("tenant:{name}"),
+                rate_key: format!("key:{name}"),
+                name,
                 models: entry.models.iter().map(|m| m.trim().to_string()).collect(),
                 requests_per_minute: entry.requests_per_minute,
             });

@@ -26,6 +26,19 @@ pub struct Verdict {
     pub retry_after_secs: u64,
 }
 
+impl Verdict {
+    /// Let through, with the whole budget left (when the limiter cannot count).
+    fn open(per_minute: u32) -> Self {
+        Verdict {
+            allowed: true,
+            limit: per_minute,
+            remaining: per_minute,
+            reset_secs: 0,
+            retry_after_secs: 0,
+        }
+    }
+}
+
 /// What decides whether a client may go on (one process now; a shared store later).
 pub trait Limiter: Send + Sync {
     /// Counts one request of `client`, allowed `per_minute` a minute.
@@ -69,13 +82,7 @@ impl Limiter for TokenBuckets {
         let capacity = f64::from(per_minute);
         let Ok(mut buckets) = self.buckets.lock() else {
             // A poisoned lock must not lock everyone out.
-            return Verdict {
-                allowed: true,
-                limit: per_minute,
-                remaining: per_minute,
-                reset_secs: 0,
-                retry_after_secs: 0,
-            };
+            return Verdict::open(per_minute);
         };
         if buckets.len() >= self.max_clients && !buckets.contains_key(client) {
             buckets.retain(|_, b| refilled(*b, capacity, now) < capacity);
@@ -83,10 +90,19 @@ impl Limiter for TokenBuckets {
                 buckets.clear();
             }
         }
-        let bucket = buckets.entry(client.to_string()).or_insert(Bucket {
-            tokens: capacity,
-            updated: now,
-        });
+        // Only a new client's name is copied: the known ones are looked up by reference.
+        if !buckets.contains_key(client) {
+            buckets.insert(
+                client.to_string(),
+                Bucket {
+                    tokens: capacity,
+                    updated: now,
+                },
+            );
+        }
+        let Some(bucket) = buckets.get_mut(client) else {
+            return Verdict::open(per_minute);
+        };
         let mut tokens = refilled(*bucket, capacity, now);
         let allowed = tokens >= 1.0;
         if allowed {

@@ -37,23 +37,19 @@ pub struct Usage {
 
 /// The usage fields of the last frame in `tail` that carries them.
 pub fn scan(tail: &[u8]) -> Usage {
-    let last = |keys: &[&str]| keys.iter().find_map(|k| last_number(tail, k));
+    let last = |keys: &[&[u8]]| keys.iter().find_map(|k| last_number(tail, k));
     Usage {
-        input_tokens: last(&["prompt_tokens", "prompt_eval_count"]),
-        output_tokens: last(&["completion_tokens", "eval_count"]),
-        generation_ns: last(&["eval_duration"]),
+        input_tokens: last(&[b"\"prompt_tokens\"", b"\"prompt_eval_count\""]),
+        output_tokens: last(&[b"\"completion_tokens\"", b"\"eval_count\""]),
+        generation_ns: last(&[b"\"eval_duration\""]),
     }
 }
 
-/// The number after the last `"key":` in `text`. A key inside a string value is escaped
-/// (`\"key\"`), so it never matches.
-fn last_number(text: &[u8], key: &str) -> Option<u64> {
-    let mut quoted = Vec::with_capacity(key.len() + 2);
-    quoted.push(b'"');
-    quoted.extend_from_slice(key.as_bytes());
-    quoted.push(b'"');
+/// The number after the last `quoted` key (`"key"`) and a colon in `text`. A key inside a
+/// string value is escaped (`\"key\"`), so it never matches.
+fn last_number(text: &[u8], quoted: &[u8]) -> Option<u64> {
     let mut end = text.len();
-    while let Some(at) = find_last(&text[..end], &quoted) {
+    while let Some(at) = find_last(&text[..end], quoted) {
         let rest = &text[at + quoted.len()..];
         let rest = trim_start(rest);
         if let Some(rest) = rest.strip_prefix(b":") {

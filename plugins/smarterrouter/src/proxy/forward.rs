@@ -68,14 +68,10 @@ pub async fn prepare(
     };
     let cache_control = header(http::header::CACHE_CONTROL);
     // Answers are never shared across tenants (nor, without keys, across Authorization values).
-    let tenant = ctx
-        .request
-        .client
-        .as_ref()
-        .map(|c| format!("tenant:{}", c.name));
-    let identity = tenant
-        .as_deref()
-        .or_else(|| header(http::header::AUTHORIZATION));
+    let identity = match ctx.request.client.as_deref() {
+        Some(client) => Some(client.cache_identity.as_str()),
+        None => header(http::header::AUTHORIZATION),
+    };
     let routed_request = RoutedRequest {
         endpoint,
         body: &parsed.body,

@@ -135,11 +135,15 @@ fn rate_limited(
         Endpoint::Local(_) => return None,
     };
     let client = ctx.request.client.as_deref();
+    let address;
     let (who, key_rate) = match client {
-        Some(client) => (format!("key:{}", client.name), client.requests_per_minute),
-        None => (client_address(state, session), None),
+        Some(client) => (client.rate_key.as_str(), client.requests_per_minute),
+        None => {
+            address = client_address(state, session);
+            (address.as_str(), None)
+        }
     };
-    let verdict = limits.check(class, &who, key_rate, std::time::Instant::now());
+    let verdict = limits.check(class, who, key_rate, std::time::Instant::now());
     if verdict.allowed {
         return None;
     }

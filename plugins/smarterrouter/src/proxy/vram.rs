@@ -22,8 +22,8 @@ pub async fn admit(state: &RouterState, ctx: &mut RequestCtx) -> Result<()> {
     let model = routed.decision.model.clone();
     let monitor = &state.vram;
     let now = crate::store::now_unix_ms();
-    if let Some((node_id, used)) = ctx.vram_use.take() {
-        monitor.usage.end(node_id, &used, now);
+    if let Some(used) = ctx.vram_use.take() {
+        monitor.usage.end(&used, now);
     }
     // A retry on another node: the previous attempt's watchdog no longer applies.
     cancel_watch(ctx);
@@ -142,10 +142,7 @@ fn cancel_watch(ctx: &mut RequestCtx) {
 /// In `logging`: the request no longer uses its model.
 pub fn release(state: &RouterState, ctx: &mut RequestCtx) {
     cancel_watch(ctx);
-    if let Some((node_id, model)) = ctx.vram_use.take() {
-        state
-            .vram
-            .usage
-            .end(node_id, &model, crate::store::now_unix_ms());
+    if let Some(used) = ctx.vram_use.take() {
+        state.vram.usage.end(&used, crate::store::now_unix_ms());
     }
 }

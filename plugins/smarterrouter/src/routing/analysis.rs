@@ -285,17 +285,21 @@ fn is_word_char(c: char) -> bool {
     c == '_' || (c.is_alphanumeric() && !unspaced)
 }
 
-/// Calls `hit` with the index (into `KEYWORDS`) of every keyword found in `text` as a whole word
-/// (or, in scripts written without spaces, anywhere).
-pub fn keyword_matches(text: &str, mut hit: impl FnMut(usize)) {
+/// One pass of the automaton; each keyword counts once per text (`seen`, checked before the
+/// word-boundary test), and is added to `ids`.
+fn scan(text: &str, seen: &mut [bool], mut ids: Option<&mut Vec<u32>>) -> TextScore {
+    let mut score = TextScore::default();
     let Some(matcher) = MATCHER.as_ref() else {
-        return;
+        return score;
     };
     for m in matcher.find_overlapping_iter(text) {
         let id = m.pattern().as_usize();
-        let Some(keyword) = KEYWORDS.get(id) else {
+        let (Some(keyword), Some(already)) = (KEYWORDS.get(id), seen.get(id).copied()) else {
             continue;
         };
+        if already {
+            continue;
+        }
         let pattern = keyword.pattern.as_bytes();
         let starts_word = pattern.first().is_some_and(u8::is_ascii_alphanumeric);
         let ends_word = pattern.last().is_some_and(u8::is_ascii_alphanumeric);
@@ -305,23 +309,10 @@ pub fn keyword_matches(text: &str, mut hit: impl FnMut(usize)) {
                 .next_back()
                 .is_some_and(is_word_char);
         let after_ok = !ends_word || !text[m.end()..].chars().next().is_some_and(is_word_char);
-        if before_ok && after_ok {
-            hit(id);
+        if !(before_ok && after_ok) {
+            continue;
         }
-    }
-}
-
-/// One pass of the automaton; each keyword counts once per text (`seen`), and is added to `ids`.
-fn scan(text: &str, seen: &mut [bool], mut ids: Option<&mut Vec<u32>>) -> TextScore {
-    let mut score = TextScore::default();
-    keyword_matches(text, |id| {
-        let (Some(keyword), Some(already)) = (KEYWORDS.get(id), seen.get_mut(id)) else {
-            return;
-        };
-        if *already {
-            return;
-        }
-        *already = true;
+        seen[id] = true;
         if let Some(ids) = ids.as_deref_mut() {
             ids.push(id as u32);
         }
@@ -330,7 +321,7 @@ fn scan(text: &str, seen: &mut [bool], mut ids: Option<&mut Vec<u32>>) -> TextSc
             Kind::Complexity => score.complexity += keyword.weight,
             Kind::CodingIndicator => score.indicators += 1,
         }
-    });
+    }
     score
 }
 

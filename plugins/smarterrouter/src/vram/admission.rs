@@ -41,9 +41,10 @@ impl UsageBook {
         }
     }
 
-    pub fn end(&self, node: usize, model: &str, now_ms: u64) {
+    /// `key` is the `(node, model)` the request counted under (`RequestCtx::vram_use`).
+    pub fn end(&self, key: &(usize, String), now_ms: u64) {
         if let Ok(mut map) = self.map.lock() {
-            if let Some(usage) = map.get_mut(&(node, model.to_string())) {
+            if let Some(usage) = map.get_mut(key) {
                 usage.in_flight = usage.in_flight.saturating_sub(1);
                 usage.last_used_ms = now_ms;
             }
@@ -406,7 +407,7 @@ mod tests {
                 admitted_ms: 0
             }
         );
-        book.end(0, "m", 30);
+        book.end(&(0, "m".to_string()), 30);
         assert_eq!(
             book.of(0, "m"),
             Usage {
