@@ -338,17 +338,23 @@ fn structure_complexity(full: &str, head: &str, tail: &str) -> f32 {
     if questions > 2 {
         c += 0.1;
     }
-    let lines = head.matches('\n').count() + tail.matches('\n').count();
+    let lines = memchr::memchr_iter(b'\n', head.as_bytes()).count()
+        + memchr::memchr_iter(b'\n', tail.as_bytes()).count();
     if lines > 5 {
         c += 0.1;
     }
     c
 }
 
+/// A Markdown code fence (three backticks) anywhere in the text.
+pub fn has_fence(text: &str) -> bool {
+    memchr::memmem::find(text.as_bytes(), b"```").is_some()
+}
+
 /// Code in the text: a fence, or lines that start like code, or several lines ending like code.
 /// (The original's bare substring "let " made "let me know" a coding prompt.)
 fn has_code(text: &str) -> bool {
-    if text.contains("```") {
+    if has_fence(text) {
         return true;
     }
     const STARTS: &[&str] = &[

@@ -100,16 +100,6 @@ impl Word {
         }
     }
 
-    fn push_ascii(&mut self, b: u8) {
-        self.hash = fnv(self.hash, b);
-        if self.chars < 4 {
-            self.prefix = fnv(self.prefix, b);
-        }
-        self.numeric &= b.is_ascii_digit();
-        self.last = [self.last[1], self.last[2], b as char];
-        self.chars += 1;
-    }
-
     fn push(&mut self, c: char) {
         let mut buf = [0u8; 4];
         for b in c.encode_utf8(&mut buf).bytes() {
@@ -150,117 +140,206 @@ fn finish(w: Word, out: &mut Features, prev: &mut u64) {
     }
 }
 
+/// A non-ASCII char: lower-cased, it continues the word, ends it, or (CJK, symbols) is a token
+/// of its own.
+fn read_non_ascii(raw: char, word: &mut Option<Word>, out: &mut Features, prev: &mut u64) {
+    for c in raw.to_lowercase() {
+        let in_word = (c.is_alphanumeric() || c == '_') && !unspaced(c);
+        if in_word {
+            word.get_or_insert_with(Word::new).push(c);
+            continue;
+        }
+        if let Some(w) = word.take() {
+            finish(w, out, prev);
+        }
+        if c.is_whitespace() {
+            continue;
+        }
+        let mut h = FNV_START ^ 0x5359_4d42;
+        let mut buf = [0u8; 4];
+        for b in c.encode_utf8(&mut buf).bytes() {
+            h = fnv(h, b);
+        }
+        emit(h, out, prev);
+    }
+}
+
+/// The state of the line being read, for the structure features.
+struct Lines {
+    lines: u32,
+    code_lines: u32,
+    options: u32,
+    start: bool,
+    indent: u32,
+    chars: u32,
+    first: char,
+    second: char,
+    last_visible: char,
+}
+
+impl Lines {
+    fn new() -> Self {
+        Lines {
+            lines: 0,
+            code_lines: 0,
+            options: 0,
+            start: true,
+            indent: 0,
+            chars: 0,
+            first: '\0',
+            second: '\0',
+            last_visible: '\0',
+        }
+    }
+
+    /// One char that is not part of an ASCII word run.
+    fn char(&mut self, raw: char) {
+        if raw == '\n' {
+            if self.chars > 0 {
+                self.lines += 1;
+                if matches!(self.last_visible, ';' | '{' | '}' | ':' | ')') || self.indent >= 4 {
+                    self.code_lines += 1;
+                }
+                if matches!(self.first, 'A'..='E' | 'a'..='e')
+                    && matches!(self.second, '.' | ')' | ':')
+                {
+                    self.options += 1;
+                }
+            }
+            self.start = true;
+            self.indent = 0;
+            self.chars = 0;
+            self.first = '\0';
+            self.second = '\0';
+        } else if self.start && (raw == ' ' || raw == '\t') {
+            self.indent += if raw == '\t' { 4 } else { 1 };
+        } else if !raw.is_whitespace() {
+            self.visible(raw, raw, 1);
+        }
+    }
+
+    /// `count` visible chars in a row, the first `first` and the last `last`; `second` is
+    /// taken from the caller when the run is longer than one.
+    fn visible(&mut self, first: char, last: char, count: u32) {
+        if self.chars == 0 {
+            self.first = first;
+        } else if self.chars == 1 {
+            self.second = first;
+        }
+        self.chars += count;
+        self.start = false;
+        self.last_visible = last;
+    }
+}
+
+fn is_word_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b == b'_'
+}
+
+/// Each ASCII word byte lower-cased, every other byte 0.
+static WORD_LOWER: [u8; 256] = {
+    let mut table = [0u8; 256];
+    let mut b = 0;
+    while b < 128 {
+        let byte = b as u8;
+        if byte.is_ascii_alphanumeric() || byte == b'_' {
+            table[b] = byte.to_ascii_lowercase();
+        }
+        b += 1;
+    }
+    table
+};
+
 /// Adds the features of `text` (lower-cased as it is read) to `out`; tokens before byte
 /// `first_until` and from byte `last_from` on also count as the prompt's first and last words.
+/// Runs of ASCII word bytes, most of any prompt, take a tight loop of their own; everything
+/// else goes char by char (a test holds it to the plain char-by-char reading).
 pub fn extract(text: &str, out: &mut Features, first_until: usize, last_from: usize) {
-    let mut prev: u64 = 0;
-    let mut word: Option<Word> = None;
-    let mut lines = 0u32;
-    let mut code_lines = 0u32;
-    let mut line_start = true;
-    let mut line_indent = 0u32;
-    let mut last_visible = '\0';
-    let (mut digits, mut operators, mut chars) = (0u32, 0u32, 0u32);
-    let mut options = 0u32;
-    let mut line_chars = 0u32;
-    let mut first_on_line = '\0';
-    let mut second_on_line = '\0';
-    for (at, raw) in text.char_indices() {
-        out.edge_tag = if at < first_until {
+    let tag_at = |at: usize| {
+        if at < first_until {
             SEED_FIRST
         } else if at >= last_from {
             SEED_LAST
         } else {
             0
+        }
+    };
+    let bytes = text.as_bytes();
+    let mut prev: u64 = 0;
+    let mut word: Option<Word> = None;
+    let mut line = Lines::new();
+    let (mut digits, mut operators, mut chars) = (0u32, 0u32, 0u32);
+    let mut at = 0;
+    while let Some(&b) = bytes.get(at) {
+        if is_word_byte(b) {
+            let w = word.get_or_insert_with(Word::new);
+            let start = at;
+            let mut run_digits = 0u32;
+            let (mut hash, mut prefix, mut word_chars) = (w.hash, w.prefix, w.chars);
+            while let Some(&c) = bytes.get(at).map(|&b| &WORD_LOWER[usize::from(b)]) {
+                if c == 0 {
+                    break;
+                }
+                hash = fnv(hash, c);
+                if word_chars < 4 {
+                    prefix = fnv(prefix, c);
+                }
+                word_chars += 1;
+                run_digits += u32::from(c.wrapping_sub(b'0') < 10);
+                at += 1;
+            }
+            let run = &bytes[start..at];
+            (w.hash, w.prefix, w.chars) = (hash, prefix, word_chars);
+            w.numeric &= run_digits as usize == run.len();
+            for &b in &run[run.len().saturating_sub(3)..] {
+                w.last = [w.last[1], w.last[2], b.to_ascii_lowercase() as char];
+            }
+            let count = run.len() as u32;
+            if line.chars == 0 && count > 1 {
+                line.second = run[1] as char;
+            }
+            line.visible(run[0] as char, run[run.len() - 1] as char, count);
+            digits += run_digits;
+            chars += count;
+            continue;
+        }
+        let raw = if b < 0x80 {
+            b as char
+        } else {
+            text[at..].chars().next().unwrap_or('\0')
         };
+        let width = raw.len_utf8();
         chars += 1;
-        if raw == '\n' {
-            if line_chars > 0 {
-                lines += 1;
-                if matches!(last_visible, ';' | '{' | '}' | ':' | ')') || line_indent >= 4 {
-                    code_lines += 1;
-                }
-                if matches!(first_on_line, 'A'..='E' | 'a'..='e')
-                    && matches!(second_on_line, '.' | ')' | ':')
-                {
-                    options += 1;
-                }
-            }
-            line_start = true;
-            line_indent = 0;
-            line_chars = 0;
-            first_on_line = '\0';
-            second_on_line = '\0';
-        } else if line_start && (raw == ' ' || raw == '\t') {
-            line_indent += if raw == '\t' { 4 } else { 1 };
-        } else if !raw.is_whitespace() {
-            if line_chars == 0 {
-                first_on_line = raw;
-            } else if line_chars == 1 {
-                second_on_line = raw;
-            }
-            line_chars += 1;
-            line_start = false;
-            last_visible = raw;
-        }
-        if raw.is_ascii_digit() {
-            digits += 1;
-        }
+        line.char(raw);
         if matches!(
             raw,
             '=' | '+' | '*' | '/' | '^' | '<' | '>' | '%' | '$' | '\\' | '|' | '&'
         ) {
             operators += 1;
         }
-        if raw.is_ascii() {
-            let c = raw.to_ascii_lowercase();
-            if c.is_ascii_alphanumeric() || c == '_' {
-                word.get_or_insert_with(Word::new).push_ascii(c as u8);
-                continue;
-            }
+        out.edge_tag = tag_at(at);
+        if b < 0x80 {
             if let Some(w) = word.take() {
                 finish(w, out, &mut prev);
             }
-            if !c.is_ascii_whitespace() {
-                emit(fnv(FNV_START ^ 0x5359_4d42, c as u8), out, &mut prev);
+            if !b.is_ascii_whitespace() {
+                emit(fnv(FNV_START ^ 0x5359_4d42, b), out, &mut prev);
             }
-            continue;
+        } else {
+            read_non_ascii(raw, &mut word, out, &mut prev);
         }
-        for c in raw.to_lowercase() {
-            let in_word = (c.is_alphanumeric() || c == '_') && !unspaced(c);
-            if in_word {
-                word.get_or_insert_with(Word::new).push(c);
-                continue;
-            }
-            if let Some(w) = word.take() {
-                finish(w, out, &mut prev);
-            }
-            if c.is_whitespace() {
-                continue;
-            }
-            // A CJK character, or a symbol: a token of its own.
-            let mut h = FNV_START ^ 0x5359_4d42;
-            let mut buf = [0u8; 4];
-            for b in c.encode_utf8(&mut buf).bytes() {
-                h = fnv(h, b);
-            }
-            emit(h, out, &mut prev);
-        }
+        at += width;
     }
-    out.edge_tag = if text.len() < first_until {
-        SEED_FIRST
-    } else if text.len() >= last_from {
-        SEED_LAST
-    } else {
-        0
-    };
+    out.edge_tag = tag_at(text.len());
     if let Some(w) = word.take() {
         finish(w, out, &mut prev);
     }
     out.edge_tag = 0;
-    if line_chars > 0 {
+    let mut lines = line.lines;
+    let mut code_lines = line.code_lines;
+    if line.chars > 0 {
         lines += 1;
-        if matches!(last_visible, ';' | '{' | '}') || line_indent >= 4 {
+        if matches!(line.last_visible, ';' | '{' | '}') || line.indent >= 4 {
             code_lines += 1;
         }
     }
@@ -269,11 +348,13 @@ pub fn extract(text: &str, out: &mut Features, first_until: usize, last_from: us
     d[4] += (digits as f32 / chars * 10.0).min(1.0);
     d[5] += (operators as f32 / chars * 20.0).min(1.0);
     d[6] += code_lines as f32 / lines.max(1) as f32;
-    d[7] += f32::from(u8::from(last_visible == '?' || last_visible == '？'));
-    d[8] += (options as f32 / 4.0).min(1.0);
+    d[7] += f32::from(u8::from(
+        line.last_visible == '?' || line.last_visible == '？',
+    ));
+    d[8] += (line.options as f32 / 4.0).min(1.0);
     d[9] += (chars.ln() / 10.0).min(1.0);
     d[10] += (lines as f32 / 20.0).min(1.0);
-    d[11] += f32::from(u8::from(text.contains("```")));
+    d[11] += f32::from(u8::from(super::analysis::has_fence(text)));
 }
 
 /// Sets the keyword analyser's four category scores as dense features 0..4.
@@ -544,6 +625,155 @@ mod tests {
     fn classify(text: &str) -> Category {
         let weights = SHIPPED.as_ref().unwrap();
         analyse_with(&PromptView::from_prompt(text), Some(weights)).dominant()
+    }
+
+    /// The plain char-by-char reading that [`extract`] must match, feature for feature: the
+    /// shipped weights were trained on it.
+    fn extract_reference(text: &str, out: &mut Features, first_until: usize, last_from: usize) {
+        let mut prev: u64 = 0;
+        let mut word: Option<Word> = None;
+        let mut lines = 0u32;
+        let mut code_lines = 0u32;
+        let mut line_start = true;
+        let mut line_indent = 0u32;
+        let mut last_visible = '\0';
+        let (mut digits, mut operators, mut chars) = (0u32, 0u32, 0u32);
+        let mut options = 0u32;
+        let mut line_chars = 0u32;
+        let mut first_on_line = '\0';
+        let mut second_on_line = '\0';
+        for (at, raw) in text.char_indices() {
+            out.edge_tag = if at < first_until {
+                SEED_FIRST
+            } else if at >= last_from {
+                SEED_LAST
+            } else {
+                0
+            };
+            chars += 1;
+            if raw == '\n' {
+                if line_chars > 0 {
+                    lines += 1;
+                    if matches!(last_visible, ';' | '{' | '}' | ':' | ')') || line_indent >= 4 {
+                        code_lines += 1;
+                    }
+                    if matches!(first_on_line, 'A'..='E' | 'a'..='e')
+                        && matches!(second_on_line, '.' | ')' | ':')
+                    {
+                        options += 1;
+                    }
+                }
+                line_start = true;
+                line_indent = 0;
+                line_chars = 0;
+                first_on_line = '\0';
+                second_on_line = '\0';
+            } else if line_start && (raw == ' ' || raw == '\t') {
+                line_indent += if raw == '\t' { 4 } else { 1 };
+            } else if !raw.is_whitespace() {
+                if line_chars == 0 {
+                    first_on_line = raw;
+                } else if line_chars == 1 {
+                    second_on_line = raw;
+                }
+                line_chars += 1;
+                line_start = false;
+                last_visible = raw;
+            }
+            if raw.is_ascii_digit() {
+                digits += 1;
+            }
+            if matches!(
+                raw,
+                '=' | '+' | '*' | '/' | '^' | '<' | '>' | '%' | '$' | '\\' | '|' | '&'
+            ) {
+                operators += 1;
+            }
+            if raw.is_ascii() {
+                let c = raw.to_ascii_lowercase();
+                if c.is_ascii_alphanumeric() || c == '_' {
+                    word.get_or_insert_with(Word::new).push(c);
+                    continue;
+                }
+                if let Some(w) = word.take() {
+                    finish(w, out, &mut prev);
+                }
+                if !c.is_ascii_whitespace() {
+                    emit(fnv(FNV_START ^ 0x5359_4d42, c as u8), out, &mut prev);
+                }
+                continue;
+            }
+            read_non_ascii(raw, &mut word, out, &mut prev);
+        }
+        out.edge_tag = if text.len() < first_until {
+            SEED_FIRST
+        } else if text.len() >= last_from {
+            SEED_LAST
+        } else {
+            0
+        };
+        if let Some(w) = word.take() {
+            finish(w, out, &mut prev);
+        }
+        out.edge_tag = 0;
+        if line_chars > 0 {
+            lines += 1;
+            if matches!(last_visible, ';' | '{' | '}') || line_indent >= 4 {
+                code_lines += 1;
+            }
+        }
+        let chars = chars.max(1) as f32;
+        let d = &mut out.dense;
+        d[4] += (digits as f32 / chars * 10.0).min(1.0);
+        d[5] += (operators as f32 / chars * 20.0).min(1.0);
+        d[6] += code_lines as f32 / lines.max(1) as f32;
+        d[7] += f32::from(u8::from(last_visible == '?' || last_visible == '？'));
+        d[8] += (options as f32 / 4.0).min(1.0);
+        d[9] += (chars.ln() / 10.0).min(1.0);
+        d[10] += (lines as f32 / 20.0).min(1.0);
+        d[11] += f32::from(u8::from(text.contains("```")));
+    }
+
+    fn both_readings(text: &str, first_until: usize, last_from: usize) -> (Features, Features) {
+        let (mut fast, mut plain) = (Features::default(), Features::default());
+        extract(text, &mut fast, first_until, last_from);
+        extract_reference(text, &mut plain, first_until, last_from);
+        (fast, plain)
+    }
+
+    #[test]
+    fn the_fast_reading_matches_the_plain_one() {
+        for text in [
+            "",
+            "a",
+            "Write a Python function that reverses a linked list.",
+            "def f(x):\n    return x + 1;\n\tb = {}\nA) one\nb. two\n",
+            "Résumé: l'été à Zürich, İstanbul ΣΊΣΥΦΟΣ 1234 x_y9 ＡＢＣ",
+            "写一首关于大海的诗。日本語のテキストです、ありがとう",
+            "  \r\n  leading and trailing  \n\n?",
+            "3x + 5 = 20 -> x = 5 <= 10 & 7 | 8 % 2 $ \\ ^ /",
+            "```rust\nfn main() {}\n```\nWhat does this do？",
+        ] {
+            for (first, last) in [(EDGE_BYTES, usize::MAX), (0, 0), (3, 10), (usize::MAX, 0)] {
+                let (fast, plain) = both_readings(text, first, last);
+                assert_eq!(fast.hashed, plain.hashed, "{text:?} {first} {last}");
+                assert_eq!(fast.dense, plain.dense, "{text:?} {first} {last}");
+            }
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2000))]
+        #[test]
+        fn the_fast_reading_matches_the_plain_one_on_any_text(
+            text in "(?s)[a-zA-Z0-9_ \\t\\n;:{}()?.=+*/A-E\u{e9}\u{130}\u{3a3}\u{4e00}-\u{4e10}\u{ff01}]{0,80}|\\PC{0,60}",
+            first in 0usize..40,
+            last in 0usize..90,
+        ) {
+            let (fast, plain) = both_readings(&text, first, last);
+            proptest::prop_assert_eq!(fast.hashed, plain.hashed);
+            proptest::prop_assert_eq!(fast.dense, plain.dense);
+        }
     }
 
     #[test]
