@@ -159,6 +159,13 @@ impl Trainer {
             items.push((f, label));
             item_weight.push(1.0);
         }
+        let per_pattern = env_f32("TRAIN_PATTERNS", 200.0) as usize;
+        for (text, label) in templates::generate_patterns(&mut rng, per_pattern) {
+            let mut f = Features::default();
+            features_of(&text, &mut f);
+            items.push((f, label));
+            item_weight.push(1.0);
+        }
         // Large sources would teach their own style: each counts as the square root of its size.
         let mut source_size: BTreeMap<&str, usize> = BTreeMap::new();
         for e in examples {

@@ -193,3 +193,249 @@ pub fn generate(rng: &mut Rng, n: usize) -> Vec<(String, usize)> {
     }
     out
 }
+
+const SHELL_ACTIONS: &[&str] = &[
+    "find all files ending in .log",
+    "delete every empty directory",
+    "count the lines of all .txt files",
+    "list the ten largest files",
+    "rename every .jpeg file to .jpg",
+    "copy all PDFs modified this week",
+    "show which process is listening on port 8080",
+    "compress each subfolder into its own archive",
+    "print the lines that contain \"timeout\"",
+    "make every script executable",
+    "replace \"foo\" with \"bar\" in all config files",
+    "show disk usage per folder, sorted",
+    "find files owned by the user backup that are older than 30 days",
+    "download a file and check its checksum",
+];
+const SHELL_PLACES: &[&str] = &[
+    "in the current directory",
+    "under /var/log",
+    "in my home folder",
+    "recursively under ./src",
+    "on this server",
+    "in the directory tree below /data",
+];
+const SHELL_FORMS: &[&str] = &[
+    "How do I {a} {p} from the terminal?",
+    "Give me a one-liner to {a} {p}.",
+    "What command would {a} {p}?",
+    "On Linux, how can I {a} {p}?",
+    "{A} {p}. Show me the command.",
+    "Using bash, {a} {p}.",
+    "I'm on a Mac: how do I {a} {p} in the shell?",
+    "Write a shell command that will {a} {p}.",
+];
+const QUESTIONS: &[&str] = &[
+    "Why is the sky blue?",
+    "How do vaccines train the immune system?",
+    "What causes inflation?",
+    "Why do cats purr?",
+    "How did the printing press change Europe?",
+    "What is the difference between a virus and a bacterium?",
+    "Why do we have leap years?",
+    "How do noise-cancelling headphones work?",
+    "What happened at the Congress of Vienna?",
+    "Is it safe to eat raw cookie dough?",
+    "What is the proper way to store fresh herbs?",
+    "Why did the Roman Empire split in two?",
+    "How is a minor chord different from a major chord?",
+    "What does a central bank do?",
+    "How do bees find their way back to the hive?",
+    "Why do some people get seasick?",
+];
+const WRITING_WRAPPERS: &[&str] = &[
+    "You should write a detailed response to the following question.\n[Question]: {q}\n[Requirements]: The answer should be long enough to be comprehensive.",
+    "Write a thorough answer to this question: {q}",
+    "Answer in a few paragraphs: {q}",
+    "Please write an informative reply for a curious reader. {q}",
+    "Give me a well-researched explanation. {q}",
+];
+const SPEAKERS: &[&str] = &[
+    "Economist",
+    "City council member",
+    "Editorial",
+    "Sales manager",
+    "Biologist",
+    "Museum curator",
+];
+const ARGUMENTS: &[&str] = &[
+    "Since the new bus line opened, traffic downtown has fallen. So the bus line reduced traffic",
+    "Every successful company we studied had a strong founder. Therefore a strong founder guarantees success",
+    "Students who eat breakfast score higher on tests, so schools should serve breakfast to raise scores",
+    "The river's fish population fell after the factory opened, which shows the factory polluted the river",
+    "Most readers of our magazine prefer short articles, so the public at large prefers short articles",
+    "Sales rose after we changed the logo; the new logo must have caused the rise",
+];
+const STEMS: &[&str] = &[
+    "Which one of the following, if true, most weakens the argument?",
+    "Which one of the following is an assumption the argument requires?",
+    "The reasoning above is most vulnerable to criticism on the grounds that it",
+    "Which one of the following most strengthens the conclusion?",
+    "If the statements above are true, which one of the following must also be true?",
+];
+const PASSAGES: &[&str] = &[
+    "The old harbour town grew rich on the spice trade in the sixteenth century. When new routes opened, merchants left, and by 1700 the population had halved.",
+    "When Maria moved to the city she missed the quiet of the farm, but she found work at a library and slowly came to love the noise of the streets.",
+    "Coral reefs cover less than one percent of the ocean floor yet shelter about a quarter of all marine species. Rising water temperatures cause bleaching.",
+    "The author recalls her grandfather's workshop, where every tool had a place and the smell of sawdust meant that something new was being made.",
+];
+const PASSAGE_QUESTIONS: &[&str] = &[
+    "According to the passage, why did the population change?",
+    "What is the main idea of the passage?",
+    "Which statement is supported by the passage?\nA. The first sentence\nB. The second sentence\nC. Neither\nD. Both",
+    "The word \"slowly\" in the passage is closest in meaning to",
+];
+
+const CONTEXTS: &[&str] = &[
+    "Ada Lovelace (1815-1852) was an English mathematician known for her work on Charles Babbage's Analytical Engine. She was the daughter of the poet Lord Byron.",
+    "The Danube is Europe's second-longest river. It rises in the Black Forest and flows through ten countries before reaching the Black Sea.",
+    "Founded in 1998, the company makes water filters. It employs 450 people, has offices in Lyon and Austin, and reported revenue of 80 million euros last year.",
+    "Marie Curie was born in Warsaw in 1867. She won the Nobel Prize in Physics in 1903 and in Chemistry in 1911, and she was the first woman to teach at the Sorbonne.",
+    "The meeting is on Tuesday at 10:00 in room 4B. Please bring the quarterly figures; Tom will present the budget and Aisha the hiring plan.",
+];
+const EXTRACTION_TASKS: &[&str] = &[
+    "Extract the answer to the question from the context. Question: when and where was this person born?\nContext: {c}",
+    "What key details can be extracted from the following text?\n{c}",
+    "Pick one category for the following text: person, place, organisation, event.\n{c}",
+    "List the dates mentioned in this text.\n{c}",
+    "Summarise the facts in this paragraph in one sentence.\n{c}",
+    "Based on this text, answer the question: who is mentioned and what did they do?\n\n{c}",
+    "Here is a short bio. Which facts about the person's career does it give?\n{c}",
+];
+const CASES: &[&str] = &[
+    "A 45-year-old patient presents with chest pain that worsens when lying down and improves when sitting forward. What is the most likely diagnosis?",
+    "A tenant's landlord kept the whole deposit without giving a reason. What are the tenant's rights under typical consumer law?",
+    "Imagine that you are a nurse and a patient on warfarin asks whether they can take ibuprofen. What should you tell them?",
+    "A client wants to set up a small business with a friend. Which legal structures should an accountant explain to them?",
+    "A farmer notices yellowing leaves on tomato plants, starting at the bottom. What could be causing it?",
+    "An employee was dismissed without notice after ten years. What does employment law usually require of the employer?",
+    "A child has a fever of 39 degrees and a rash that does not fade under a glass. What should the parents do?",
+];
+
+const PROFESSIONS: &[&str] = &[
+    "a renowned historian",
+    "a marine biologist",
+    "a motivational coach",
+    "a famous film director",
+    "an economist on a talk show",
+    "a wise old mentor",
+    "Gandalf",
+    "a travel blogger",
+];
+const PERSONA_TASKS: &[&str] = &[
+    "Explain to your audience what matters most in your work.",
+    "What advice would you give a beginner?",
+    "Describe the biggest challenge of your career.",
+    "Answer a fan's question about your latest project.",
+    "Tell us how you would spend a day in ancient Rome.",
+];
+const GENRES: &[&str] = &[
+    "a blog post",
+    "a speech",
+    "a press release",
+    "a product description",
+    "a cover letter",
+    "a newsletter",
+    "a podcast script",
+    "an advertisement",
+    "a marketing email",
+    "an opinion article",
+];
+const SUBJECTS: &[&str] = &[
+    "our new running shoes",
+    "a community clean-up day",
+    "the opening of a bakery",
+    "remote work",
+    "a smart home device",
+    "the school's science fair",
+];
+const WORDS: &[&str] = &[
+    "boat", "lake", "cake", "river", "dog", "lamp", "train", "garden",
+];
+
+fn fill(form: &str, action: &str, place: &str) -> String {
+    let mut capital = action.to_string();
+    if let Some(first) = capital.get_mut(0..1) {
+        first.make_ascii_uppercase();
+    }
+    form.replace("{a}", action)
+        .replace("{A}", &capital)
+        .replace("{p}", place)
+}
+
+/// Prompts for the error patterns a held-out evaluation showed (written for this project, no
+/// outside data): shell tasks told in plain words, knowledge questions wrapped in a writing
+/// instruction, arguments to analyse, reading passages with a question, extraction from a
+/// given text, professional case questions, role-play and functional writing.
+pub fn generate_patterns(rng: &mut Rng, n: usize) -> Vec<(String, usize)> {
+    let mut out = Vec::new();
+    for _ in 0..n {
+        out.push((
+            format!(
+                "You are {}. {}",
+                pick(rng, PROFESSIONS),
+                pick(rng, PERSONA_TASKS)
+            ),
+            2,
+        ));
+        let (genre, subject) = (pick(rng, GENRES), pick(rng, SUBJECTS));
+        out.push((
+            format!("Write {genre} about {subject}, about 500 words, in a friendly tone."),
+            2,
+        ));
+        out.push((
+            format!("I need {genre} for {subject}. Keep it professional and clear."),
+            2,
+        ));
+        out.push((
+            format!(
+                "Make up a sentence that uses the words {}, {} and {}.",
+                pick(rng, WORDS),
+                pick(rng, WORDS),
+                pick(rng, WORDS)
+            ),
+            2,
+        ));
+        out.push((
+            format!("Build a movie plot around this: {}", pick(rng, TOPICS)),
+            2,
+        ));
+        out.push((
+            "请帮我写一份关于智能家居新品发布的演讲稿，语言生动，约十分钟。".to_string(),
+            2,
+        ));
+        let form = pick(rng, SHELL_FORMS);
+        out.push((
+            fill(form, pick(rng, SHELL_ACTIONS), pick(rng, SHELL_PLACES)),
+            0,
+        ));
+        let wrapper = pick(rng, WRITING_WRAPPERS);
+        out.push((wrapper.replace("{q}", pick(rng, QUESTIONS)), 3));
+        out.push((
+            format!(
+                "{}: {}.\n{}",
+                pick(rng, SPEAKERS),
+                pick(rng, ARGUMENTS),
+                pick(rng, STEMS)
+            ),
+            1,
+        ));
+        out.push((
+            format!(
+                "Read the passage and answer the question.\n\n{}\n\n{}",
+                pick(rng, PASSAGES),
+                pick(rng, PASSAGE_QUESTIONS)
+            ),
+            3,
+        ));
+        out.push((
+            pick(rng, EXTRACTION_TASKS).replace("{c}", pick(rng, CONTEXTS)),
+            3,
+        ));
+        out.push((pick(rng, CASES).to_string(), 3));
+    }
+    out
+}
