@@ -7,6 +7,7 @@ mod apps;
 mod auth;
 mod bodies;
 mod cache;
+mod cluster;
 mod config_cli;
 mod errors;
 mod failover;

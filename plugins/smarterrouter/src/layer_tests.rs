@@ -9,7 +9,7 @@ use std::path::Path;
 const LAYERS: &[&[&str]] = &[
     &["config", "error", "model", "metrics"],
     &["api", "routing"],
-    &["upstream", "store"],
+    &["upstream", "store", "cluster"],
     &["profile", "cache", "vram", "ratelimit", "auth"],
     &["endpoints"],
     &["proxy", "admin", "lifecycle"],

@@ -45,6 +45,7 @@ pub mod admin;
 pub mod api;
 pub mod auth;
 pub mod cache;
+pub mod cluster;
 pub mod config;
 pub mod endpoints;
 pub mod error;
@@ -98,6 +99,8 @@ pub struct RouterState {
     pub vram: Arc<vram::VramMonitor>,
     /// Per-client limits on the proxy port (model requests and feedback; `/admin/*`), when on.
     pub limits: Option<ratelimit::RateLimits>,
+    /// The shared Redis of cluster mode (`router.cluster.redis_url`); `None`: on our own.
+    pub cluster: Option<Arc<cluster::Cluster>>,
     /// Client API keys; empty when `router.auth.api_keys` is.
     pub clients: auth::ClientKeys,
     /// The learned prompt classifier's weights; `None` with `router.routing.classifier: keywords`.
@@ -212,11 +215,15 @@ impl RouterState {
             Duration::from_millis(loaded.router.discovery.timeout_ms),
         )?;
         let registry = Arc::new(upstream::Registry::new(&loaded.nodes));
+        let cluster = cluster::Cluster::from_config(&loaded.router.cluster);
         let cache = cache::ResponseCache::new(
             &loaded.router.cache,
             Duration::from_secs(loaded.router.upstream.read_timeout_secs),
             Arc::clone(&registry),
             node_client.control().clone(),
+            cluster
+                .clone()
+                .filter(|_| loaded.router.cluster.share_cache),
         );
         Ok(Arc::new(RouterState {
             store: handle,
@@ -234,6 +241,7 @@ impl RouterState {
             cache,
             vram: Arc::new(vram::VramMonitor::new(&loaded.router.vram)),
             limits: ratelimit::RateLimits::from_config(&loaded.router.rate_limit),
+            cluster,
             clients: auth::ClientKeys::from_config(&loaded.router.auth),
             classifier,
         }))

@@ -69,6 +69,13 @@ pub fn add_services(
         },
     ));
 
+    if let Some(cluster) = &state.cluster {
+        server.add_service(background_service(
+            "smarterrouter cluster",
+            crate::cluster::ClusterService(Arc::clone(cluster)),
+        ));
+    }
+
     let mut proxy = pingora::proxy::http_proxy_service_with_name(
         &server.configuration,
         crate::proxy::Router {

@@ -14,6 +14,8 @@ pub struct Metrics {
     pub requests: Option<IntCounterVec>,
     pub duration: Option<HistogramVec>,
     pub node_up: Option<IntGaugeVec>,
+    pub cluster_up: Option<IntGauge>,
+    pub cache_shared_fills: Option<IntCounter>,
     pub cache_hits: Option<IntCounterVec>,
     pub cache_misses: Option<IntCounterVec>,
     pub cache_hit_rate: Option<Gauge>,
@@ -60,6 +62,16 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         "smarterrouter_node_up",
         "1 if the node answered its last discovery check",
         &["pool", "node"]
+    )
+    .ok(),
+    cluster_up: register_int_gauge!(
+        "smarterrouter_cluster_up",
+        "1 while the cluster's Redis answers (router.cluster.redis_url); 0 while this instance runs on its own state"
+    )
+    .ok(),
+    cache_shared_fills: register_int_counter!(
+        "smarterrouter_cache_shared_fills_total",
+        "Local cache misses answered from the cluster's shared tier in Redis"
     )
     .ok(),
     cache_hits: register_int_counter_vec!(
@@ -265,6 +277,12 @@ pub fn observe_cache(kind: Option<&str>, hit: bool, semantic_miss: bool, hit_rat
     }
 }
 
+pub fn cache_shared_hit() {
+    if let Some(counter) = &METRICS.cache_shared_fills {
+        counter.inc();
+    }
+}
+
 pub fn cache_evicted() {
     if let Some(counter) = &METRICS.cache_evictions {
         counter.inc();
@@ -292,6 +310,12 @@ pub fn observe_request(endpoint: &str, status: u16, model: &str, seconds: f64) {
 pub fn set_node_up(pool: &str, node: &str, up: bool) {
     if let Some(gauge) = &METRICS.node_up {
         gauge.with_label_values(&[pool, node]).set(i64::from(up));
+    }
+}
+
+pub fn set_cluster_up(up: bool) {
+    if let Some(gauge) = &METRICS.cluster_up {
+        gauge.set(i64::from(up));
     }
 }
 

@@ -3,7 +3,8 @@
 //! (the original's later versions blocked an IP for good). Written here rather than taken from
 //! `governor` or `pingora-limits`: the router needs the bucket's state for the `x-ratelimit-*`
 //! headers and `Retry-After`, and a hard bound on memory however many clients arrive, in a few
-//! dozen lines. Local to one process; [`Limiter`] is the seam for a shared backend.
+//! dozen lines. In cluster mode the same bucket lives in Redis (`cluster::Cluster::take_token`),
+//! and this process's buckets count only while Redis is unreachable.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -112,18 +113,25 @@ impl Limiter for TokenBuckets {
             tokens,
             updated: now,
         };
-        let rate = capacity / 60.0;
-        Verdict {
-            allowed,
-            limit: per_minute,
-            remaining: tokens.floor() as u32,
-            reset_secs: ((capacity - tokens) / rate).ceil() as u64,
-            retry_after_secs: if allowed {
-                0
-            } else {
-                ((1.0 - tokens) / rate).ceil().max(1.0) as u64
-            },
-        }
+        verdict(allowed, tokens, per_minute)
+    }
+}
+
+/// The answer for a bucket of `per_minute` left with `tokens` after this request.
+pub fn verdict(allowed: bool, tokens: f64, per_minute: u32) -> Verdict {
+    let capacity = f64::from(per_minute.max(1));
+    let rate = capacity / 60.0;
+    let tokens = tokens.clamp(0.0, capacity);
+    Verdict {
+        allowed,
+        limit: per_minute,
+        remaining: tokens.floor() as u32,
+        reset_secs: ((capacity - tokens) / rate).ceil() as u64,
+        retry_after_secs: if allowed {
+            0
+        } else {
+            ((1.0 - tokens) / rate).ceil().max(1.0) as u64
+        },
     }
 }
 
@@ -166,15 +174,23 @@ impl RateLimits {
         key_rate: Option<u32>,
         now: Instant,
     ) -> Verdict {
-        let s = &self.settings;
-        let (buckets, rate) = match (class, s.chat_requests_per_minute) {
-            (Class::Admin, _) => (&self.admin, s.admin_requests_per_minute),
-            (Class::Chat, Some(chat)) => (&self.chat, key_rate.unwrap_or(chat)),
-            (Class::Chat | Class::Model, _) => {
-                (&self.model, key_rate.unwrap_or(s.requests_per_minute))
-            }
+        let (bucket, rate) = self.budget(class, key_rate);
+        let buckets = match bucket {
+            "admin" => &self.admin,
+            "chat" => &self.chat,
+            _ => &self.model,
         };
         buckets.check(client, rate, now)
+    }
+
+    /// Which bucket (`model`, `chat` or `admin`) a request counts against, and its rate a minute.
+    pub fn budget(&self, class: Class, key_rate: Option<u32>) -> (&'static str, u32) {
+        let s = &self.settings;
+        match (class, s.chat_requests_per_minute) {
+            (Class::Admin, _) => ("admin", s.admin_requests_per_minute),
+            (Class::Chat, Some(chat)) => ("chat", key_rate.unwrap_or(chat)),
+            (Class::Chat | Class::Model, _) => ("model", key_rate.unwrap_or(s.requests_per_minute)),
+        }
     }
 }
 

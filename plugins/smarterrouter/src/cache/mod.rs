@@ -111,6 +111,7 @@ impl ResponseCache {
         longest_answer: Duration,
         registry: Arc<crate::upstream::Registry>,
         client: reqwest::Client,
+        shared: Option<Arc<crate::cluster::Cluster>>,
     ) -> Self {
         let eviction: &'static simple_lru::Manager = Box::leak(Box::new(
             simple_lru::Manager::new_with_watermark(config.max_bytes, Some(config.max_entries)),
@@ -121,6 +122,7 @@ impl ResponseCache {
             config.max_response_bytes,
             eviction,
             index,
+            shared,
         )));
         let semantic = config
             .semantic

@@ -14,6 +14,11 @@
 //! a cancelled writer sees a clean end of a truncated body) cannot happen here; concurrent
 //! identical misses wait on the cache lock instead. Expired entries are removed when looked up.
 //! Entries leave the semantic index with the storage.
+//!
+//! In cluster mode a shared tier sits behind it: a local miss asks Redis (within
+//! `router.cluster.timeout_ms`, never while Redis is down) and keeps what it finds; each stored
+//! answer is also written to Redis, off the request, with the entry's TTL. The key and the
+//! never-cache rules are the local ones; values are capped by `max_response_bytes` as here.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -36,6 +41,7 @@ use serde::de::IgnoredAny;
 
 use super::key::Replay;
 use super::semantic::SemanticIndex;
+use crate::cluster::Cluster;
 
 /// One stored answer.
 struct Entry {
@@ -87,6 +93,10 @@ pub struct BoundedStorage {
     /// The semantic index: an answer that leaves storage leaves it too.
     index: &'static SemanticIndex,
     pub counters: Arc<StorageCounters>,
+    /// Cluster mode's shared tier.
+    shared: Option<Arc<Cluster>>,
+    /// The cluster's invalidation epoch this storage was last cleared at.
+    seen_epoch: AtomicU64,
 }
 
 /// The cache key's `user_tag` carries what the miss handler must know about the request.
@@ -107,6 +117,7 @@ impl BoundedStorage {
         max_response_bytes: usize,
         eviction: &'static simple_lru::Manager,
         index: &'static SemanticIndex,
+        shared: Option<Arc<Cluster>>,
     ) -> Self {
         BoundedStorage {
             entries: RwLock::new(HashMap::new()),
@@ -115,7 +126,71 @@ impl BoundedStorage {
             eviction,
             index,
             counters: Arc::new(StorageCounters::default()),
+            shared,
+            seen_epoch: AtomicU64::new(0),
         }
+    }
+
+    /// Another instance invalidated the cluster's cache: this tier's copies go too.
+    fn follow_cluster_invalidation(&self) {
+        let Some(shared) = &self.shared else {
+            return;
+        };
+        let epoch = shared.cache_epoch();
+        if self.seen_epoch.swap(epoch, Ordering::Relaxed) != epoch {
+            self.invalidate_local(None);
+        }
+    }
+
+    /// An answer of the shared tier, kept here too; `None` when Redis has none (or is down).
+    async fn lookup_shared(
+        &self,
+        key: &CacheKey,
+        hash: HashBinary,
+    ) -> Option<(CacheMeta, HitHandler)> {
+        let shared = self.shared.as_ref().filter(|c| c.is_up())?;
+        let bytes = shared.get("cache", &hex(&hash)).await?;
+        let (meta, model, body) = decode_shared(&bytes)?;
+        if meta.fresh_until <= SystemTime::now() || body.len() > self.max_response_bytes {
+            return None;
+        }
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let eviction_key = CacheEntryKey::identified(key.to_compact(), CacheEntryId::new(id));
+        let fresh_until = meta.fresh_until;
+        let found = (meta.to_meta(), body.clone());
+        self.insert(
+            hash,
+            Entry {
+                id,
+                eviction_key: eviction_key.clone(),
+                meta,
+                body,
+                model,
+            },
+        );
+        self.admit(eviction_key, found.1.len(), fresh_until);
+        crate::metrics::cache_shared_hit();
+        Some((
+            found.0,
+            Box::new(StoredHit {
+                body: Some(found.1),
+            }),
+        ))
+    }
+
+    /// Writes a stored answer to the shared tier, off the request.
+    fn publish_shared(&self, hash: HashBinary, meta: &StoredMeta, model: &str, body: &Bytes) {
+        let Some(shared) = self.shared.as_ref().filter(|c| c.is_up()) else {
+            return;
+        };
+        let Ok(ttl) = meta.fresh_until.duration_since(SystemTime::now()) else {
+            return;
+        };
+        let value = encode_shared(meta, model, body);
+        let shared = Arc::clone(shared);
+        tokio::spawn(async move {
+            shared.put("cache", &hex(&hash), &value, ttl).await;
+        });
     }
 
     fn remove(&self, hash: &HashBinary, only_id: Option<u64>) -> Option<Entry> {
@@ -194,8 +269,18 @@ impl BoundedStorage {
             .is_some_and(|e| e.meta.fresh_until > SystemTime::now())
     }
 
-    /// Removes every entry (or every entry of `model`); returns how many.
+    /// Removes every entry (or every entry of `model`) here and, in cluster mode, from the
+    /// shared tier and (within a ping, half a second) from the other instances; returns how many
+    /// went here.
     pub fn invalidate(&self, model: Option<&str>) -> usize {
+        if let Some(shared) = &self.shared {
+            let shared = Arc::clone(shared);
+            tokio::spawn(async move { shared.invalidate_cache().await });
+        }
+        self.invalidate_local(model)
+    }
+
+    fn invalidate_local(&self, model: Option<&str>) -> usize {
         let doomed: Vec<HashBinary> = match self.entries.read() {
             Ok(entries) => entries
                 .iter()
@@ -218,6 +303,7 @@ impl Storage for BoundedStorage {
         key: &CacheKey,
         _trace: &SpanHandle,
     ) -> Result<Option<(CacheMeta, HitHandler)>> {
+        self.follow_cluster_invalidation();
         let hash = key.combined_bin();
         let found = self.entries.read().ok().and_then(|entries| {
             entries.get(&hash).map(|e| {
@@ -230,13 +316,13 @@ impl Storage for BoundedStorage {
             })
         });
         let Some((meta, body, entry_key, id)) = found else {
-            return Ok(None);
+            return Ok(self.lookup_shared(key, hash).await);
         };
         if meta.fresh_until() <= SystemTime::now() {
             // Expired: gone now, so the request is a plain miss (never served stale). Only this
             // entry: a fresh one stored meanwhile under the same key stays.
             self.drop_entry(&hash, Some(id));
-            return Ok(None);
+            return Ok(self.lookup_shared(key, hash).await);
         }
         self.eviction
             .access(&entry_key, body.len(), meta.fresh_until());
@@ -388,6 +474,8 @@ impl HandleMiss for StoreOnFinish {
         }
         let size = body.len();
         let fresh_until = self.meta.fresh_until;
+        self.storage
+            .publish_shared(self.hash, &self.meta, &self.model, &body);
         self.storage.insert(
             self.hash,
             Entry {
@@ -405,6 +493,68 @@ impl HandleMiss for StoreOnFinish {
     fn entry_id(&self) -> Option<CacheEntryId> {
         Some(CacheEntryId::new(self.id))
     }
+}
+
+fn hex(hash: &HashBinary) -> String {
+    use std::fmt::Write;
+    hash.iter().fold(String::with_capacity(32), |mut out, b| {
+        let _ = write!(out, "{b:02x}");
+        out
+    })
+}
+
+/// What the shared tier stores besides the body (one JSON line before it).
+#[derive(serde::Serialize, serde::Deserialize)]
+struct SharedHead {
+    fresh_until_ms: u64,
+    created_ms: u64,
+    status: u16,
+    headers: Vec<(String, String)>,
+    model: String,
+}
+
+fn unix_ms(t: SystemTime) -> u64 {
+    t.duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+fn encode_shared(meta: &StoredMeta, model: &str, body: &[u8]) -> Vec<u8> {
+    let head = SharedHead {
+        fresh_until_ms: unix_ms(meta.fresh_until),
+        created_ms: unix_ms(meta.created),
+        status: meta.header.status.as_u16(),
+        headers: meta
+            .header
+            .headers
+            .iter()
+            .filter_map(|(name, value)| Some((name.to_string(), value.to_str().ok()?.to_string())))
+            .collect(),
+        model: model.to_string(),
+    };
+    let mut out = serde_json::to_vec(&head).unwrap_or_default();
+    out.push(b'\n');
+    out.extend_from_slice(body);
+    out
+}
+
+fn decode_shared(bytes: &[u8]) -> Option<(StoredMeta, String, Bytes)> {
+    let split = memchr::memchr(b'\n', bytes)?;
+    let head: SharedHead = serde_json::from_slice(&bytes[..split]).ok()?;
+    let mut header = ResponseHeader::build(head.status, Some(head.headers.len())).ok()?;
+    for (name, value) in head.headers {
+        header.append_header(name, value).ok()?;
+    }
+    let at = |ms: u64| SystemTime::UNIX_EPOCH + std::time::Duration::from_millis(ms);
+    Some((
+        StoredMeta {
+            fresh_until: at(head.fresh_until_ms),
+            created: at(head.created_ms),
+            header,
+        },
+        head.model,
+        Bytes::copy_from_slice(&bytes[split + 1..]),
+    ))
 }
 
 /// The parts of an answer (or of one stream frame) the completeness check reads; every other
@@ -469,6 +619,34 @@ pub fn complete(replay: Replay, body: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_shared_entry_reads_back_as_it_was_written() {
+        let mut header = ResponseHeader::build(200, None).unwrap();
+        header
+            .append_header("content-type", "application/json")
+            .unwrap();
+        header
+            .append_header("x-smarterrouter-model", "llama3.2:1b")
+            .unwrap();
+        let created = SystemTime::UNIX_EPOCH + std::time::Duration::from_millis(1_700_000_000_123);
+        let meta = StoredMeta {
+            fresh_until: created + std::time::Duration::from_secs(60),
+            created,
+            header,
+        };
+        let body = b"{\"choices\":[]}\nsecond line";
+        let (back, model, read) =
+            decode_shared(&encode_shared(&meta, "llama3.2:1b", body)).unwrap();
+        assert_eq!(model, "llama3.2:1b");
+        assert_eq!(&read[..], &body[..]);
+        assert_eq!(back.created, created);
+        assert_eq!(back.fresh_until, meta.fresh_until);
+        assert_eq!(back.header.status.as_u16(), 200);
+        assert_eq!(back.header.headers["x-smarterrouter-model"], "llama3.2:1b");
+        assert!(decode_shared(b"not json\nbody").is_none());
+        assert_eq!(hex(&[0xab; 16]).len(), 32);
+    }
 
     #[test]
     fn only_complete_answers_count() {

@@ -146,6 +146,27 @@ const APPLIED: &[(&str, Apply)] = &[
     ("ROUTER_PINNED_MODEL", |r, v| {
         set(&mut r.routing.pinned_model, Some(v.to_string()))
     }),
+    ("ROUTER_REDIS_URL", |r, v| {
+        set(&mut r.cluster.redis_url, Some(v.to_string()))
+    }),
+    ("ROUTER_REDIS_CACHE_PREFIX", |r, v| {
+        set(&mut r.cluster.key_prefix, v.to_string())
+    }),
+    // The original's switch for its Redis cache: `memory` keeps the response cache in this
+    // process even in cluster mode; `redis` shares it (the default with a URL) and needs one.
+    ("ROUTER_CACHE_BACKEND", |r, v| {
+        match v.trim().to_ascii_lowercase().as_str() {
+            "memory" => set(&mut r.cluster.share_cache, false),
+            "redis" if r.cluster.redis_url.is_some() => set(&mut r.cluster.share_cache, true),
+            "redis" => Err(
+                "redis needs the server's address: set ROUTER_REDIS_URL (router.cluster.redis_url)"
+                    .to_string(),
+            ),
+            other => Err(format!(
+            "{other:?} is not a cache backend: use memory, or redis together with ROUTER_REDIS_URL"
+        )),
+        }
+    }),
     ("ROUTER_DATA_DIR", |r, v| {
         set(&mut r.data_dir, v.to_string())
     }),
@@ -484,7 +505,7 @@ mod tests {
     #[test]
     fn variables_without_an_effect_get_one_line_each() {
         let (_, problems, warnings) = apply(&[
-            ("ROUTER_REDIS_URL", "redis://127.0.0.1:6379"),
+            ("ROUTER_REDIS_MAX_CONNECTIONS", "20"),
             ("ROUTER_VRAM_LOG_INTERVAL", "60"),
             ("ROUTER_DATABASE_URL", "sqlite:///data/router.db"),
             ("ROUTER_CAHCE_TTL_SECONDS", "60"),
@@ -493,12 +514,29 @@ mod tests {
         assert!(problems.is_empty());
         assert_eq!(warnings.len(), 4, "{warnings:#?}");
         let line = |name: &str| warnings.iter().find(|w| w.starts_with(name)).unwrap();
-        assert!(line("ROUTER_REDIS_URL ").contains("not supported yet"));
+        assert!(line("ROUTER_REDIS_MAX_CONNECTIONS ").contains("one multiplexed connection"));
         assert!(line("ROUTER_VRAM_LOG_INTERVAL ").contains("VRAM"));
         assert!(line("ROUTER_DATABASE_URL ").contains("router.data_dir"));
         assert!(
             line("ROUTER_CAHCE_TTL_SECONDS ").contains("did you mean ROUTER_CACHE_TTL_SECONDS?")
         );
+    }
+
+    #[test]
+    fn the_originals_redis_variables_turn_cluster_mode_on() {
+        let (router, problems, _) = apply(&[
+            ("ROUTER_CACHE_BACKEND", "redis"),
+            ("ROUTER_REDIS_URL", "redis://10.0.0.5:6379/2"),
+            ("ROUTER_REDIS_CACHE_PREFIX", "prod-eu"),
+        ]);
+        assert!(problems.is_empty(), "{problems:?}");
+        assert_eq!(
+            router.cluster.redis_url.as_deref(),
+            Some("redis://10.0.0.5:6379/2")
+        );
+        assert_eq!(router.cluster.key_prefix, "prod-eu");
+        let (_, problems, _) = apply(&[("ROUTER_CACHE_BACKEND", "redis")]);
+        assert!(problems[0].contains("ROUTER_REDIS_URL"), "{problems:?}");
     }
 
     #[test]
@@ -567,6 +605,9 @@ mod tests {
             ("ROUTER_VRAM_UNLOAD_THRESHOLD_PCT", "70"),
             ("ROUTER_CACHE_SIMILARITY_THRESHOLD", "0.9"),
             ("ROUTER_MODEL_POLLING_INTERVAL", "78"),
+            ("ROUTER_REDIS_URL", "redis://127.0.0.1:6379"),
+            ("ROUTER_REDIS_CACHE_PREFIX", "staging"),
+            ("ROUTER_CACHE_BACKEND", "memory"),
         ];
         let applied: Vec<&str> = APPLIED.iter().map(|(n, _)| *n).collect();
         for name in &applied {

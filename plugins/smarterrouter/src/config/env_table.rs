@@ -4,7 +4,6 @@
 use super::env::Support::{self, Ignored, NotYet};
 
 const VRAM: &str = "VRAM monitoring and unloading";
-const REDIS: &str = "the shared Redis backend";
 
 /// Every variable of SmarterRouter 2.1 and 2.2 (and the later README) that has no effect here,
 /// and why.
@@ -15,10 +14,7 @@ pub const UNAPPLIED: &[(&str, Support)] = &[
     ("ROUTER_DATABASE_POOL_RECYCLE", Ignored("the store is embedded; there is no database pool")),
     ("ROUTER_DATABASE_POOL_PRE_PING", Ignored("the store is embedded; there is no database pool")),
     ("ROUTER_CACHE_MAX_SIZE", Ignored("routing decisions are not cached (routing takes microseconds); the response cache size is ROUTER_CACHE_RESPONSE_MAX_SIZE (router.cache.max_entries) and router.cache.max_bytes")),
-    ("ROUTER_CACHE_BACKEND", NotYet(REDIS)),
-    ("ROUTER_REDIS_URL", NotYet(REDIS)),
-    ("ROUTER_REDIS_MAX_CONNECTIONS", NotYet(REDIS)),
-    ("ROUTER_REDIS_CACHE_PREFIX", NotYet(REDIS)),
+    ("ROUTER_REDIS_MAX_CONNECTIONS", Ignored("each router keeps one multiplexed connection to Redis")),
     ("ROUTER_ADMIN_ALLOWED_IPS", NotYet("admin access by client address")),
     ("ROUTER_VRAM_LOG_INTERVAL", NotYet(VRAM)),
     ("ROUTER_MODEL_KEEP_ALIVE", NotYet(VRAM)),

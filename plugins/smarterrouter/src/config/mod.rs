@@ -53,6 +53,7 @@ pub struct RouterConfig {
     pub vram: VramConfig,
     pub rate_limit: RateLimitConfig,
     pub auth: AuthConfig,
+    pub cluster: ClusterConfig,
     pub pools: Vec<PoolConfig>,
 }
 
@@ -77,6 +78,7 @@ impl Default for RouterConfig {
             vram: VramConfig::default(),
             rate_limit: RateLimitConfig::default(),
             auth: AuthConfig::default(),
+            cluster: ClusterConfig::default(),
             pools: vec![PoolConfig {
                 name: "local".to_string(),
                 nodes: vec![NodeConfig {
@@ -329,6 +331,34 @@ impl Default for RateLimitConfig {
             admin_requests_per_minute: 10,
             chat_requests_per_minute: None,
             trusted_proxies: Vec::new(),
+        }
+    }
+}
+
+/// `router.cluster`: several routers sharing rate limits and the response cache through one
+/// Redis. Off (no `redis_url`): everything stays in this process and its embedded store.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct ClusterConfig {
+    /// `redis://[user:password@]host:port[/db]` (`ROUTER_REDIS_URL`); unset: cluster mode off.
+    pub redis_url: Option<String>,
+    /// Prefix of every key this deployment writes, so deployments can share one Redis
+    /// (`ROUTER_REDIS_CACHE_PREFIX`).
+    pub key_prefix: String,
+    /// Longest wait for one Redis call before the request goes on with local state.
+    pub timeout_ms: u64,
+    /// Share the response cache through Redis (`ROUTER_CACHE_BACKEND=redis`); false
+    /// (`ROUTER_CACHE_BACKEND=memory`) keeps each instance's cache its own.
+    pub share_cache: bool,
+}
+
+impl Default for ClusterConfig {
+    fn default() -> Self {
+        ClusterConfig {
+            redis_url: None,
+            key_prefix: "smarterrouter".to_string(),
+            timeout_ms: 50,
+            share_cache: true,
         }
     }
 }

@@ -38,6 +38,7 @@ pub(super) fn check(router: &RouterConfig, problems: &mut Vec<String>) -> Vec<Re
     check_admin_key(router, problems);
     check_profiling(router, problems);
     check_store(router, problems);
+    check_cluster(router, problems);
     check_timing(router, problems);
     check_cache(router, problems);
     check_vram(router, problems);
@@ -334,6 +335,40 @@ fn check_store(router: &RouterConfig, problems: &mut Vec<String>) {
         problems.push(format!(
             "router.feedback.half_life_days: {} must be a positive number of days",
             router.feedback.half_life_days
+        ));
+    }
+}
+
+fn check_cluster(router: &RouterConfig, problems: &mut Vec<String>) {
+    let cluster = &router.cluster;
+    if let Some(url) = &cluster.redis_url {
+        match url::Url::parse(url) {
+            Ok(u) if u.scheme() == "redis" && u.host_str().is_some_and(|h| !h.is_empty()) => {}
+            Ok(u) if u.scheme() == "rediss" => problems.push(format!(
+                "router.cluster.redis_url: {}: TLS (rediss://) is not built in; reach Redis over a private network or a TLS tunnel and use redis://",
+                u.host_str().unwrap_or("")
+            )),
+            _ => problems.push(
+                "router.cluster.redis_url (ROUTER_REDIS_URL): expected redis://[user:password@]host:port[/db], e.g. redis://127.0.0.1:6379".to_string(),
+            ),
+        }
+    }
+    let prefix_ok = !cluster.key_prefix.is_empty()
+        && cluster.key_prefix.len() <= 64
+        && cluster
+            .key_prefix
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b));
+    if !prefix_ok {
+        problems.push(format!(
+            "router.cluster.key_prefix (ROUTER_REDIS_CACHE_PREFIX): {:?} must be 1 to 64 letters, digits, '-', '_' or '.'",
+            cluster.key_prefix
+        ));
+    }
+    if !(1..=10_000).contains(&cluster.timeout_ms) {
+        problems.push(format!(
+            "router.cluster.timeout_ms: {} must be between 1 and 10000 (milliseconds a request waits for Redis)",
+            cluster.timeout_ms
         ));
     }
 }

@@ -80,14 +80,26 @@ pub fn health(state: &RouterState) -> LocalResponse {
         })
         .collect();
     let up = state.registry.any_healthy();
-    LocalResponse::json(
-        if up { 200 } else { 503 },
-        &json!({
-            "status": if up { "ok" } else { "unavailable" },
-            "version": env!("CARGO_PKG_VERSION"),
-            "nodes": nodes,
-        }),
-    )
+    // Without Redis a cluster instance still answers (on its own state): degraded, not down,
+    // so a load balancer keeps sending to it.
+    let cluster_up = state.cluster.as_ref().map(|c| c.is_up());
+    let status = match (up, cluster_up) {
+        (false, _) => "unavailable",
+        (true, Some(false)) => "degraded",
+        (true, _) => "ok",
+    };
+    let mut body = json!({
+        "status": status,
+        "version": env!("CARGO_PKG_VERSION"),
+        "nodes": nodes,
+    });
+    if let Some(redis_up) = cluster_up {
+        body["cluster"] = json!({
+            "redis": if redis_up { "up" } else { "down" },
+            "shared": if redis_up { "rate limits and the response cache" } else { "nothing: this instance runs on its own state until Redis is back" },
+        });
+    }
+    LocalResponse::json(if up { 200 } else { 503 }, &body)
 }
 
 fn created_unix(entry: &Value) -> u64 {

@@ -49,7 +49,8 @@ pub async fn filter(
             Ok(client) => ctx.request.client = Some(client),
             Err(refusal) => {
                 // Refused keys count against the client's address: guessing is throttled too.
-                if let Some((refused, headers)) = rate_limited(state, session, ctx, endpoint, &path)
+                if let Some((refused, headers)) =
+                    rate_limited(state, session, ctx, endpoint, &path).await
                 {
                     let response = LocalResponse::error(&refused, ctx.request.dialect);
                     send_with(session, ctx, response, &headers).await?;
@@ -63,7 +64,7 @@ pub async fn filter(
             }
         }
     }
-    if let Some((refused, headers)) = rate_limited(state, session, ctx, endpoint, &path) {
+    if let Some((refused, headers)) = rate_limited(state, session, ctx, endpoint, &path).await {
         let response = LocalResponse::error(&refused, ctx.request.dialect);
         send_with(session, ctx, response, &headers).await?;
         return Ok(true);
@@ -119,7 +120,7 @@ fn needs_client_key(endpoint: Endpoint) -> bool {
 /// `admin_requests_per_minute`; health, metrics and listings never (load balancers and
 /// Prometheus poll them). A client with an API key is counted by its key's name, others by
 /// address. `Some`: the 429 and its headers.
-fn rate_limited(
+async fn rate_limited(
     state: &RouterState,
     session: &Session,
     ctx: &RequestCtx,
@@ -143,7 +144,21 @@ fn rate_limited(
             (address.as_str(), None)
         }
     };
-    let verdict = limits.check(class, who, key_rate, std::time::Instant::now());
+    // One budget for the whole cluster while Redis answers; this process's own otherwise.
+    let shared = match state.cluster.as_ref().filter(|c| c.is_up()) {
+        Some(cluster) => {
+            let (bucket, rate) = limits.budget(class, key_rate);
+            cluster
+                .take_token(bucket, who, rate.max(1))
+                .await
+                .map(|(allowed, tokens)| crate::ratelimit::verdict(allowed, tokens, rate.max(1)))
+        }
+        None => None,
+    };
+    let verdict = match shared {
+        Some(verdict) => verdict,
+        None => limits.check(class, who, key_rate, std::time::Instant::now()),
+    };
     if verdict.allowed {
         return None;
     }

@@ -1,0 +1,323 @@
+//! Cluster mode: several routers behind one load balancer share rate limits and the response
+//! cache through one Redis (`router.cluster.redis_url`).
+//!
+//! One multiplexed connection per process (the `redis` crate's `ConnectionManager`, which
+//! reconnects by itself), opened by a Pingora background service after the server has
+//! daemonised and watched by a ping every [`PING_EVERY`]. Every call has the
+//! `router.cluster.timeout_ms` deadline, and none is made while Redis is known to be down: a
+//! request then uses this process's own limiter and cache at once (fail-open), one WARN marks the
+//! outage, `smarterrouter_cluster_up` drops to 0 and `/health` says `degraded`; the first good
+//! ping resumes sharing.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use pingora::server::ShutdownWatch;
+use pingora::services::background::BackgroundService;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+
+use crate::config::ClusterConfig;
+
+/// How often the connection is checked (and, while down, retried).
+pub const PING_EVERY: Duration = Duration::from_millis(500);
+
+pub struct Cluster {
+    url: String,
+    prefix: String,
+    timeout: Duration,
+    connection: RwLock<Option<ConnectionManager>>,
+    up: AtomicBool,
+    /// The cluster's cache invalidation count, read with every ping: an instance whose local
+    /// cache is older clears it.
+    cache_epoch: AtomicU64,
+}
+
+/// The token bucket of [`crate::ratelimit`] kept in a Redis hash, on Redis's clock, so every
+/// instance counts against the same bucket. Returns `{allowed, tokens left}` (the tokens as a
+/// string: Redis truncates Lua numbers to integers).
+const BUCKET_SCRIPT: &str = r#"
+local capacity = tonumber(ARGV[1])
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local state = redis.call('HMGET', KEYS[1], 'tokens', 'ts')
+local tokens = tonumber(state[1]) or capacity
+local ts = tonumber(state[2]) or now
+local rate = capacity / 60000
+tokens = math.min(capacity, tokens + math.max(0, now - ts) * rate)
+local allowed = 0
+if tokens >= 1 then
+  tokens = tokens - 1
+  allowed = 1
+end
+redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'ts', now)
+redis.call('PEXPIRE', KEYS[1], math.ceil((capacity - tokens) / rate) + 1000)
+return {allowed, tostring(tokens)}
+"#;
+
+impl Cluster {
+    /// `None` when `router.cluster.redis_url` is unset (cluster mode off).
+    pub fn from_config(config: &ClusterConfig) -> Option<Arc<Self>> {
+        let url = config.redis_url.clone()?;
+        Some(Arc::new(Cluster {
+            url,
+            prefix: config.key_prefix.clone(),
+            timeout: Duration::from_millis(config.timeout_ms),
+            connection: RwLock::new(None),
+            up: AtomicBool::new(false),
+            cache_epoch: AtomicU64::new(0),
+        }))
+    }
+
+    /// Whether Redis answered the last call or ping.
+    pub fn is_up(&self) -> bool {
+        self.up.load(Ordering::Relaxed)
+    }
+
+    /// This deployment's name for `key`.
+    pub fn key(&self, kind: &str, key: &str) -> String {
+        format!("{}:{kind}:{key}", self.prefix)
+    }
+
+    fn connection(&self) -> Option<ConnectionManager> {
+        if !self.is_up() {
+            return None;
+        }
+        self.connection.read().ok()?.clone()
+    }
+
+    fn set_up(&self, up: bool, why: &str) {
+        let was = self.up.swap(up, Ordering::Relaxed);
+        crate::metrics::set_cluster_up(up);
+        match (was, up) {
+            (true, false) => tracing::warn!(
+                redis = %redacted(&self.url),
+                "cluster: Redis is unreachable ({why}); rate limits and the cache are this instance's own until it is back"
+            ),
+            (false, true) => tracing::info!(
+                redis = %redacted(&self.url),
+                "cluster: Redis is reachable; sharing rate limits and the cache"
+            ),
+            _ => {}
+        }
+    }
+
+    /// Runs `cmd` within the deadline; `None` (and Redis marked down on a failure) when it
+    /// cannot be had in time.
+    async fn query<T: redis::FromRedisValue>(&self, cmd: &redis::Cmd) -> Option<T> {
+        let mut connection = self.connection()?;
+        match tokio::time::timeout(self.timeout, cmd.query_async::<T>(&mut connection)).await {
+            Ok(Ok(value)) => Some(value),
+            Ok(Err(e)) => {
+                self.set_up(false, &e.to_string());
+                None
+            }
+            Err(_) => {
+                self.set_up(false, "a call took longer than router.cluster.timeout_ms");
+                None
+            }
+        }
+    }
+
+    /// One request of `client` against its shared bucket of `per_minute`: `(allowed, tokens
+    /// left)`, or `None` when Redis cannot answer in time.
+    pub async fn take_token(
+        &self,
+        bucket: &str,
+        client: &str,
+        per_minute: u32,
+    ) -> Option<(bool, f64)> {
+        let mut cmd = redis::cmd("EVAL");
+        cmd.arg(BUCKET_SCRIPT)
+            .arg(1)
+            .arg(self.key("limit", &format!("{bucket}:{per_minute}:{client}")))
+            .arg(per_minute);
+        let (allowed, tokens): (i64, String) = self.query(&cmd).await?;
+        Some((allowed == 1, tokens.parse().unwrap_or(0.0)))
+    }
+
+    /// The bytes stored under `key` of `kind`, if any.
+    pub async fn get(&self, kind: &str, key: &str) -> Option<Vec<u8>> {
+        let mut cmd = redis::cmd("GET");
+        cmd.arg(self.key(kind, key));
+        self.query::<Option<Vec<u8>>>(&cmd).await?
+    }
+
+    /// Stores `value` under `key` of `kind` for `ttl`; false when Redis did not take it.
+    pub async fn put(&self, kind: &str, key: &str, value: &[u8], ttl: Duration) -> bool {
+        let millis = ttl.as_millis().clamp(1, u128::from(u64::MAX)) as u64;
+        let mut cmd = redis::cmd("SET");
+        cmd.arg(self.key(kind, key))
+            .arg(value)
+            .arg("PX")
+            .arg(millis);
+        self.query::<()>(&cmd).await.is_some()
+    }
+
+    /// How many times the cluster's cache was invalidated, as last read.
+    pub fn cache_epoch(&self) -> u64 {
+        self.cache_epoch.load(Ordering::Relaxed)
+    }
+
+    /// Drops every shared cache entry and tells the other instances (through the epoch) to
+    /// clear their local copies.
+    pub async fn invalidate_cache(&self) {
+        let mut bump = redis::cmd("INCR");
+        bump.arg(self.key("cache-epoch", "all"));
+        if let Some(epoch) = self.query::<u64>(&bump).await {
+            // Our own local tier was cleared by the caller already.
+            self.cache_epoch.store(epoch, Ordering::Relaxed);
+        }
+        let Some(mut connection) = self.connection() else {
+            return;
+        };
+        let pattern = format!("{}:cache:*", self.prefix);
+        let mut cursor: u64 = 0;
+        // Bounded: a few thousand keys per round, a round per call's deadline.
+        for _ in 0..10_000 {
+            let mut scan = redis::cmd("SCAN");
+            scan.arg(cursor)
+                .arg("MATCH")
+                .arg(&pattern)
+                .arg("COUNT")
+                .arg(1000);
+            let Ok(Ok((next, keys))) = tokio::time::timeout(
+                self.timeout * 10,
+                scan.query_async::<(u64, Vec<String>)>(&mut connection),
+            )
+            .await
+            else {
+                return;
+            };
+            if !keys.is_empty() {
+                let mut unlink = redis::cmd("UNLINK");
+                unlink.arg(keys);
+                let _ = tokio::time::timeout(
+                    self.timeout * 10,
+                    unlink.query_async::<()>(&mut connection),
+                )
+                .await;
+            }
+            if next == 0 {
+                return;
+            }
+            cursor = next;
+        }
+    }
+
+    /// Opens the connection (retrying with backoff while Redis is down), then pings it every
+    /// [`PING_EVERY`] to notice outages and recoveries.
+    async fn watch(&self, shutdown: &mut ShutdownWatch) {
+        let mut backoff = PING_EVERY;
+        loop {
+            if self.connection.read().map(|c| c.is_none()).unwrap_or(false) {
+                match self.connect().await {
+                    Ok(connection) => {
+                        if let Ok(mut slot) = self.connection.write() {
+                            *slot = Some(connection);
+                        }
+                        backoff = PING_EVERY;
+                    }
+                    Err(why) => {
+                        self.set_up(false, &why);
+                        backoff = (backoff * 2).min(Duration::from_secs(5));
+                    }
+                }
+            }
+            let connection = self.connection.read().ok().and_then(|c| c.clone());
+            if let Some(mut connection) = connection {
+                // The ping reads the cache epoch.
+                let mut ping = redis::cmd("GET");
+                ping.arg(self.key("cache-epoch", "all"));
+                match tokio::time::timeout(
+                    self.timeout.max(Duration::from_millis(200)),
+                    ping.query_async::<Option<u64>>(&mut connection),
+                )
+                .await
+                {
+                    Ok(Ok(epoch)) => {
+                        self.cache_epoch
+                            .store(epoch.unwrap_or(0), Ordering::Relaxed);
+                        self.set_up(true, "");
+                    }
+                    Ok(Err(e)) => self.set_up(false, &e.to_string()),
+                    Err(_) => self.set_up(false, "no answer to PING"),
+                }
+            }
+            let wait = if self.is_up() { PING_EVERY } else { backoff };
+            tokio::select! {
+                _ = tokio::time::sleep(wait) => {}
+                _ = shutdown.changed() => return,
+            }
+        }
+    }
+
+    async fn connect(&self) -> Result<ConnectionManager, String> {
+        let client = redis::Client::open(self.url.as_str()).map_err(|e| e.to_string())?;
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(Duration::from_secs(1)))
+            .set_response_timeout(Some(self.timeout.max(Duration::from_millis(200))))
+            .set_number_of_retries(2)
+            .set_max_delay(Duration::from_secs(2));
+        match tokio::time::timeout(
+            Duration::from_secs(3),
+            client.get_connection_manager_with_config(config),
+        )
+        .await
+        {
+            Ok(Ok(connection)) => Ok(connection),
+            Ok(Err(e)) => Err(e.to_string()),
+            Err(_) => Err("no connection within 3 s".to_string()),
+        }
+    }
+}
+
+/// The URL without its password, for logs.
+fn redacted(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("***"));
+            u.to_string()
+        }
+        _ => url.to_string(),
+    }
+}
+
+/// The Pingora background service that keeps the connection (started after daemonising).
+pub struct ClusterService(pub Arc<Cluster>);
+
+#[async_trait]
+impl BackgroundService for ClusterService {
+    async fn start(&self, mut shutdown: ShutdownWatch) {
+        crate::metrics::set_cluster_up(false);
+        self.0.watch(&mut shutdown).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_stay_out_of_logs() {
+        assert_eq!(
+            redacted("redis://user:secret@10.0.0.5:6379/0"),
+            "redis://user:***@10.0.0.5:6379/0"
+        );
+        assert_eq!(redacted("redis://127.0.0.1:6379"), "redis://127.0.0.1:6379");
+    }
+
+    #[test]
+    fn keys_carry_the_deployments_prefix() {
+        let cluster = Cluster::from_config(&ClusterConfig {
+            redis_url: Some("redis://127.0.0.1:1".into()),
+            key_prefix: "prod".into(),
+            ..ClusterConfig::default()
+        })
+        .expect("cluster mode is on with a URL");
+        assert_eq!(cluster.key("cache", "ab12"), "prod:cache:ab12");
+        assert!(!cluster.is_up(), "down until the first good ping");
+        assert!(Cluster::from_config(&ClusterConfig::default()).is_none());
+    }
+}

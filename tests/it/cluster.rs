@@ -1,0 +1,237 @@
+//! Cluster mode: two router instances and one real `redis-server` (Debian's package, started on an
+//! ephemeral port and stopped by PID). One rate limit across the instances; a miss on one, a hit
+//! on the other; Redis stopped mid-test: every request still answered and `/health` degraded;
+//! Redis back on the same port: sharing resumes.
+
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+use crate::harness::*;
+
+/// A `redis-server` of our own; killed on drop.
+struct Redis {
+    child: Option<Child>,
+    port: u16,
+    dir: tempfile::TempDir,
+}
+
+impl Redis {
+    fn start() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let mut redis = Redis {
+            child: None,
+            port: free_port(),
+            dir,
+        };
+        redis.restart();
+        redis
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// Starts the server (again) on the same port, with nothing saved: a restart loses the data.
+    fn restart(&mut self) {
+        let child = Command::new("redis-server")
+            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no"])
+            .arg("--dir")
+            .arg(self.dir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect(
+                "redis-server (Debian package redis-server; scripts/install-prereqs installs it)",
+            );
+        self.child = Some(child);
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "redis-server did not start"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+async fn instance(mock: &MockOllama, redis: &Redis, extra: &str) -> RouterProcess {
+    RouterProcess::start(RouterOptions {
+        extra: format!(
+            "  default_model: llama3.2:1b\n  cluster:\n    redis_url: {}\n    key_prefix: it\n{extra}",
+            redis.url()
+        ),
+        ..RouterOptions::new(vec![node(&mock.url(), "ollama")])
+    })
+    .await
+}
+
+async fn health(router: &RouterProcess) -> Value {
+    get_json(format!("{}/health", router.url())).await
+}
+
+/// Waits until `/health` reports Redis as `want` (`up` or `down`).
+async fn until_redis(router: &RouterProcess, want: &str) -> Value {
+    for _ in 0..100 {
+        let h = health(router).await;
+        if h["cluster"]["redis"] == want {
+            return h;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("redis never {want}: {}", health(router).await);
+}
+
+async fn chat(router: &RouterProcess, content: &str) -> reqwest::Response {
+    client()
+        .post(format!("{}/v1/chat/completions", router.url()))
+        .json(&json!({"model": "auto", "temperature": 0,
+                      "messages": [{"role": "user", "content": content}]}))
+        .send()
+        .await
+        .unwrap()
+}
+
+fn cache_header(response: &reqwest::Response) -> String {
+    response
+        .headers()
+        .get("x-smarterrouter-cache")
+        .map(|v| v.to_str().unwrap().to_string())
+        .unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn one_rate_limit_across_instances() {
+    let redis = Redis::start();
+    let mock = default_mock().await;
+    let limits = "  rate_limit:\n    enabled: true\n    requests_per_minute: 6\n";
+    let a = instance(&mock, &redis, limits).await;
+    let b = instance(&mock, &redis, limits).await;
+    until_redis(&a, "up").await;
+    until_redis(&b, "up").await;
+    // Seven requests of one client spread over both instances: six allowed, exactly one 429.
+    let mut statuses = Vec::new();
+    for i in 0..7 {
+        let router = if i % 2 == 0 { &a } else { &b };
+        statuses.push(chat(router, &format!("hello {i}")).await.status().as_u16());
+    }
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 200).count(),
+        6,
+        "{statuses:?}"
+    );
+    assert_eq!(statuses[6], 429, "{statuses:?}");
+    let refused = chat(&b, "one more").await;
+    assert_eq!(refused.status(), 429);
+    assert_eq!(refused.headers()["x-ratelimit-limit"], "6");
+    assert_eq!(refused.headers()["x-ratelimit-remaining"], "0");
+    assert_eq!(refused.headers()["retry-after"], "10");
+    assert_eq!(mock.state.count("/v1/chat/completions"), 6);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_miss_on_one_instance_is_a_hit_on_the_other() {
+    let redis = Redis::start();
+    let mock = mock(MockConfig {
+        number_answers: true,
+        ..MockConfig::default()
+    })
+    .await;
+    let a = instance(&mock, &redis, "").await;
+    let b = instance(&mock, &redis, "").await;
+    until_redis(&a, "up").await;
+    until_redis(&b, "up").await;
+
+    let first = chat(&a, "What is Rust?").await;
+    assert_eq!(cache_header(&first), "MISS");
+    let first_body: Value = first.json().await.unwrap();
+    // The shared copy is written off the request, just after the answer.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let second = chat(&b, "What is Rust?").await;
+    assert_eq!(cache_header(&second), "HIT");
+    assert_eq!(second.headers()["x-smarterrouter-model"], "llama3.2:1b");
+    let second_body: Value = second.json().await.unwrap();
+    assert_eq!(first_body, second_body, "the stored answer, as served by A");
+    let third = chat(&b, "What is Rust?").await;
+    assert_eq!(cache_header(&third), "HIT", "now in B's own tier");
+    assert_eq!(
+        mock.state.count("/v1/chat/completions"),
+        1,
+        "only A's miss went upstream"
+    );
+    let metrics = get_text(format!("{}/metrics", b.admin_url())).await;
+    assert!(
+        metrics.contains("smarterrouter_cache_shared_fills_total 1"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("smarterrouter_cluster_up 1"));
+
+    // Invalidation on A clears the shared tier and, within a ping, B's own copy.
+    let cleared = client()
+        .post(format!("{}/admin/cache/invalidate", a.admin_url()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(cleared.status(), 200);
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let after = chat(&b, "What is Rust?").await;
+    assert_eq!(cache_header(&after), "MISS");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn redis_down_fails_open_and_sharing_resumes_when_it_is_back() {
+    let mut redis = Redis::start();
+    let mock = mock(MockConfig {
+        number_answers: true,
+        ..MockConfig::default()
+    })
+    .await;
+    let limits = "  rate_limit:\n    enabled: true\n    requests_per_minute: 1000\n";
+    let a = instance(&mock, &redis, limits).await;
+    let b = instance(&mock, &redis, limits).await;
+    assert_eq!(until_redis(&a, "up").await["status"], "ok");
+    until_redis(&b, "up").await;
+
+    redis.stop();
+    // Every request is answered while Redis is gone, the first ones included.
+    for i in 0..20 {
+        let router = if i % 2 == 0 { &a } else { &b };
+        let response = chat(router, &format!("while down {i}")).await;
+        assert_eq!(response.status(), 200, "request {i}");
+    }
+    let down = until_redis(&a, "down").await;
+    assert_eq!(down["status"], "degraded");
+    let metrics = get_text(format!("{}/metrics", a.admin_url())).await;
+    assert!(metrics.contains("smarterrouter_cluster_up 0"), "{metrics}");
+    // Each instance keeps its own cache meanwhile.
+    assert_eq!(cache_header(&chat(&a, "while down 0").await), "HIT");
+    assert_eq!(cache_header(&chat(&b, "while down 0").await), "MISS");
+    let warnings = a.logs().matches("cluster: Redis is unreachable").count();
+    assert_eq!(warnings, 1, "one WARN per outage: {}", a.logs());
+
+    redis.restart();
+    assert_eq!(until_redis(&a, "up").await["status"], "ok");
+    until_redis(&b, "up").await;
+    assert!(a.logs().contains("cluster: Redis is reachable"));
+    let first = chat(&a, "after the outage").await;
+    assert_eq!(cache_header(&first), "MISS");
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let second = chat(&b, "after the outage").await;
+    assert_eq!(cache_header(&second), "HIT", "sharing resumed");
+}
