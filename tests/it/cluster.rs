@@ -235,3 +235,100 @@ async fn redis_down_fails_open_and_sharing_resumes_when_it_is_back() {
     let second = chat(&b, "after the outage").await;
     assert_eq!(cache_header(&second), "HIT", "sharing resumed");
 }
+
+fn twins() -> MockConfig {
+    MockConfig {
+        // The mock reports its first model as loaded: the embedding model, so the two chat
+        // models are equal in every respect.
+        models: vec![
+            MockModel::embedding("nomic-embed-text:latest"),
+            MockModel::with("alpha:7b", "7B", &[]),
+            MockModel::with("beta:7b", "7B", &[]),
+        ],
+        ..MockConfig::default()
+    }
+}
+
+async fn poem(router: &RouterProcess, request_id: &str) -> String {
+    let response = client()
+        .post(format!("{}/v1/chat/completions", router.url()))
+        .header("x-request-id", request_id)
+        .json(&chat_body("auto", "Write a poem about the sea"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    response.headers()["x-smarterrouter-model"]
+        .to_str()
+        .unwrap()
+        .to_string()
+}
+
+async fn feedback(router: &RouterProcess, body: Value) -> (u16, Value) {
+    let response = client()
+        .post(format!("{}/v1/feedback", router.url()))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn feedback_to_one_instance_for_another_ones_response_moves_scoring_everywhere() {
+    let redis = Redis::start();
+    let mock = mock(twins()).await;
+    let a = instance(&mock, &redis, "  cache:\n    enabled: false\n").await;
+    let b = instance(&mock, &redis, "  cache:\n    enabled: false\n").await;
+    until_redis(&a, "up").await;
+    until_redis(&b, "up").await;
+    assert_eq!(
+        poem(&a, "cl-1").await,
+        "alpha:7b",
+        "equal models: the first by name"
+    );
+    tokio::time::sleep(Duration::from_millis(100)).await;
+
+    // B never saw cl-1: it finds A's decision in Redis.
+    let (status, body) = feedback(&b, json!({"response_id": "cl-1", "score": -1})).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["status"], "success");
+    // One rating per response across the cluster.
+    let (status, body) = feedback(&a, json!({"response_id": "cl-1", "score": -1})).await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("already rated"));
+    for _ in 0..3 {
+        let (status, _) = feedback(&b, json!({"model_name": "alpha:7b", "score": -1})).await;
+        assert_eq!(status, 200);
+    }
+    // A reads B's feedback with its next ping (every half second) and routes away from alpha.
+    let mut chosen = String::new();
+    for i in 0..30 {
+        chosen = poem(&a, &format!("cl-2-{i}")).await;
+        if chosen == "beta:7b" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(chosen, "beta:7b", "B's feedback moved A's scoring");
+    let explain = get_json(format!(
+        "{}/admin/explain?prompt=Write%20a%20poem%20about%20the%20sea",
+        a.admin_url()
+    ))
+    .await;
+    let alpha = explain["scoring"]["candidates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["model"] == "alpha:7b")
+        .unwrap()
+        .clone();
+    assert!(
+        alpha["terms"]["feedback"].as_f64().unwrap() < 0.0,
+        "{alpha}"
+    );
+}

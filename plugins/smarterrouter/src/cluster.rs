@@ -1,5 +1,10 @@
-//! Cluster mode: several routers behind one load balancer share rate limits and the response
-//! cache through one Redis (`router.cluster.redis_url`).
+//! Cluster mode: several routers behind one load balancer share rate limits, the response
+//! cache, routing decisions and feedback through one Redis (`router.cluster.redis_url`).
+//!
+//! Decisions go to Redis in pipelined batches off the request (kept [`DECISION_TTL`]), so
+//! feedback sent to any instance finds the response another one served; each feedback is
+//! added to a Redis stream that every instance reads with its ping and folds into its own
+//! scoring and store (a response takes one rating across the cluster).
 //!
 //! One multiplexed connection per process (the `redis` crate's `ConnectionManager`, which
 //! reconnects by itself), opened by a Pingora background service after the server has
@@ -10,7 +15,7 @@
 //! ping resumes sharing.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -19,6 +24,19 @@ use pingora::services::background::BackgroundService;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
 use crate::config::ClusterConfig;
+use crate::store::{DecisionRecord, Feedback};
+
+/// How long a shared decision can still be rated.
+pub const DECISION_TTL: Duration = Duration::from_secs(24 * 3600);
+/// Decisions waiting for Redis; past it, new ones are kept only locally.
+const DECISION_QUEUE: usize = 10_000;
+/// Most decisions in one pipelined write.
+const DECISION_BATCH: usize = 256;
+/// The feedback stream keeps about this many entries.
+const FEEDBACK_STREAM_LEN: usize = 100_000;
+
+/// What the cluster does with feedback another instance accepted.
+pub type FeedbackSink = Box<dyn Fn(Feedback) + Send + Sync>;
 
 /// How often the connection is checked (and, while down, retried).
 pub const PING_EVERY: Duration = Duration::from_millis(500);
@@ -32,6 +50,13 @@ pub struct Cluster {
     /// The cluster's cache invalidation count, read with every ping: an instance whose local
     /// cache is older clears it.
     cache_epoch: AtomicU64,
+    /// Tells this instance's feedback from the others' in the stream.
+    instance: String,
+    decisions: tokio::sync::mpsc::Sender<(String, Vec<u8>)>,
+    decisions_rx: Mutex<Option<tokio::sync::mpsc::Receiver<(String, Vec<u8>)>>>,
+    feedback_sink: OnceLock<FeedbackSink>,
+    /// The last feedback stream entry read (entries from before this process started are not).
+    feedback_cursor: Mutex<String>,
 }
 
 /// The token bucket of [`crate::ratelimit`] kept in a Redis hash, on Redis's clock, so every
@@ -60,7 +85,13 @@ impl Cluster {
     /// `None` when `router.cluster.redis_url` is unset (cluster mode off).
     pub fn from_config(config: &ClusterConfig) -> Option<Arc<Self>> {
         let url = config.redis_url.clone()?;
+        let (decisions, decisions_rx) = tokio::sync::mpsc::channel(DECISION_QUEUE);
         Some(Arc::new(Cluster {
+            instance: uuid::Uuid::new_v4().to_string(),
+            decisions,
+            decisions_rx: Mutex::new(Some(decisions_rx)),
+            feedback_sink: OnceLock::new(),
+            feedback_cursor: Mutex::new(format!("{}-0", crate::store::now_unix_ms())),
             url,
             prefix: config.key_prefix.clone(),
             timeout: Duration::from_millis(config.timeout_ms),
@@ -155,6 +186,133 @@ impl Cluster {
         self.query::<()>(&cmd).await.is_some()
     }
 
+    /// Where feedback accepted by other instances goes (set once, when the state is built).
+    pub fn set_feedback_sink(&self, sink: FeedbackSink) {
+        let _ = self.feedback_sink.set(sink);
+    }
+
+    /// Queues `record` for Redis, off the request; dropped (kept only locally) when Redis is
+    /// down or the queue is full.
+    pub fn share_decision(&self, record: &DecisionRecord) {
+        if !self.is_up() {
+            return;
+        }
+        if let Ok(json) = serde_json::to_vec(record) {
+            let _ = self
+                .decisions
+                .try_send((self.key("decision", &record.request_id), json));
+        }
+    }
+
+    /// The decision another instance (or this one) shared for `request_id`.
+    pub async fn decision(&self, request_id: &str) -> Option<DecisionRecord> {
+        let bytes = self.get("decision", request_id).await?;
+        serde_json::from_slice(&bytes).ok()
+    }
+
+    /// Claims the one rating of `response_id` for the cluster: `Some(false)` when another
+    /// instance (or this one) has it already, `None` when Redis cannot say.
+    pub async fn claim_rating(&self, response_id: &str) -> Option<bool> {
+        let mut cmd = redis::cmd("SET");
+        cmd.arg(self.key("rated", response_id))
+            .arg(&self.instance)
+            .arg("NX")
+            .arg("EX")
+            .arg(DECISION_TTL.as_secs());
+        let reply: Option<String> = self.query(&cmd).await?;
+        Some(reply.is_some())
+    }
+
+    /// Gives a claimed rating back (the feedback could not be stored).
+    pub async fn release_rating(&self, response_id: &str) {
+        let mut cmd = redis::cmd("DEL");
+        cmd.arg(self.key("rated", response_id));
+        let _: Option<i64> = self.query(&cmd).await;
+    }
+
+    /// Tells the other instances about feedback this one has stored; false when Redis did not
+    /// take it (the feedback is still this instance's).
+    pub async fn share_feedback(&self, feedback: &Feedback) -> bool {
+        let Ok(json) = serde_json::to_string(feedback) else {
+            return false;
+        };
+        let mut cmd = redis::cmd("XADD");
+        cmd.arg(self.key("feedback", "stream"))
+            .arg("MAXLEN")
+            .arg("~")
+            .arg(FEEDBACK_STREAM_LEN)
+            .arg("*")
+            .arg("origin")
+            .arg(&self.instance)
+            .arg("feedback")
+            .arg(json);
+        self.query::<String>(&cmd).await.is_some()
+    }
+
+    /// Reads the feedback other instances added since the last read and hands it to the sink.
+    async fn read_feedback(&self) {
+        let Some(sink) = self.feedback_sink.get() else {
+            return;
+        };
+        let cursor = self
+            .feedback_cursor
+            .lock()
+            .map(|c| c.clone())
+            .unwrap_or_else(|_| "0-0".to_string());
+        let mut cmd = redis::cmd("XREAD");
+        cmd.arg("COUNT")
+            .arg(512)
+            .arg("STREAMS")
+            .arg(self.key("feedback", "stream"))
+            .arg(cursor);
+        type Entries = Vec<(String, Vec<(String, String)>)>;
+        let Some(streams) = self.query::<Option<Vec<(String, Entries)>>>(&cmd).await else {
+            return;
+        };
+        for (_, entries) in streams.unwrap_or_default() {
+            for (id, fields) in entries {
+                let field = |name: &str| fields.iter().find(|(k, _)| k == name).map(|(_, v)| v);
+                if field("origin") != Some(&self.instance) {
+                    if let Some(feedback) =
+                        field("feedback").and_then(|f| serde_json::from_str::<Feedback>(f).ok())
+                    {
+                        sink(feedback);
+                    }
+                }
+                if let Ok(mut cursor) = self.feedback_cursor.lock() {
+                    *cursor = id;
+                }
+            }
+        }
+    }
+
+    /// Writes queued decisions to Redis in pipelined batches until shutdown.
+    async fn write_decisions(&self, mut queue: tokio::sync::mpsc::Receiver<(String, Vec<u8>)>) {
+        let mut batch = Vec::with_capacity(DECISION_BATCH);
+        while queue.recv_many(&mut batch, DECISION_BATCH).await > 0 {
+            let Some(mut connection) = self.connection() else {
+                batch.clear();
+                continue;
+            };
+            let mut pipe = redis::pipe();
+            for (key, value) in batch.drain(..) {
+                pipe.cmd("SET")
+                    .arg(key)
+                    .arg(value)
+                    .arg("EX")
+                    .arg(DECISION_TTL.as_secs())
+                    .ignore();
+            }
+            match tokio::time::timeout(self.timeout * 10, pipe.query_async::<()>(&mut connection))
+                .await
+            {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => self.set_up(false, &e.to_string()),
+                Err(_) => self.set_up(false, "writing decisions took too long"),
+            }
+        }
+    }
+
     /// How many times the cluster's cache was invalidated, as last read.
     pub fn cache_epoch(&self) -> u64 {
         self.cache_epoch.load(Ordering::Relaxed)
@@ -240,6 +398,7 @@ impl Cluster {
                         self.cache_epoch
                             .store(epoch.unwrap_or(0), Ordering::Relaxed);
                         self.set_up(true, "");
+                        self.read_feedback().await;
                     }
                     Ok(Err(e)) => self.set_up(false, &e.to_string()),
                     Err(_) => self.set_up(false, "no answer to PING"),
@@ -291,6 +450,11 @@ pub struct ClusterService(pub Arc<Cluster>);
 impl BackgroundService for ClusterService {
     async fn start(&self, mut shutdown: ShutdownWatch) {
         crate::metrics::set_cluster_up(false);
+        let queue = self.0.decisions_rx.lock().ok().and_then(|mut q| q.take());
+        if let Some(queue) = queue {
+            let cluster = Arc::clone(&self.0);
+            tokio::spawn(async move { cluster.write_decisions(queue).await });
+        }
         self.0.watch(&mut shutdown).await;
     }
 }

@@ -225,6 +225,19 @@ impl RouterState {
                 .clone()
                 .filter(|_| loaded.router.cluster.share_cache),
         );
+        if let Some(cluster) = &cluster {
+            // Feedback another instance accepted: into this one's scoring and store.
+            let index = Arc::clone(&feedback);
+            let store = store_tx.clone();
+            cluster.set_feedback_sink(Box::new(move |f: store::Feedback| {
+                let category = f
+                    .category
+                    .as_deref()
+                    .and_then(routing::analysis::Category::parse);
+                index.add(&f.model, category, f.score, f.unix_ms);
+                store.send(store::Record::Feedback(f));
+            }));
+        }
         Ok(Arc::new(RouterState {
             store: handle,
             store_tx,

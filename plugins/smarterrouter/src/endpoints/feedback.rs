@@ -114,6 +114,12 @@ async fn find_decision(
     if let Some(found) = state.recent.get(id) {
         return Ok(Some(found));
     }
+    // Another instance of the cluster may have served it.
+    if let Some(cluster) = state.cluster.as_ref().filter(|c| c.is_up()) {
+        if let Some(found) = cluster.decision(id).await {
+            return Ok(Some(found));
+        }
+    }
     if state.store.status() == StoreStatus::Released {
         return crate::store::owner::decision(state.store.dir(), id)
             .await
@@ -199,12 +205,30 @@ async fn store(
             .and_then(|d| d.category.as_deref())
             .and_then(Category::parse)
     });
+    let already_rated = || {
+        invalid(
+            "response_id",
+            "was already rated; each response takes one rating",
+        )
+    };
+    let cluster = state.cluster.as_ref().filter(|c| c.is_up());
+    let mut claimed_in_cluster = false;
     if let (Some(response_id), Some(_)) = (&request.response_id, &decision) {
+        if let Some(cluster) = cluster {
+            match cluster.claim_rating(response_id).await {
+                Some(false) => return Err(already_rated()),
+                Some(true) => claimed_in_cluster = true,
+                None => {}
+            }
+        }
         if !state.recent.mark_rated(response_id) {
-            return Err(invalid(
-                "response_id",
-                "was already rated; each response takes one rating",
-            ));
+            if claimed_in_cluster {
+                // Rated here before Redis knew (during an outage): the claim is not ours.
+                if let Some(cluster) = cluster {
+                    cluster.release_rating(response_id).await;
+                }
+            }
+            return Err(already_rated());
         }
     }
     let id = state.next_feedback_id();
@@ -219,6 +243,7 @@ async fn store(
     };
     let unix_ms = feedback.unix_ms;
     let rated = feedback.response_id.clone().filter(|_| decision.is_some());
+    let shared = cluster.map(|_| feedback.clone());
     let stored_as = match state
         .store_tx
         .send_durable(Record::Feedback(feedback), WRITE_WAIT)
@@ -229,11 +254,19 @@ async fn store(
             // Not stored, so the client may send it again.
             if let Some(response_id) = rated {
                 state.recent.unmark_rated(&response_id);
+                if let (Some(cluster), true) = (cluster, claimed_in_cluster) {
+                    cluster.release_rating(&response_id).await;
+                }
             }
             return Err(RequestError::StoreUnavailable(why));
         }
     };
     state.feedback.add(&model, category, request.score, unix_ms);
+    // Stored here first, so an acknowledged feedback survives whatever Redis does.
+    if let (Some(cluster), Some(mut shared)) = (cluster, shared) {
+        shared.id = stored_as;
+        cluster.share_feedback(&shared).await;
+    }
     Ok(stored_as)
 }
 

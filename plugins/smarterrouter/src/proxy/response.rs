@@ -55,6 +55,9 @@ fn remember_decision(state: &RouterState, status: u16, ctx: &RequestCtx) {
         background: ctx.request.background_task.is_some(),
         tenant: ctx.request.client.as_ref().map(|c| c.name.clone()),
     };
+    if let Some(cluster) = &state.cluster {
+        cluster.share_decision(&record);
+    }
     state.recent.insert(record.clone());
     state.store_tx.send(Record::Decision(record));
 }
