@@ -35,6 +35,9 @@ const DECISION_BATCH: usize = 256;
 /// The feedback stream keeps about this many entries.
 const FEEDBACK_STREAM_LEN: usize = 100_000;
 
+/// Decisions on their way to Redis: (key, JSON).
+type DecisionQueue = tokio::sync::mpsc::Receiver<(String, Vec<u8>)>;
+
 /// What the cluster does with feedback another instance accepted.
 pub type FeedbackSink = Box<dyn Fn(Feedback) + Send + Sync>;
 
@@ -53,7 +56,7 @@ pub struct Cluster {
     /// Tells this instance's feedback from the others' in the stream.
     instance: String,
     decisions: tokio::sync::mpsc::Sender<(String, Vec<u8>)>,
-    decisions_rx: Mutex<Option<tokio::sync::mpsc::Receiver<(String, Vec<u8>)>>>,
+    decisions_rx: Mutex<Option<DecisionQueue>>,
     feedback_sink: OnceLock<FeedbackSink>,
     /// The last feedback stream entry read (entries from before this process started are not).
     feedback_cursor: Mutex<String>,
@@ -287,7 +290,7 @@ impl Cluster {
     }
 
     /// Writes queued decisions to Redis in pipelined batches until shutdown.
-    async fn write_decisions(&self, mut queue: tokio::sync::mpsc::Receiver<(String, Vec<u8>)>) {
+    async fn write_decisions(&self, mut queue: DecisionQueue) {
         let mut batch = Vec::with_capacity(DECISION_BATCH);
         while queue.recv_many(&mut batch, DECISION_BATCH).await > 0 {
             let Some(mut connection) = self.connection() else {
