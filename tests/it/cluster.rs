@@ -332,3 +332,55 @@ async fn feedback_to_one_instance_for_another_ones_response_moves_scoring_everyw
         "{alpha}"
     );
 }
+
+async fn profiled_models(router: &RouterProcess) -> Vec<String> {
+    let profiles = get_json(format!("{}/admin/profiles", router.admin_url())).await;
+    profiles["profiles"]
+        .as_array()
+        .map(|p| {
+            p.iter()
+                .map(|p| p["model"].as_str().unwrap().to_string())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn each_model_is_profiled_once_for_the_cluster() {
+    let redis = Redis::start();
+    let mock = mock(twins()).await;
+    let start = || {
+        RouterProcess::start(RouterOptions {
+            extra: format!(
+                "  cluster:\n    redis_url: {}\n    key_prefix: it\n",
+                redis.url()
+            ),
+            auto_profile: true,
+            ..RouterOptions::new(vec![node(&mock.url(), "ollama")])
+        })
+    };
+    let a = start().await;
+    let b = start().await;
+    let want = vec!["alpha:7b".to_string(), "beta:7b".to_string()];
+    let mut both = false;
+    for _ in 0..300 {
+        if profiled_models(&a).await == want && profiled_models(&b).await == want {
+            both = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        both,
+        "a: {:?}, b: {:?}",
+        profiled_models(&a).await,
+        profiled_models(&b).await
+    );
+    // One prompt per category (six) per model, from one instance or the other, not both.
+    assert_eq!(mock.state.count("/v1/chat/completions"), 12);
+    let logs = format!("{}{}", a.logs(), b.logs());
+    assert!(
+        logs.contains("profile measured by another instance of the cluster"),
+        "{logs}"
+    );
+}

@@ -316,6 +316,44 @@ impl Cluster {
         }
     }
 
+    /// Takes the cluster-wide lease `what`/`name` for `ttl`: `Some(true)` ours, `Some(false)`
+    /// another instance holds it, `None` Redis cannot say.
+    pub async fn lease(&self, what: &str, name: &str, ttl: Duration) -> Option<bool> {
+        let mut cmd = redis::cmd("SET");
+        cmd.arg(self.key(&format!("lease:{what}"), name))
+            .arg(&self.instance)
+            .arg("NX")
+            .arg("PX")
+            .arg(ttl.as_millis().max(1) as u64);
+        let reply: Option<String> = self.query(&cmd).await?;
+        Some(reply.is_some())
+    }
+
+    /// Gives back a lease this instance holds (another's is left alone).
+    pub async fn release(&self, what: &str, name: &str) {
+        let mut cmd = redis::cmd("EVAL");
+        cmd.arg(
+            "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end",
+        )
+        .arg(1)
+        .arg(self.key(&format!("lease:{what}"), name))
+        .arg(&self.instance);
+        let _: Option<i64> = self.query(&cmd).await;
+    }
+
+    /// The profile of `model` another instance (or this one) measured.
+    pub async fn profile(&self, model: &str) -> Option<crate::model::ModelProfile> {
+        let bytes = self.get("profile", model).await?;
+        serde_json::from_slice(&bytes).ok()
+    }
+
+    /// Shares a measured profile, kept `ttl` (the profiles' `max_age_hours`).
+    pub async fn share_profile(&self, profile: &crate::model::ModelProfile, ttl: Duration) {
+        if let Ok(json) = serde_json::to_vec(profile) {
+            self.put("profile", &profile.model, &json, ttl).await;
+        }
+    }
+
     /// How many times the cluster's cache was invalidated, as last read.
     pub fn cache_epoch(&self) -> u64 {
         self.cache_epoch.load(Ordering::Relaxed)

@@ -135,6 +135,7 @@ pub fn add_services(
             jobs: Arc::clone(&state.jobs),
             config: state.config.profiling.clone(),
             interval: Duration::from_secs(state.config.discovery.interval_secs.max(5)),
+            cluster: state.cluster.clone(),
         },
     ));
     profiler.add_dependencies([&discovery, &store]);

@@ -145,7 +145,13 @@ pub struct Profiler {
     pub config: ProfilingConfig,
     /// How often to look for models that need a profile (the discovery interval, at least 5 s).
     pub interval: Duration,
+    /// Cluster mode: profiles measured once for the cluster, under a lease per model.
+    pub cluster: Option<Arc<crate::cluster::Cluster>>,
 }
+
+/// How long one instance may hold a model's profiling lease (longer than any run should take;
+/// a crashed instance's lease lapses).
+const PROFILE_LEASE: Duration = Duration::from_secs(15 * 60);
 
 #[async_trait]
 impl BackgroundService for Profiler {
@@ -185,6 +191,42 @@ impl BackgroundService for Profiler {
 }
 
 impl Profiler {
+    /// In cluster mode: takes the models another instance has measured already (same digest,
+    /// fresh) from Redis, leaves those another instance is measuring now, and leases the rest.
+    /// Returns the models to measure here and the leases held.
+    async fn share_out(&self, targets: Vec<Target>, force: bool) -> (Vec<Target>, Vec<String>) {
+        let Some(cluster) = self.cluster.as_ref().filter(|c| c.is_up()) else {
+            return (targets, Vec::new());
+        };
+        let max_age_ms = self.config.max_age_hours.saturating_mul(3_600_000);
+        let now = crate::model::now_unix_ms();
+        let (mut mine, mut leases) = (Vec::new(), Vec::new());
+        for target in targets {
+            if !force {
+                if let Some(profile) = cluster.profile(&target.model).await.filter(|p| {
+                    p.digest == target.digest
+                        && now.saturating_sub(p.profiled_unix_ms) <= max_age_ms
+                }) {
+                    tracing::info!(model = %target.model, "profile measured by another instance of the cluster");
+                    self.profiles.insert(profile.clone());
+                    self.store_tx.send(crate::store::Record::Profile(profile));
+                    continue;
+                }
+            }
+            match cluster.lease("profile", &target.model, PROFILE_LEASE).await {
+                Some(false) => {
+                    tracing::info!(model = %target.model, "another instance of the cluster is profiling it");
+                }
+                Some(true) => {
+                    leases.push(target.model.clone());
+                    mine.push(target);
+                }
+                None => mine.push(target),
+            }
+        }
+        (mine, leases)
+    }
+
     /// Models that need a profile: none yet, too old, or from another digest (all with `force`).
     fn stale_targets(&self, only: Option<&str>, force: bool) -> Vec<Target> {
         let (targets, _) = run::targets(&self.registry, only);
@@ -214,7 +256,7 @@ impl Profiler {
                 s.finished_unix_ms = Some(crate::model::now_unix_ms());
             })
         };
-        let targets = self.stale_targets(only, force);
+        let (targets, leases) = self.share_out(self.stale_targets(only, force), force).await;
         let per_model = match run::prompts_per_model(&self.config) {
             Ok(n) => n,
             Err(e) => return fail(e.to_string()),
@@ -249,7 +291,11 @@ impl Profiler {
                 }
             })
         };
+        let measured = Mutex::new(Vec::new());
         let saved = |p: &ModelProfile, _: Duration| {
+            if let Ok(mut m) = measured.lock() {
+                m.push(p.clone());
+            }
             jobs.update(id, |s| s.finished_models.push(p.model.clone()))
         };
         let saver = Saver::Queued(self.store_tx.clone());
@@ -266,6 +312,16 @@ impl Profiler {
                 .collect(),
             Err(e) => vec![e.to_string()],
         };
+        if let Some(cluster) = &self.cluster {
+            let ttl =
+                Duration::from_millis(self.config.max_age_hours.saturating_mul(3_600_000).max(1));
+            for profile in measured.into_inner().unwrap_or_default() {
+                cluster.share_profile(&profile, ttl).await;
+            }
+            for model in leases {
+                cluster.release("profile", &model).await;
+            }
+        }
         if failures.is_empty() {
             jobs.update(id, |s| {
                 s.state = "done";
