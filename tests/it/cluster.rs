@@ -384,3 +384,76 @@ async fn each_model_is_profiled_once_for_the_cluster() {
         "{logs}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_instances_admitting_models_on_one_node_stay_within_its_budget() {
+    const GB: u64 = 1_000_000_000;
+    let redis = Redis::start();
+    // A 10 GB node (budget 9 GB) with nothing loaded; two 5 GB models fit one at a time.
+    let mock = mock(MockConfig {
+        models: vec![
+            MockModel {
+                size: 5 * GB,
+                ..MockModel::chat("a:1b")
+            },
+            MockModel {
+                size: 5 * GB,
+                ..MockModel::chat("b:1b")
+            },
+        ],
+        vram_sim: Some(Vec::new()),
+        latency: Duration::from_millis(300),
+        ..MockConfig::default()
+    })
+    .await;
+    let start = || {
+        RouterProcess::start(RouterOptions {
+            extra: format!(
+                "  default_model: a:1b\n  cluster:\n    redis_url: {}\n    key_prefix: it\n  pools:\n    - name: gpu\n      nodes:\n        - url: {}\n          vram_total_gb: 10\n",
+                redis.url(),
+                mock.url()
+            ),
+            env: vec![("ROUTER_VRAM_MONITOR_INTERVAL".into(), "1".into())],
+            ..RouterOptions::new(Vec::new())
+        })
+    };
+    let a = start().await;
+    let b = start().await;
+    until_redis(&a, "up").await;
+    until_redis(&b, "up").await;
+    for router in [&a, &b] {
+        let mut sampled = false;
+        for _ in 0..50 {
+            let v = get_json(format!("{}/admin/vram", router.admin_url())).await;
+            if v["models_loaded"].as_object().is_some_and(|m| m.is_empty()) {
+                sampled = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert!(sampled, "no /api/ps reading yet");
+    }
+    let ask = |router: &RouterProcess, model: &str| {
+        client()
+            .post(format!("{}/api/chat", router.url()))
+            .json(&json!({"model": model, "stream": false,
+                          "messages": [{"role": "user", "content": "hello"}]}))
+            .send()
+    };
+    // At the same moment: each instance alone would see an empty node and admit its model.
+    let (first, second) = tokio::join!(ask(&a, "a:1b"), ask(&b, "b:1b"));
+    let (first, second) = (first.unwrap(), second.unwrap());
+    let mut statuses = [first.status().as_u16(), second.status().as_u16()];
+    statuses.sort();
+    assert_eq!(statuses, [200, 503], "one fits, the other is refused");
+    let refused = if first.status() == 503 { first } else { second };
+    let body: Value = refused.json().await.unwrap();
+    let error = body["error"].as_str().unwrap();
+    assert!(
+        error.contains("the cluster's instances hold 5.0 GB"),
+        "{error}"
+    );
+    // The node never had both models at once.
+    let sent = mock.state.requests_to("/api/chat");
+    assert_eq!(sent.len(), 1, "only the admitted model reached the node");
+}

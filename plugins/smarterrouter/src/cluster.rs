@@ -35,6 +35,41 @@ const DECISION_BATCH: usize = 256;
 /// The feedback stream keeps about this many entries.
 const FEEDBACK_STREAM_LEN: usize = 100_000;
 
+/// Reserves GPU memory for a model on one node, for the whole cluster: the memory in use is,
+/// per model, the larger of what this instance sees loaded (ARGV pairs) and what any instance
+/// has reserved (unexpired); the model fits if that plus its size is within the budget.
+/// Returns `{1|0, bytes held by the others}`.
+const VRAM_SCRIPT: &str = r#"
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local ttl = tonumber(ARGV[1])
+local budget = tonumber(ARGV[2])
+local model = ARGV[3]
+local needed = tonumber(ARGV[4])
+local used = {}
+for i = 5, #ARGV, 2 do used[ARGV[i]] = tonumber(ARGV[i + 1]) end
+local all = redis.call('HGETALL', KEYS[1])
+for i = 1, #all, 2 do
+  local bytes, expires = string.match(all[i + 1], '(%d+)|(%d+)')
+  bytes = tonumber(bytes)
+  expires = tonumber(expires)
+  if expires == nil or expires <= now then
+    redis.call('HDEL', KEYS[1], all[i])
+  else
+    used[all[i]] = math.max(used[all[i]] or 0, bytes)
+  end
+end
+used[model] = nil
+local total = 0
+for _, b in pairs(used) do total = total + b end
+if total + needed > budget then
+  return {0, tostring(total)}
+end
+redis.call('HSET', KEYS[1], model, string.format('%d|%d', needed, now + ttl))
+redis.call('PEXPIRE', KEYS[1], ttl)
+return {1, tostring(total)}
+"#;
+
 /// Decisions on their way to Redis: (key, JSON).
 type DecisionQueue = tokio::sync::mpsc::Receiver<(String, Vec<u8>)>;
 
@@ -338,6 +373,41 @@ impl Cluster {
         .arg(1)
         .arg(self.key(&format!("lease:{what}"), name))
         .arg(&self.instance);
+        let _: Option<i64> = self.query(&cmd).await;
+    }
+
+    /// Reserves `needed` bytes for `model` on `node` within `budget`, given what this instance
+    /// sees loaded there: `Some(Ok(()))` reserved, `Some(Err(bytes the others hold))` it does
+    /// not fit, `None` Redis cannot say.
+    pub async fn reserve_vram(
+        &self,
+        node: &str,
+        model: &str,
+        needed: u64,
+        budget: u64,
+        loaded: &[(String, u64)],
+        ttl: Duration,
+    ) -> Option<Result<(), u64>> {
+        let mut cmd = redis::cmd("EVAL");
+        cmd.arg(VRAM_SCRIPT)
+            .arg(1)
+            .arg(self.key("vram", node))
+            .arg(ttl.as_millis().max(1) as u64)
+            .arg(budget)
+            .arg(model)
+            .arg(needed);
+        for (name, bytes) in loaded {
+            cmd.arg(name).arg(*bytes);
+        }
+        let (fits, held): (i64, String) = self.query(&cmd).await?;
+        let held = held.parse::<f64>().unwrap_or(0.0) as u64;
+        Some(if fits == 1 { Ok(()) } else { Err(held) })
+    }
+
+    /// Drops the reservation of `model` on `node` (this instance unloaded it).
+    pub async fn release_vram(&self, node: &str, model: &str) {
+        let mut cmd = redis::cmd("HDEL");
+        cmd.arg(self.key("vram", node)).arg(model);
         let _: Option<i64> = self.query(&cmd).await;
     }
 

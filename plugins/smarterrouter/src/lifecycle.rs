@@ -66,6 +66,7 @@ pub fn add_services(
             client: state.node_client.clone(),
             store: state.store_tx.clone(),
             pinned: state.config.routing.pinned_model.clone(),
+            cluster: state.cluster.clone(),
         },
     ));
 

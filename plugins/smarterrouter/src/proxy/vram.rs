@@ -56,6 +56,7 @@ pub async fn admit(state: &RouterState, ctx: &mut RequestCtx) -> Result<()> {
                 client: state.node_client.control(),
                 group_wait: monitor.group_wait,
                 min_residency: monitor.min_residency,
+                cluster: state.cluster.as_deref(),
             },
         )
         .await;

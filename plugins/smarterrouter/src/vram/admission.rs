@@ -158,7 +158,13 @@ pub struct AdmitContext<'a> {
     pub group_wait: std::time::Duration,
     /// `router.vram.min_residency_secs`.
     pub min_residency: std::time::Duration,
+    /// Cluster mode: loads reserve their memory in Redis, so instances cannot overcommit a node.
+    pub cluster: Option<&'a crate::cluster::Cluster>,
 }
+
+/// How long a reservation holds without the model showing in the node's `/api/ps` (Ollama's
+/// default keep-alive); after that the node's own readings count.
+pub const RESERVATION_TTL: std::time::Duration = std::time::Duration::from_secs(5 * 60);
 
 /// Makes room for `model` on `node` (unloading by strategy), or says why it cannot. When only
 /// models with requests in flight stand in the way, it waits for them to finish, up to
@@ -166,7 +172,7 @@ pub struct AdmitContext<'a> {
 /// failing, and the node switches models once rather than back and forth.
 pub async fn admit(node: &Node, model: &str, cx: AdmitContext<'_>) -> Result<(), String> {
     let started = std::time::Instant::now();
-    let victims = loop {
+    let (victims, budget_seen) = loop {
         if node.kind != NodeKind::Ollama || node.has_loaded(model) {
             return Ok(());
         }
@@ -190,8 +196,8 @@ pub async fn admit(node: &Node, model: &str, cx: AdmitContext<'_>) -> Result<(),
             })
             .collect();
         match plan(cx.needed, budget, &view, cx.strategy) {
-            Plan::Fits => break Vec::new(),
-            Plan::Unload(victims) => break victims,
+            Plan::Fits => break (Vec::new(), budget),
+            Plan::Unload(victims) => break (victims, budget),
             Plan::Exhausted(why) => {
                 let idle: Vec<Loaded> = view
                     .iter()
@@ -221,8 +227,40 @@ pub async fn admit(node: &Node, model: &str, cx: AdmitContext<'_>) -> Result<(),
             .map_err(|why| format!("could not make room on {} for {model}: {why}", node.url))?;
         // Gone from the node's view at once (the victims before a failed unload too).
         node.unloaded(&victim);
+        if let Some(cluster) = cx.cluster {
+            cluster.release_vram(&node.url, &victim).await;
+        }
         tracing::info!(node = %node.url, model = %victim, for_model = %model, strategy = cx.strategy.as_str(), "unloaded a model to fit another in the VRAM budget");
         crate::metrics::model_unloaded("budget");
+    }
+    if let Some(cluster) = cx.cluster.filter(|c| c.is_up()) {
+        let loaded: Vec<(String, u64)> = node
+            .state()
+            .loaded
+            .unwrap_or_default()
+            .iter()
+            .map(|l| (l.name.clone(), l.vram_bytes))
+            .collect();
+        let reserved = cluster
+            .reserve_vram(
+                &node.url,
+                model,
+                cx.needed,
+                budget_seen,
+                &loaded,
+                RESERVATION_TTL,
+            )
+            .await;
+        if let Some(Err(held)) = reserved {
+            const GB: f64 = 1e9;
+            return Err(format!(
+                "not enough GPU memory on {} for {model}: it needs {:.1} GB and the cluster's instances hold {:.1} GB of the {:.1} GB budget (loaded or being loaded by another router; router.vram.max_total_gb, ROUTER_VRAM_MAX_TOTAL_GB)",
+                node.url,
+                cx.needed as f64 / GB,
+                held as f64 / GB,
+                budget_seen as f64 / GB
+            ));
+        }
     }
     // Counted as loaded from now on (even by readings taken before the load shows), so
     // concurrent admissions see its memory taken.

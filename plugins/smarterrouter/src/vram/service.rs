@@ -26,6 +26,7 @@ pub struct VramService {
     pub store: StoreSender,
     /// `router.routing.pinned_model`: kept loaded on every Ollama node that has it.
     pub pinned: Option<String>,
+    pub cluster: Option<Arc<crate::cluster::Cluster>>,
 }
 
 #[async_trait]
@@ -115,6 +116,7 @@ impl VramService {
                     client,
                     group_wait: std::time::Duration::ZERO,
                     min_residency: self.monitor.min_residency,
+                    cluster: self.cluster.as_deref(),
                 },
             )
             .await;
