@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
+use crate::feedback::{chosen as poem, feedback, twins};
 use crate::harness::*;
 
 /// A `redis-server` of our own; killed on drop.
@@ -234,45 +235,6 @@ async fn redis_down_fails_open_and_sharing_resumes_when_it_is_back() {
     tokio::time::sleep(Duration::from_millis(100)).await;
     let second = chat(&b, "after the outage").await;
     assert_eq!(cache_header(&second), "HIT", "sharing resumed");
-}
-
-fn twins() -> MockConfig {
-    MockConfig {
-        // The mock reports its first model as loaded: the embedding model, so the two chat
-        // models are equal in every respect.
-        models: vec![
-            MockModel::embedding("nomic-embed-text:latest"),
-            MockModel::with("alpha:7b", "7B", &[]),
-            MockModel::with("beta:7b", "7B", &[]),
-        ],
-        ..MockConfig::default()
-    }
-}
-
-async fn poem(router: &RouterProcess, request_id: &str) -> String {
-    let response = client()
-        .post(format!("{}/v1/chat/completions", router.url()))
-        .header("x-request-id", request_id)
-        .json(&chat_body("auto", "Write a poem about the sea"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
-    response.headers()["x-smarterrouter-model"]
-        .to_str()
-        .unwrap()
-        .to_string()
-}
-
-async fn feedback(router: &RouterProcess, body: Value) -> (u16, Value) {
-    let response = client()
-        .post(format!("{}/v1/feedback", router.url()))
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    let status = response.status().as_u16();
-    (status, response.json().await.unwrap())
 }
 
 #[tokio::test(flavor = "multi_thread")]

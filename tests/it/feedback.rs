@@ -4,7 +4,7 @@ use serde_json::{json, Value};
 
 use crate::harness::*;
 
-fn twins() -> MockConfig {
+pub fn twins() -> MockConfig {
     MockConfig {
         // The mock reports its first model as loaded: make that the embedding model so the two
         // chat models are equal in every respect.
@@ -17,7 +17,7 @@ fn twins() -> MockConfig {
     }
 }
 
-async fn chosen(router: &RouterProcess, request_id: &str) -> String {
+pub async fn chosen(router: &RouterProcess, request_id: &str) -> String {
     let response = client()
         .post(format!("{}/v1/chat/completions", router.url()))
         .header("x-request-id", request_id)
@@ -32,7 +32,7 @@ async fn chosen(router: &RouterProcess, request_id: &str) -> String {
         .to_string()
 }
 
-async fn feedback(router: &RouterProcess, body: Value) -> (u16, Value) {
+pub async fn feedback(router: &RouterProcess, body: Value) -> (u16, Value) {
     let response = client()
         .post(format!("{}/v1/feedback", router.url()))
         .json(&body)

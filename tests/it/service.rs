@@ -517,7 +517,7 @@ async fn the_originals_variables_are_known_and_unsupported_ones_say_so() {
     ));
     let env = [
         ("ROUTER_LOG_LEVEL", "WARNING"),
-        ("ROUTER_REDIS_URL", "redis://127.0.0.1:6379"),
+        ("ROUTER_REDIS_MAX_CONNECTIONS", "20"),
         ("ROUTER_RATE_LIMIT_CHAT_REQUESTS_PER_MINUTE", "30"),
         ("ROUTER_VRAM_LOG_INTERVAL", "60"),
         ("ROUTER_DATABASE_URL", "sqlite:///data/router.db"),
@@ -526,7 +526,7 @@ async fn the_originals_variables_are_known_and_unsupported_ones_say_so() {
     let (ok, text) = validate_with(&conf, &env);
     assert!(ok, "{text}");
     let expected = [
-        "ROUTER_REDIS_URL is set but not supported yet",
+        "ROUTER_REDIS_MAX_CONNECTIONS is set but has no effect here: each router keeps one multiplexed connection to Redis",
         "ROUTER_VRAM_LOG_INTERVAL is set but not supported yet",
         "ROUTER_DATABASE_URL is set but has no effect here: the store is the embedded one in router.data_dir",
         "ROUTER_QUALTY_PREFERENCE is not a SmarterRouter setting and is ignored; did you mean ROUTER_QUALITY_PREFERENCE?",

@@ -121,11 +121,11 @@ return {allowed, tostring(tokens)}
 
 impl Cluster {
     /// `None` when `router.cluster.redis_url` is unset (cluster mode off).
-    pub fn from_config(config: &ClusterConfig) -> Option<Arc<Self>> {
+    pub fn from_config(config: &ClusterConfig, data_dir: &str) -> Option<Arc<Self>> {
         let url = config.redis_url.clone()?;
         let (decisions, decisions_rx) = tokio::sync::mpsc::channel(DECISION_QUEUE);
         Some(Arc::new(Cluster {
-            instance: uuid::Uuid::new_v4().to_string(),
+            instance: instance_id(data_dir),
             decisions,
             decisions_rx: Mutex::new(Some(decisions_rx)),
             feedback_sink: OnceLock::new(),
@@ -175,11 +175,31 @@ impl Cluster {
     /// Runs `cmd` within the deadline; `None` (and Redis marked down on a failure) when it
     /// cannot be had in time.
     async fn query<T: redis::FromRedisValue>(&self, cmd: &redis::Cmd) -> Option<T> {
+        self.query_within(cmd, self.timeout).await
+    }
+
+    /// [`Self::query`] with its own deadline (for writes off the request). Only a lost
+    /// connection or a timeout marks Redis down; an error answer (a full Redis, a replica that
+    /// refuses writes) fails just that call.
+    async fn query_within<T: redis::FromRedisValue>(
+        &self,
+        cmd: &redis::Cmd,
+        deadline: Duration,
+    ) -> Option<T> {
         let mut connection = self.connection()?;
-        match tokio::time::timeout(self.timeout, cmd.query_async::<T>(&mut connection)).await {
+        match tokio::time::timeout(deadline, cmd.query_async::<T>(&mut connection)).await {
             Ok(Ok(value)) => Some(value),
-            Ok(Err(e)) => {
+            Ok(Err(e))
+                if e.is_io_error()
+                    || e.is_connection_dropped()
+                    || e.is_connection_refusal()
+                    || e.is_timeout() =>
+            {
                 self.set_up(false, &e.to_string());
+                None
+            }
+            Ok(Err(e)) => {
+                tracing::debug!(error = %e, "cluster: a Redis call failed");
                 None
             }
             Err(_) => {
@@ -221,7 +241,10 @@ impl Cluster {
             .arg(value)
             .arg("PX")
             .arg(millis);
-        self.query::<()>(&cmd).await.is_some()
+        // Off the request: a large answer may take longer than a request's deadline.
+        self.query_within::<()>(&cmd, self.timeout * 10)
+            .await
+            .is_some()
     }
 
     /// Where feedback accepted by other instances goes (set once, when the state is built).
@@ -499,8 +522,9 @@ impl Cluster {
                 // The ping reads the cache epoch.
                 let mut ping = redis::cmd("GET");
                 ping.arg(self.key("cache-epoch", "all"));
+                // The requests' deadline: a Redis too slow for them stays down.
                 match tokio::time::timeout(
-                    self.timeout.max(Duration::from_millis(200)),
+                    self.timeout,
                     ping.query_async::<Option<u64>>(&mut connection),
                 )
                 .await
@@ -541,6 +565,19 @@ impl Cluster {
             Err(_) => Err("no connection within 3 s".to_string()),
         }
     }
+}
+
+/// This instance's name in the cluster: its host and store, so the process that replaces it in
+/// a graceful upgrade (same host, same store, which hands feedback over itself) is the same
+/// instance, and two instances (never one store) are not.
+fn instance_id(data_dir: &str) -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|_| uuid::Uuid::new_v4().to_string());
+    let dir = std::path::absolute(data_dir)
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|_| data_dir.to_string());
+    format!("{host}:{dir}")
 }
 
 /// The URL without its password, for logs.
@@ -585,14 +622,18 @@ mod tests {
 
     #[test]
     fn keys_carry_the_deployments_prefix() {
-        let cluster = Cluster::from_config(&ClusterConfig {
-            redis_url: Some("redis://127.0.0.1:1".into()),
-            key_prefix: "prod".into(),
-            ..ClusterConfig::default()
-        })
+        let cluster = Cluster::from_config(
+            &ClusterConfig {
+                redis_url: Some("redis://127.0.0.1:1".into()),
+                key_prefix: "prod".into(),
+                ..ClusterConfig::default()
+            },
+            "/var/lib/smarterrouter",
+        )
         .expect("cluster mode is on with a URL");
         assert_eq!(cluster.key("cache", "ab12"), "prod:cache:ab12");
         assert!(!cluster.is_up(), "down until the first good ping");
-        assert!(Cluster::from_config(&ClusterConfig::default()).is_none());
+        assert!(Cluster::from_config(&ClusterConfig::default(), "./data").is_none());
+        assert!(cluster.instance.ends_with(":/var/lib/smarterrouter"));
     }
 }

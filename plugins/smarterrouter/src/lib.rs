@@ -215,7 +215,8 @@ impl RouterState {
             Duration::from_millis(loaded.router.discovery.timeout_ms),
         )?;
         let registry = Arc::new(upstream::Registry::new(&loaded.nodes));
-        let cluster = cluster::Cluster::from_config(&loaded.router.cluster);
+        let cluster =
+            cluster::Cluster::from_config(&loaded.router.cluster, &loaded.router.data_dir);
         let cache = cache::ResponseCache::new(
             &loaded.router.cache,
             Duration::from_secs(loaded.router.upstream.read_timeout_secs),

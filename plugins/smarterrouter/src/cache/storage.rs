@@ -149,7 +149,7 @@ impl BoundedStorage {
         hash: HashBinary,
     ) -> Option<(CacheMeta, HitHandler)> {
         let shared = self.shared.as_ref().filter(|c| c.is_up())?;
-        let bytes = shared.get("cache", &hex(&hash)).await?;
+        let bytes = shared.get("cache", &shared_key(shared, &hash)).await?;
         let (meta, model, body) = decode_shared(&bytes)?;
         if meta.fresh_until <= SystemTime::now() || body.len() > self.max_response_bytes {
             return None;
@@ -187,9 +187,10 @@ impl BoundedStorage {
             return;
         };
         let value = encode_shared(meta, model, body);
+        let key = shared_key(shared, &hash);
         let shared = Arc::clone(shared);
         tokio::spawn(async move {
-            shared.put("cache", &hex(&hash), &value, ttl).await;
+            shared.put("cache", &key, &value, ttl).await;
         });
     }
 
@@ -269,9 +270,9 @@ impl BoundedStorage {
             .is_some_and(|e| e.meta.fresh_until > SystemTime::now())
     }
 
-    /// Removes every entry (or every entry of `model`) here and, in cluster mode, from the
-    /// shared tier and (within a ping, half a second) from the other instances; returns how many
-    /// went here.
+    /// Removes every entry (or every entry of `model`) here; returns how many went. In cluster
+    /// mode the shared tier and (within a ping, half a second) the other instances' local tiers
+    /// are cleared too, wholly: Redis does not index its entries by model.
     pub fn invalidate(&self, model: Option<&str>) -> usize {
         if let Some(shared) = &self.shared {
             let shared = Arc::clone(shared);
@@ -493,6 +494,13 @@ impl HandleMiss for StoreOnFinish {
     fn entry_id(&self) -> Option<CacheEntryId> {
         Some(CacheEntryId::new(self.id))
     }
+}
+
+/// The shared tier's key: the cluster's invalidation epoch and the cache key's hash, so an
+/// invalidation makes every older entry unreachable at once (they expire by their TTL), even one
+/// written while it was going on.
+fn shared_key(shared: &Cluster, hash: &HashBinary) -> String {
+    format!("{}:{}", shared.cache_epoch(), hex(hash))
 }
 
 fn hex(hash: &HashBinary) -> String {

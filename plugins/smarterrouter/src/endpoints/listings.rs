@@ -96,7 +96,12 @@ pub fn health(state: &RouterState) -> LocalResponse {
     if let Some(redis_up) = cluster_up {
         body["cluster"] = json!({
             "redis": if redis_up { "up" } else { "down" },
-            "shared": if redis_up { "rate limits and the response cache" } else { "nothing: this instance runs on its own state until Redis is back" },
+            "shared": if redis_up {
+                let cache = if state.config.cluster.share_cache { "the response cache, " } else { "" };
+                format!("rate limits, {cache}routing decisions and feedback, profiles, GPU budgets")
+            } else {
+                "nothing: this instance runs on its own state until Redis is back".to_string()
+            },
         });
     }
     LocalResponse::json(if up { 200 } else { 503 }, &body)

@@ -256,11 +256,11 @@ impl Profiler {
                 s.finished_unix_ms = Some(crate::model::now_unix_ms());
             })
         };
-        let (targets, leases) = self.share_out(self.stale_targets(only, force), force).await;
         let per_model = match run::prompts_per_model(&self.config) {
             Ok(n) => n,
             Err(e) => return fail(e.to_string()),
         };
+        let (targets, leases) = self.share_out(self.stale_targets(only, force), force).await;
         jobs.update(id, |s| {
             s.state = "running";
             s.models = targets.iter().map(|t| t.model.clone()).collect();

@@ -221,24 +221,14 @@ pub async fn admit(node: &Node, model: &str, cx: AdmitContext<'_>) -> Result<(),
             }
         }
     };
-    for victim in victims {
-        unload(node, &victim, cx.client)
-            .await
-            .map_err(|why| format!("could not make room on {} for {model}: {why}", node.url))?;
-        // Gone from the node's view at once (the victims before a failed unload too).
-        node.unloaded(&victim);
-        if let Some(cluster) = cx.cluster {
-            cluster.release_vram(&node.url, &victim).await;
-        }
-        tracing::info!(node = %node.url, model = %victim, for_model = %model, strategy = cx.strategy.as_str(), "unloaded a model to fit another in the VRAM budget");
-        crate::metrics::model_unloaded("budget");
-    }
+    // The cluster's reservation first, so a refusal unloads nothing.
     if let Some(cluster) = cx.cluster.filter(|c| c.is_up()) {
         let loaded: Vec<(String, u64)> = node
             .state()
             .loaded
             .unwrap_or_default()
             .iter()
+            .filter(|l| !victims.contains(&l.name))
             .map(|l| (l.name.clone(), l.vram_bytes))
             .collect();
         let reserved = cluster
@@ -261,6 +251,18 @@ pub async fn admit(node: &Node, model: &str, cx: AdmitContext<'_>) -> Result<(),
                 budget_seen as f64 / GB
             ));
         }
+    }
+    for victim in victims {
+        unload(node, &victim, cx.client)
+            .await
+            .map_err(|why| format!("could not make room on {} for {model}: {why}", node.url))?;
+        // Gone from the node's view at once (the victims before a failed unload too).
+        node.unloaded(&victim);
+        if let Some(cluster) = cx.cluster {
+            cluster.release_vram(&node.url, &victim).await;
+        }
+        tracing::info!(node = %node.url, model = %victim, for_model = %model, strategy = cx.strategy.as_str(), "unloaded a model to fit another in the VRAM budget");
+        crate::metrics::model_unloaded("budget");
     }
     // Counted as loaded from now on (even by readings taken before the load shows), so
     // concurrent admissions see its memory taken.
