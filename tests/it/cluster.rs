@@ -73,7 +73,14 @@ impl Drop for Redis {
 }
 
 async fn instance(mock: &MockOllama, redis: &Redis, extra: &str) -> RouterProcess {
+    instance_as(mock, redis, extra, false).await
+}
+
+/// `daemon`: started with `-d`, as the systemd unit runs it (Redis is reached only after the
+/// fork, from a background service).
+async fn instance_as(mock: &MockOllama, redis: &Redis, extra: &str, daemon: bool) -> RouterProcess {
     RouterProcess::start(RouterOptions {
+        daemon,
         extra: format!(
             "  default_model: llama3.2:1b\n  cluster:\n    redis_url: {}\n    key_prefix: it\n{extra}",
             redis.url()
@@ -123,7 +130,8 @@ async fn one_rate_limit_across_instances() {
     let mock = default_mock().await;
     let limits = "  rate_limit:\n    enabled: true\n    requests_per_minute: 6\n";
     let a = instance(&mock, &redis, limits).await;
-    let b = instance(&mock, &redis, limits).await;
+    let b = instance_as(&mock, &redis, limits, true).await;
+    assert!(b.daemon_pid().is_some(), "B runs as a daemon");
     until_redis(&a, "up").await;
     until_redis(&b, "up").await;
     // Seven requests of one client spread over both instances: six allowed, exactly one 429.
