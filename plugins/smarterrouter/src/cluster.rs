@@ -271,26 +271,6 @@ impl Cluster {
         serde_json::from_slice(&bytes).ok()
     }
 
-    /// Claims the one rating of `response_id` for the cluster: `Some(false)` when another
-    /// instance (or this one) has it already, `None` when Redis cannot say.
-    pub async fn claim_rating(&self, response_id: &str) -> Option<bool> {
-        let mut cmd = redis::cmd("SET");
-        cmd.arg(self.key("rated", response_id))
-            .arg(&self.instance)
-            .arg("NX")
-            .arg("EX")
-            .arg(DECISION_TTL.as_secs());
-        let reply: Option<String> = self.query(&cmd).await?;
-        Some(reply.is_some())
-    }
-
-    /// Gives a claimed rating back (the feedback could not be stored).
-    pub async fn release_rating(&self, response_id: &str) {
-        let mut cmd = redis::cmd("DEL");
-        cmd.arg(self.key("rated", response_id));
-        let _: Option<i64> = self.query(&cmd).await;
-    }
-
     /// Tells the other instances about feedback this one has stored; false when Redis did not
     /// take it (the feedback is still this instance's).
     pub async fn share_feedback(&self, feedback: &Feedback) -> bool {

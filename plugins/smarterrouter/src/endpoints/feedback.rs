@@ -8,6 +8,8 @@ use std::time::Duration;
 use serde_json::{json, Value};
 
 use crate::auth::Client;
+// A response's one rating is a lease held as long as its decision can be rated.
+use crate::cluster::DECISION_TTL;
 use crate::error::RequestError;
 use crate::routing::analysis::Category;
 use crate::routing::ModelCatalog;
@@ -215,7 +217,7 @@ async fn store(
     let mut claimed_in_cluster = false;
     if let (Some(response_id), Some(_)) = (&request.response_id, &decision) {
         if let Some(cluster) = cluster {
-            match cluster.claim_rating(response_id).await {
+            match cluster.lease("rating", response_id, DECISION_TTL).await {
                 Some(false) => return Err(already_rated()),
                 Some(true) => claimed_in_cluster = true,
                 None => {}
@@ -225,7 +227,7 @@ async fn store(
             if claimed_in_cluster {
                 // Rated here before Redis knew (during an outage): the claim is not ours.
                 if let Some(cluster) = cluster {
-                    cluster.release_rating(response_id).await;
+                    cluster.release("rating", response_id).await;
                 }
             }
             return Err(already_rated());
@@ -255,7 +257,7 @@ async fn store(
             if let Some(response_id) = rated {
                 state.recent.unmark_rated(&response_id);
                 if let (Some(cluster), true) = (cluster, claimed_in_cluster) {
-                    cluster.release_rating(&response_id).await;
+                    cluster.release("rating", &response_id).await;
                 }
             }
             return Err(RequestError::StoreUnavailable(why));
