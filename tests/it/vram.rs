@@ -122,6 +122,31 @@ async fn admin_vram_reports_the_nodes_loaded_models_in_the_originals_shape() {
         .unwrap();
     assert_eq!(bad.status(), 400);
     assert!(bad.text().await.unwrap().contains("history_minutes"));
+    // history_points thins the window for a chart, keeping the newest sample.
+    let full = get_json(format!("{}/admin/vram", router.admin_url())).await;
+    let thinned = get_json(format!(
+        "{}/admin/vram?history_points=2",
+        router.admin_url()
+    ))
+    .await;
+    let (full, thinned) = (
+        full["history"].as_array().unwrap(),
+        thinned["history"].as_array().unwrap(),
+    );
+    assert!(full.len() >= 2 && thinned.len() <= 2, "{thinned:?}");
+    assert_eq!(
+        thinned.last().unwrap()["nodes"][mock.url()],
+        full.last().unwrap()["nodes"][mock.url()]
+    );
+    let bad = client()
+        .get(format!(
+            "{}/admin/vram?history_points=1",
+            router.admin_url()
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), 400);
     // Admin-only: the proxy port refuses without an admin key.
     let proxied = client()
         .get(format!("{}/admin/vram", router.url()))
@@ -354,6 +379,41 @@ async fn a_cold_model_unloads_the_least_recently_used_one() {
     assert!(router
         .logs()
         .contains("unloaded a model to fit another in the VRAM budget"));
+    // The dashboard's loads and unloads, newest first, with their reasons.
+    let v = get_json(format!("{}/admin/vram", router.admin_url())).await;
+    let events: Vec<(String, String, String)> = v["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            let field = |k: &str| e[k].as_str().unwrap().to_string();
+            (field("event"), field("model"), field("reason"))
+        })
+        .collect();
+    assert_eq!(events.len(), 2, "{events:?}");
+    assert_eq!(
+        (events[0].0.as_str(), events[0].1.as_str()),
+        ("load", "c:1b")
+    );
+    assert!(events[0].2.starts_with("a request for it"), "{events:?}");
+    assert_eq!(
+        events[1],
+        (
+            "unload".to_string(),
+            "b:1b".to_string(),
+            "to fit c:1b in the node's budget (lru first)".to_string()
+        )
+    );
+    assert_eq!(v["events"][1]["node"], mock.url());
+    // A model that leaves /api/ps by itself (Ollama's keep_alive) is an event too.
+    mock.state.unload("a:1b");
+    let v = vram_until(&router, |v| v["events"].as_array().unwrap().len() == 3).await;
+    assert_eq!(v["events"][0]["model"], "a:1b");
+    assert_eq!(v["events"][0]["event"], "unload");
+    assert!(v["events"][0]["reason"]
+        .as_str()
+        .unwrap()
+        .contains("keep_alive expired"));
 }
 
 #[tokio::test(flavor = "multi_thread")]

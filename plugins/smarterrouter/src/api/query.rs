@@ -20,6 +20,27 @@ pub fn get(params: &[(String, String)], key: &str) -> Option<String> {
         .map(|(_, v)| v.clone())
 }
 
+/// The whole number `field` gives, from `min` to `max` (`unit` names what it counts, for the
+/// error), or `default` when the parameter is absent.
+pub fn whole_number(
+    params: &[(String, String)],
+    field: &'static str,
+    (min, default, max): (u64, u64, u64),
+    unit: &str,
+) -> Result<u64, crate::error::RequestError> {
+    match get(params, field) {
+        None => Ok(default),
+        Some(raw) => raw
+            .parse::<u64>()
+            .ok()
+            .filter(|n| (min..=max).contains(n))
+            .ok_or_else(|| crate::error::RequestError::InvalidField {
+                field,
+                why: format!("{raw:?} is not a whole number of {unit} from {min} to {max}"),
+            }),
+    }
+}
+
 /// `%3A` to `:` and `+` to a space; a malformed escape is kept as written.
 pub fn percent_decode(value: &str) -> String {
     let bytes = value.as_bytes();

@@ -1,4 +1,5 @@
-//! `GET /admin/vram[?history_minutes=N]` (default 10). The last hour comes from memory; a longer
+//! `GET /admin/vram[?history_minutes=N][&history_points=P]` (default 10 minutes; at most P
+//! evenly spaced samples of them, the newest always among them: what a chart needs). The last hour comes from memory; a longer
 //! window adds the store's downsampled history (one sample in ten), read off the async workers.
 
 use std::collections::BTreeMap;
@@ -8,7 +9,7 @@ use super::LocalResponse;
 use crate::api::query;
 use crate::error::RequestError;
 use crate::upstream::LoadedModel;
-use crate::vram::report::{admin_vram, DEFAULT_HISTORY_MINUTES};
+use crate::vram::report::{admin_vram, thin, DEFAULT_HISTORY_MINUTES};
 use crate::vram::{NodeSample, Sample, HISTORY_KEPT};
 use crate::RouterState;
 
@@ -19,19 +20,12 @@ pub async fn report(
     state: &RouterState,
     params: &[(String, String)],
 ) -> Result<LocalResponse, RequestError> {
-    let minutes = match query::get(params, "history_minutes") {
-        None => DEFAULT_HISTORY_MINUTES,
-        Some(raw) => raw
-            .parse::<u64>()
-            .ok()
-            .filter(|m| *m <= MAX_HISTORY_MINUTES)
-            .ok_or_else(|| RequestError::InvalidField {
-                field: "history_minutes",
-                why: format!(
-                    "{raw:?} is not a whole number of minutes from 0 to {MAX_HISTORY_MINUTES}"
-                ),
-            })?,
-    };
+    let minutes = query::whole_number(
+        params,
+        "history_minutes",
+        (0, DEFAULT_HISTORY_MINUTES, MAX_HISTORY_MINUTES),
+        "minutes",
+    )?;
     let monitor = &state.vram;
     let now = crate::store::now_unix_ms();
     let since = now.saturating_sub(minutes.saturating_mul(60_000));
@@ -43,10 +37,20 @@ pub async fn report(
         history = stored(state, since, memory_starts, latest.as_ref()).await;
     }
     history.extend(recent);
-    Ok(LocalResponse::json(
-        200,
-        &admin_vram(monitor, latest.as_ref(), &history),
-    ))
+    if query::get(params, "history_points").is_some() {
+        let points = query::whole_number(params, "history_points", (2, 2, 100_000), "samples")?;
+        history = thin(history, points as usize);
+    }
+    let mut report = admin_vram(
+        monitor,
+        latest.as_ref(),
+        &history,
+        monitor.events.since_json(since),
+    );
+    if monitor.enabled {
+        report["pinned_model"] = serde_json::json!(state.config.routing.pinned_model);
+    }
+    Ok(LocalResponse::json(200, &report))
 }
 
 /// The store's samples from `since` to `until` (exclusive), one `Sample` per sampling time.

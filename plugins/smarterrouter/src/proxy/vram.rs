@@ -53,6 +53,8 @@ pub async fn admit(state: &RouterState, ctx: &mut RequestCtx) -> Result<()> {
                 pinned: state.config.routing.pinned_model.as_deref(),
                 strategy: monitor.strategy,
                 usage: &monitor.usage,
+                events: &monitor.events,
+                keeping_pinned: false,
                 client: state.node_client.control(),
                 group_wait: monitor.group_wait,
                 min_residency: monitor.min_residency,

@@ -9,6 +9,7 @@
 //! node's listing, else `router.vram.default_estimate_gb`. A node with no known budget (no
 //! declared total, no NVML for it) or no `/api/ps` reading is not admitted against anything.
 
+use super::events::{EventKind, VramEvent};
 use std::collections::HashMap;
 use std::sync::Mutex;
 
@@ -153,6 +154,10 @@ pub struct AdmitContext<'a> {
     pub pinned: Option<&'a str>,
     pub strategy: UnloadStrategy,
     pub usage: &'a UsageBook,
+    /// Where the loads and unloads are recorded with their reasons (`/admin/vram`'s `events`).
+    pub events: &'a super::events::VramEvents,
+    /// The monitor's reload of the pinned model, rather than a request.
+    pub keeping_pinned: bool,
     pub client: &'a reqwest::Client,
     /// Longest wait for busy models to finish before refusing.
     pub group_wait: std::time::Duration,
@@ -256,8 +261,20 @@ pub async fn admit(node: &Node, model: &str, cx: AdmitContext<'_>) -> Result<(),
         unload(node, &victim, cx.client)
             .await
             .map_err(|why| format!("could not make room on {} for {model}: {why}", node.url))?;
-        // Gone from the node's view at once (the victims before a failed unload too).
+        // Gone from the node's view at once (the victims before a failed unload too), and
+        // recorded before any other await, so a sample taken meanwhile does not record it as
+        // an unload of its own.
         node.unloaded(&victim);
+        cx.events.record(VramEvent {
+            unix_ms: crate::store::now_unix_ms(),
+            node: node.url.clone(),
+            reason: format!(
+                "to fit {model} in the node's budget ({} first)",
+                cx.strategy.as_str()
+            ),
+            model: victim.clone(),
+            kind: EventKind::Unload,
+        });
         if let Some(cluster) = cx.cluster {
             cluster.release_vram(&node.url, &victim).await;
         }
@@ -274,6 +291,20 @@ pub async fn admit(node: &Node, model: &str, cx: AdmitContext<'_>) -> Result<(),
     });
     cx.usage
         .admitted(node.id, model, crate::store::now_unix_ms());
+    cx.events.record(VramEvent {
+        unix_ms: crate::store::now_unix_ms(),
+        node: node.url.clone(),
+        model: model.to_string(),
+        kind: EventKind::Load,
+        reason: if cx.keeping_pinned {
+            "the pinned model (router.routing.pinned_model) was not loaded".to_string()
+        } else {
+            format!(
+                "a request for it ({:.1} GB reserved)",
+                cx.needed as f64 / 1e9
+            )
+        },
+    });
     crate::metrics::model_loaded();
     Ok(())
 }

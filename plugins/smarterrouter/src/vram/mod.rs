@@ -11,6 +11,7 @@
 //! 90% of its total (never a made-up default: the original fell back to 24 GB).
 
 pub mod admission;
+pub mod events;
 pub mod gpu;
 pub mod report;
 pub mod service;
@@ -56,6 +57,8 @@ pub struct VramMonitor {
     gpu_note: RwLock<Option<String>>,
     /// This router's use of each model on each node (for LRU and "never unload a busy model").
     pub usage: admission::UsageBook,
+    /// Recent loads and unloads with their reasons.
+    pub events: events::VramEvents,
     /// One admission per node at a time (by node id), so two cold models never both count on
     /// the same free memory.
     admitting: Mutex<std::collections::HashMap<usize, std::sync::Arc<tokio::sync::Mutex<()>>>>,
@@ -88,6 +91,7 @@ impl VramMonitor {
             capacity,
             gpu_note: RwLock::new(None),
             usage: admission::UsageBook::default(),
+            events: events::VramEvents::default(),
             admitting: Mutex::new(std::collections::HashMap::new()),
             auto_unload: config.auto_unload_enabled,
             strategy: config.unload_strategy,

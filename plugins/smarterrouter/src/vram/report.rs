@@ -9,6 +9,9 @@
 //!   `available_gb` budget minus allocated, `utilization_pct` allocated over budget.
 //! - `warnings`: the original's strings and thresholds (75/85/95%) on `current.utilization_pct`,
 //!   and its auto-unload line at `router.vram.unload_threshold_pct` when auto-unload is on.
+//! - `history[]` adds (ours) `nodes` (GB used per node URL) and `gpus` (used and total per GPU).
+//! - `events` (ours): the window's model loads and unloads, newest first, each with its node and
+//!   reason (an admission's, the pinned model's, or a change seen only in `/api/ps`).
 
 use std::collections::BTreeMap;
 
@@ -70,8 +73,30 @@ pub fn warnings(utilization_pct: Option<f64>) -> Vec<String> {
     }
 }
 
-/// The whole answer. `history` holds the samples of the window asked for, oldest first.
-pub fn admin_vram(monitor: &VramMonitor, latest: Option<&Sample>, history: &[Sample]) -> Value {
+/// At most `points` of `samples`, evenly spaced, the newest always kept.
+pub fn thin(samples: Vec<Sample>, points: usize) -> Vec<Sample> {
+    let points = points.max(1);
+    if samples.len() <= points {
+        return samples;
+    }
+    let step = samples.len().div_ceil(points);
+    let last = samples.len() - 1;
+    samples
+        .into_iter()
+        .enumerate()
+        .filter(|(i, _)| (last - i).is_multiple_of(step))
+        .map(|(_, s)| s)
+        .collect()
+}
+
+/// The whole answer. `history` holds the samples of the window asked for, oldest first;
+/// `events` the loads and unloads of that window, newest first.
+pub fn admin_vram(
+    monitor: &VramMonitor,
+    latest: Option<&Sample>,
+    history: &[Sample],
+    events: Vec<Value>,
+) -> Value {
     if !monitor.enabled {
         return json!({"error": "VRAM monitoring not enabled"});
     }
@@ -116,11 +141,22 @@ pub fn admin_vram(monitor: &VramMonitor, latest: Option<&Sample>, history: &[Sam
                 .collect();
             models.sort_unstable();
             models.dedup();
+            let per_node: serde_json::Map<String, Value> = s
+                .nodes
+                .iter()
+                .map(|n| (n.url.clone(), json!(n.used_bytes.map(|u| round(gb(u), 2)))))
+                .collect();
             json!({
                 "timestamp": s.unix_ms as f64 / 1000.0,
                 "used_gb": round(gb(used), 2),
                 "util_pct": utilization(total, used),
                 "models": models,
+                "nodes": per_node,
+                "gpus": s.gpus.iter().map(|g| json!({
+                    "index": g.index,
+                    "used_gb": round(gb(g.used_bytes), 2),
+                    "total_gb": round(gb(g.total_bytes), 2),
+                })).collect::<Vec<_>>(),
             })
         })
         .collect();
@@ -162,6 +198,7 @@ pub fn admin_vram(monitor: &VramMonitor, latest: Option<&Sample>, history: &[Sam
             "free_gb": round(gb(g.free_bytes), 2),
         })).collect::<Vec<_>>(),
         "gpu_monitoring": monitor.gpu_note().unwrap_or_else(|| "NVML".to_string()),
+        "events": events,
     })
 }
 
@@ -216,7 +253,12 @@ mod tests {
             gpus,
             nodes: vec![node],
         };
-        let v = admin_vram(&monitor, Some(&sample), std::slice::from_ref(&sample));
+        let v = admin_vram(
+            &monitor,
+            Some(&sample),
+            std::slice::from_ref(&sample),
+            Vec::new(),
+        );
         let keys: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
         for key in [
             "current",
@@ -239,6 +281,8 @@ mod tests {
         assert_eq!(v["budget"]["headroom_gb"], 2.4);
         assert_eq!(v["models_loaded"]["a"], 8.0);
         assert_eq!(v["history"][0]["models"], json!(["a", "b"]));
+        assert_eq!(v["history"][0]["nodes"]["http://127.0.0.1:11434"], 12.0);
+        assert_eq!(v["history"][0]["gpus"][0]["used_gb"], 21.0);
         assert_eq!(
             v["warnings"],
             json!([
@@ -247,6 +291,26 @@ mod tests {
             ])
         );
         assert_eq!(v["gpus"][0]["name"], "Fake GPU");
+    }
+
+    #[test]
+    fn thinning_keeps_at_most_the_points_asked_for_and_the_newest() {
+        let samples: Vec<Sample> = (0..3600)
+            .map(|i| Sample {
+                unix_ms: i,
+                gpus: Vec::new(),
+                nodes: Vec::new(),
+            })
+            .collect();
+        let thinned = thin(samples.clone(), 400);
+        assert!(
+            thinned.len() <= 400 && thinned.len() >= 390,
+            "{}",
+            thinned.len()
+        );
+        assert_eq!(thinned.last().unwrap().unix_ms, 3599);
+        assert!(thinned.windows(2).all(|w| w[1].unix_ms - w[0].unix_ms == 9));
+        assert_eq!(thin(samples[..10].to_vec(), 400).len(), 10);
     }
 
     #[test]
@@ -260,12 +324,12 @@ mod tests {
             ..VramConfig::default()
         });
         assert_eq!(
-            admin_vram(&off, None, &[]),
+            admin_vram(&off, None, &[], Vec::new()),
             json!({"error": "VRAM monitoring not enabled"})
         );
         let on = VramMonitor::new(&VramConfig::default());
         assert_eq!(
-            admin_vram(&on, None, &[])["current"],
+            admin_vram(&on, None, &[], Vec::new())["current"],
             Value::Null,
             "before the first sample"
         );

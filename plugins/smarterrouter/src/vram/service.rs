@@ -71,6 +71,7 @@ impl BackgroundService for VramService {
                     }));
                 }
             }
+            self.monitor.events.observe(&sample);
             self.monitor.push(sample);
             self.keep_pinned_loaded().await;
             taken += 1;
@@ -113,6 +114,8 @@ impl VramService {
                     pinned: Some(pinned),
                     strategy: self.monitor.strategy,
                     usage: &self.monitor.usage,
+                    events: &self.monitor.events,
+                    keeping_pinned: true,
                     client,
                     group_wait: std::time::Duration::ZERO,
                     min_residency: self.monitor.min_residency,
