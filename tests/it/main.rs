@@ -9,6 +9,7 @@ mod bodies;
 mod cache;
 mod cluster;
 mod config_cli;
+mod dashboard;
 mod errors;
 mod failover;
 mod feedback;

@@ -358,6 +358,19 @@ async fn daemon_mode_stores_feedback_and_profiles() {
     // The background profiler saves a profile in the daemon too.
     let admin = router.admin_url();
     let profiled = profiles_listed(&admin).await;
+    // The dashboard's page and data are served by the daemon as in the foreground.
+    let decisions = get_json(format!("{admin}/admin/decisions")).await;
+    assert!(
+        decisions["decisions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|d| d["request_id"] == "daemon-1"),
+        "{decisions}"
+    );
+    assert!(get_text(format!("{admin}/admin/ui"))
+        .await
+        .contains("SmarterRouter dashboard"));
     assert!(
         profiled,
         "no profile saved in daemon mode; log:\n{}",

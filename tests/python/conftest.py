@@ -85,7 +85,8 @@ def mock(workdir):
     m.process.stop()
 
 
-def start_router(workdir, nodes, default_model=None, env=None):
+def start_router(workdir, nodes, default_model=None, env=None, router_lines=(), node_lines=()):
+    """`router_lines`: extra YAML lines under `router:` (two-space indented); `node_lines`: under each node."""
     port, admin = free_port(), free_port()
     lines = [
         f"pid_file: {workdir}/sr.pid",
@@ -101,15 +102,18 @@ def start_router(workdir, nodes, default_model=None, env=None):
     ]
     if default_model:
         lines.append(f"  default_model: {default_model}")
+    lines += list(router_lines)
     lines += ["  pools:", "    - name: test", "      nodes:"]
     for url, kind in nodes:
         lines += [f"        - url: {url}", f"          kind: {kind}"]
+        lines += [f"          {line}" for line in node_lines]
     conf = workdir / "router.yaml"
     conf.write_text("\n".join(lines) + "\n")
     # ROUTER_* variables would override this file (ROUTER_OLLAMA_URL replaces the pools).
     clean = {k: v for k, v in os.environ.items() if not k.startswith("ROUTER_")}
     process = Process([ROUTER_BIN, "-c", str(conf)], workdir / "router.log", env={**clean, **(env or {})})
     url = f"http://127.0.0.1:{port}"
+    process.admin_url = f"http://127.0.0.1:{admin}"
 
     def healthy():
         return all(n["healthy"] for n in get_json(f"{url}/health")["nodes"])

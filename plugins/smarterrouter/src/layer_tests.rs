@@ -10,7 +10,7 @@ const LAYERS: &[&[&str]] = &[
     &["config", "error", "model", "metrics"],
     &["api", "routing"],
     &["upstream", "store", "cluster"],
-    &["profile", "cache", "vram", "ratelimit", "auth"],
+    &["profile", "cache", "vram", "ratelimit", "auth", "activity"],
     &["endpoints"],
     &["proxy", "admin", "lifecycle"],
 ];

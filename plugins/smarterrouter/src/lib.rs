@@ -16,7 +16,7 @@
 //! |---|---|
 //! | apps | [`proxy`] (the `ProxyHttp` phases), [`admin`] (the side service), [`lifecycle`] (services, start and stop) |
 //! | local endpoints | [`endpoints`] (both listeners: dispatcher, body reader, writer) |
-//! | capabilities | [`profile`], [`cache`], [`vram`], [`ratelimit`], [`auth`] |
+//! | capabilities | [`profile`], [`cache`], [`vram`], [`ratelimit`], [`auth`], [`activity`] |
 //! | I/O | [`upstream`] (nodes, discovery, the pinned client), [`store`] (sled, its service, handover) |
 //! | pure | [`routing`] (analysis, scoring, decision), [`api`] (endpoints, request views, query strings) |
 //! | base | [`config`], [`error`] (the one error map), [`model`] (shared data), [`metrics`] |
@@ -41,6 +41,7 @@
 //! `Server::bootstrap_as_a_service`, so daemon mode and graceful upgrades work), run the server
 //! with `Server::run`, then call [`lifecycle::finish`] to write what is still queued.
 
+pub mod activity;
 pub mod admin;
 pub mod api;
 pub mod auth;
@@ -105,6 +106,8 @@ pub struct RouterState {
     pub clients: auth::ClientKeys,
     /// The learned prompt classifier's weights; `None` with `router.routing.classifier: keywords`.
     pub classifier: Option<Arc<routing::classifier::Weights>>,
+    /// The last decisions and the last hour's counts (`/admin/decisions`, `/admin/activity`, the dashboard).
+    pub activity: activity::Activity,
 }
 
 /// Why the router state could not be built.
@@ -258,6 +261,7 @@ impl RouterState {
             cluster,
             clients: auth::ClientKeys::from_config(&loaded.router.auth),
             classifier,
+            activity: activity::Activity::default(),
         }))
     }
 

@@ -75,6 +75,14 @@ pub enum Local {
     CacheInvalidate,
     /// `GET /admin/vram[?history_minutes=N]`.
     Vram,
+    /// `GET /admin/decisions[?limit=N]`.
+    Decisions,
+    /// `GET /admin/decisions/{request_id}`.
+    Decision,
+    /// `GET /admin/activity[?minutes=N]`.
+    Activity,
+    /// `GET /admin/ui`: the dashboard page (also `/` on the admin listener for a browser).
+    Ui,
 }
 
 /// What a request is for.
@@ -115,6 +123,10 @@ impl Endpoint {
                 Local::CacheStats => "/admin/cache/stats",
                 Local::CacheInvalidate => "/admin/cache/invalidate",
                 Local::Vram => "/admin/vram",
+                Local::Decisions => "/admin/decisions",
+                Local::Decision => "/admin/decisions/{request_id}",
+                Local::Activity => "/admin/activity",
+                Local::Ui => "/admin/ui",
             },
         }
     }
@@ -166,6 +178,10 @@ pub fn route(method: &str, path: &str) -> Result<Endpoint, RouteMiss> {
         p if p.starts_with("/admin/reprofile/") => ("GET", Endpoint::Local(Local::ReprofileStatus)),
         "/admin/cache/stats" => ("GET", Endpoint::Local(Local::CacheStats)),
         "/admin/vram" => ("GET", Endpoint::Local(Local::Vram)),
+        "/admin/decisions" => ("GET", Endpoint::Local(Local::Decisions)),
+        p if p.starts_with("/admin/decisions/") => ("GET", Endpoint::Local(Local::Decision)),
+        "/admin/activity" => ("GET", Endpoint::Local(Local::Activity)),
+        "/admin/ui" => ("GET", Endpoint::Local(Local::Ui)),
         "/admin/cache/invalidate" => ("POST", Endpoint::Local(Local::CacheInvalidate)),
         "/admin/explain" if method == "POST" => ("POST", Endpoint::Local(Local::Explain)),
         "/admin/explain" => ("GET", Endpoint::Local(Local::Explain)),

@@ -1,9 +1,20 @@
 //! Who may use `/admin/*`: with `router.admin.api_key` set, a matching `Authorization: Bearer`
-//! on either listener; without one, the admin listener only.
+//! on either listener; without one, the admin listener only. The dashboard page itself (no
+//! data in it) loads without the key where a key is set; its data requests need it.
 
 use super::Listener;
 use crate::error::RequestError;
 use crate::RouterState;
+
+/// `router.admin.api_key`, unless unset or blank.
+fn admin_key(state: &RouterState) -> Option<&str> {
+    state
+        .config
+        .admin
+        .api_key
+        .as_deref()
+        .filter(|k| !k.trim().is_empty())
+}
 
 /// Whether `/admin/*` may be served: with `router.admin.api_key` set, a matching
 /// `Authorization: Bearer` on either port; without one, only on the admin port.
@@ -13,13 +24,7 @@ pub fn check(
     listener: Listener,
 ) -> Result<(), RequestError> {
     let on_admin_port = listener == Listener::Admin;
-    let key = state
-        .config
-        .admin
-        .api_key
-        .as_deref()
-        .filter(|k| !k.trim().is_empty());
-    match key {
+    match admin_key(state) {
         Some(key) => {
             let given = headers
                 .get(http::header::AUTHORIZATION)
@@ -39,5 +44,18 @@ pub fn check(
             "/admin/* is served on the admin port ({}) unless router.admin.api_key (ROUTER_ADMIN_API_KEY) is set",
             state.config.admin.listen
         ))),
+    }
+}
+
+/// Whether the dashboard page may be served: with a key set, on either port (it asks for the
+/// key and sends it with each data request); without one, on the admin port only, like `/admin/*`.
+pub fn check_page(state: &RouterState, listener: Listener) -> Result<(), RequestError> {
+    if admin_key(state).is_some() || listener == Listener::Admin {
+        Ok(())
+    } else {
+        Err(RequestError::Forbidden(format!(
+            "the dashboard (/admin/ui) is served on the admin port ({}) unless router.admin.api_key (ROUTER_ADMIN_API_KEY) is set",
+            state.config.admin.listen
+        )))
     }
 }

@@ -46,7 +46,11 @@ pub async fn respond(
         | Local::ReprofileStatus
         | Local::CacheStats
         | Local::CacheInvalidate
-        | Local::Vram => {
+        | Local::Vram
+        | Local::Decisions
+        | Local::Decision
+        | Local::Activity
+        | Local::Ui => {
             return Err(RequestError::Internal(format!(
                 "{} is not a listing",
                 crate::api::Endpoint::Local(local).label()

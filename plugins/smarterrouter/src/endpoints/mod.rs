@@ -1,11 +1,14 @@
 //! The endpoints the router answers itself, on both listeners (the proxy port and the admin side
 //! service): `/health`, `/metrics`, the model listings, `/api/ps`, `/api/version`,
-//! `/v1/feedback` and `/admin/*` (explain, profiles, cache, vram). One dispatcher ([`answer`]), one body reader ([`body`]), one
+//! `/v1/feedback` and `/admin/*` (explain, profiles, cache, vram, decisions, activity, the
+//! dashboard page `/admin/ui`). One dispatcher ([`answer`]), one body reader ([`body`]), one
 //! response writer ([`write`]); the proxy and the admin app are thin shells over them.
 
 pub mod access;
 pub mod body;
 mod cache;
+mod dashboard;
+mod decisions;
 mod explain;
 pub mod feedback;
 mod listings;
@@ -32,6 +35,8 @@ pub struct LocalResponse {
     pub body: Bytes,
     /// The error's code, for an error response (the errors metric).
     pub error_code: Option<&'static str>,
+    /// Headers of its own (the dashboard's Content-Security-Policy).
+    pub headers: Vec<(&'static str, String)>,
 }
 
 impl LocalResponse {
@@ -41,6 +46,7 @@ impl LocalResponse {
             content_type: "application/json",
             body: Bytes::from(value.to_string()),
             error_code: None,
+            headers: Vec::new(),
         }
     }
 
@@ -50,6 +56,7 @@ impl LocalResponse {
             content_type,
             body,
             error_code: None,
+            headers: Vec::new(),
         }
     }
 
@@ -59,6 +66,7 @@ impl LocalResponse {
             content_type: "application/json",
             body: err.body(dialect),
             error_code: Some(err.code()),
+            headers: Vec::new(),
         }
     }
 }
@@ -108,8 +116,15 @@ async fn respond(
     path: &str,
     query: &str,
 ) -> Result<LocalResponse, RequestError> {
+    let headers = &session.req_header().headers;
+    let page = local == Local::Ui || (local == Local::Root && dashboard::wanted(listener, headers));
+    if page {
+        // The page holds no data: with a key it loads anywhere and asks for the key.
+        access::check_page(state, listener)?;
+        return Ok(dashboard::page());
+    }
     if path.starts_with("/admin/") {
-        access::check(state, &session.req_header().headers, listener)?;
+        access::check(state, headers, listener)?;
     }
     let params = api::query::params(query);
     let max_body = state.config.max_body_bytes;
@@ -137,6 +152,9 @@ async fn respond(
         Local::CacheStats => cache::stats(state),
         Local::CacheInvalidate => cache::invalidate(state, &params),
         Local::Vram => vram::report(state, &params).await?,
+        Local::Decisions => decisions::list(state, &params)?,
+        Local::Decision => decisions::one(state, path)?,
+        Local::Activity => decisions::activity(state, &params)?,
         listing => listings::respond(state, listing, path, client).await?,
     })
 }
@@ -158,8 +176,9 @@ pub async fn write_with(
     request_id: Option<&str>,
     extra: &[(&'static str, String)],
 ) -> pingora::Result<()> {
-    let mut header = ResponseHeader::build(response.status, Some(4 + extra.len()))?;
-    for (name, value) in extra {
+    let own = response.headers.len();
+    let mut header = ResponseHeader::build(response.status, Some(4 + extra.len() + own))?;
+    for (name, value) in extra.iter().chain(&response.headers) {
         header.insert_header(*name, value.as_str())?;
     }
     header.insert_header("content-type", response.content_type)?;

@@ -1,7 +1,8 @@
 //! One log line per request (target `access`), plus the request metrics. With
 //! `ROUTER_LOG_FORMAT=json` each line is a JSON object carrying `timestamp, level, request_id,
 //! endpoint, model_selected, latency_ms, cache_hit, cache, status, node, vram_used_gb` (the GB the
-//! serving node's loaded models used at its latest VRAM sample; -1 when there is none).
+//! serving node's loaded models used at its latest VRAM sample; -1 when there is none). The
+//! same facts (no prompt text) go to the activity log behind `/admin/decisions` and the dashboard.
 
 use pingora::prelude::*;
 use pingora::proxy::Session;
@@ -9,7 +10,10 @@ use pingora::proxy::Session;
 use super::ctx::RequestCtx;
 use crate::RouterState;
 
-pub fn record(state: &RouterState, session: &Session, error: Option<&Error>, ctx: &RequestCtx) {
+/// Reads the whole ctx; takes `routed.breakdown` (into the activity log).
+pub fn record(state: &RouterState, session: &Session, error: Option<&Error>, ctx: &mut RequestCtx) {
+    let breakdown = ctx.routed.as_mut().and_then(|r| r.breakdown.take());
+    let ctx = &*ctx;
     let status = session
         .response_written()
         .map(|r| r.status.as_u16())
@@ -46,6 +50,25 @@ pub fn record(state: &RouterState, session: &Session, error: Option<&Error>, ctx
     });
     let error = error.map(|e| e.to_string()).unwrap_or_default();
     let node = ctx.attempts.node_url();
+    let latency_ms = (latency.as_secs_f64() * 1000.0 * 1000.0).round() / 1000.0;
+    state.activity.record(crate::activity::Finished {
+        unix_ms: crate::model::now_unix_ms(),
+        request_id: &ctx.request.id,
+        endpoint,
+        model_request: matches!(
+            ctx.request.endpoint,
+            Some(crate::api::Endpoint::Forwarded(_))
+        ),
+        status,
+        rate_limited: ctx.request.error_code == Some("rate_limit_exceeded"),
+        latency_ms,
+        cache: cache_outcome(ctx),
+        cache_hit: ctx.cache.hit,
+        node,
+        stream: ctx.request.stream,
+        decision,
+        breakdown,
+    });
     // The latest sample of the node that served the request: -1 when none (no node, not sampled).
     let vram_used_gb = node
         .and_then(|url| state.vram.node_used_gb(url))
@@ -61,7 +84,7 @@ pub fn record(state: &RouterState, session: &Session, error: Option<&Error>, ctx
         category = decision.and_then(|d| d.category).map(|c| c.as_str()).unwrap_or(""),
         reason = decision.map(|d| d.reason.as_str()).unwrap_or(""),
         stream = ctx.request.stream,
-        latency_ms = (latency.as_secs_f64() * 1000.0 * 1000.0).round() / 1000.0,
+        latency_ms,
         cache_hit = ctx.cache.hit,
         cache = cache_outcome(ctx),
         status,

@@ -49,6 +49,8 @@ pub struct Routed {
     pub upstream_path: String,
     /// Ollama-dialect request: only Ollama nodes can serve it.
     pub ollama_only: bool,
+    /// Why the engine chose (generations only), handed to the activity log in `logging`.
+    pub breakdown: Option<Box<crate::activity::Breakdown>>,
 }
 
 /// The cache's view of the request.

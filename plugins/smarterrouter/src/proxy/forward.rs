@@ -5,6 +5,7 @@ use bytes::Bytes;
 use pingora::proxy::Session;
 
 use super::ctx::{RequestCtx, Routed};
+use crate::activity::Breakdown;
 use crate::api::prompt::PromptView;
 use crate::api::{request, Dialect, Forwarded};
 use crate::auth::{AllowedModels, Client};
@@ -12,7 +13,7 @@ use crate::cache::RoutedRequest;
 use crate::endpoints::body::read_whole;
 use crate::endpoints::{virtual_models, LocalResponse};
 use crate::error::RequestError;
-use crate::routing::analysis::analyse_with;
+use crate::routing::analysis::{analyse_with, Category};
 use crate::routing::{self, ModelCatalog, ModelRequest, RoutingDecision, RoutingSettings};
 use crate::RouterState;
 
@@ -52,7 +53,7 @@ pub async fn prepare(
     };
     ctx.request.background_task = view.background_task();
     let client = ctx.request.client.as_deref();
-    let mut decision = decide(
+    let (mut decision, breakdown) = decide(
         state,
         (endpoint, client),
         &parsed,
@@ -106,19 +107,21 @@ pub async fn prepare(
         upstream_path: path,
         ollama_only,
         decision,
+        breakdown,
     });
     Ok(Prepared::Forward)
 }
 
-/// The routing decision for a parsed request; with an API key that lists models, among those
-/// only (a model it names outside them is a 403).
+/// The routing decision for a parsed request, with its breakdown for a generation (the
+/// dashboard's); with an API key that lists models, among those only (a model it names outside
+/// them is a 403).
 fn decide(
     state: &RouterState,
     (endpoint, client): (Forwarded, Option<&Client>),
     parsed: &request::ParsedRequest,
     view: &PromptView<'_>,
     query_model: Option<&str>,
-) -> Result<RoutingDecision, RequestError> {
+) -> Result<(RoutingDecision, Option<Box<Breakdown>>), RequestError> {
     let registry: &dyn ModelCatalog = state.registry.as_ref();
     let allowed;
     let catalog = match client.filter(|c| !c.models.is_empty()) {
@@ -144,7 +147,7 @@ fn decide(
         None => registry,
     };
     let analysis = analyse_with(view, state.classifier.as_deref());
-    let mut decision = routing::decide(
+    let (mut decision, scored) = routing::decide_scored(
         ModelRequest {
             query_override: query_model,
             body_model: parsed.requested_model.as_deref(),
@@ -162,10 +165,18 @@ fn decide(
         },
         catalog,
     )?;
-    if endpoint.is_generation() && decision.category.is_none() {
+    if !endpoint.is_generation() {
+        return Ok((decision, None));
+    }
+    if decision.category.is_none() {
         decision.category = Some(analysis.dominant());
     }
-    Ok(decision)
+    let breakdown = Breakdown {
+        categories: Category::ALL.map(|c| analysis.score(c)),
+        complexity: analysis.complexity,
+        scored,
+    };
+    Ok((decision, Some(Box::new(breakdown))))
 }
 
 /// A virtual model has no node of its own: its `/api/show` and Ollama load/unload requests are

@@ -138,9 +138,20 @@ pub fn decide(
     settings: RoutingSettings<'_>,
     catalog: &dyn ModelCatalog,
 ) -> Result<RoutingDecision, RoutingError> {
+    decide_scored(request, analysis, settings, catalog).map(|(decision, _)| decision)
+}
+
+/// [`decide`], with the engine's scoring when it scored (the dashboard's breakdown of a decision).
+pub fn decide_scored(
+    request: ModelRequest<'_>,
+    analysis: &PromptAnalysis,
+    settings: RoutingSettings<'_>,
+    catalog: &dyn ModelCatalog,
+) -> Result<(RoutingDecision, Option<Scored>), RoutingError> {
+    let unscored = |decision: Result<RoutingDecision, RoutingError>| decision.map(|d| (d, None));
     let is_virtual = |m: &&str| is_virtual(settings.virtual_models, m);
     if let Some(name) = request.query_override.filter(|m| !is_virtual(m)) {
-        return explicit(name, "the ?model= query parameter", catalog);
+        return unscored(explicit(name, "the ?model= query parameter", catalog));
     }
     let named = request.body_model.filter(|m| !is_virtual(m));
     if let Some(name) = named {
@@ -148,7 +159,7 @@ pub fn decide(
             && request.router_may_choose
             && catalog.resolve(name).is_some();
         if !reroute {
-            return explicit(name, "the request's model field", catalog);
+            return unscored(explicit(name, "the request's model field", catalog));
         }
     }
     if !request.router_may_choose {
@@ -164,9 +175,9 @@ pub fn decide(
         settings.feedback,
         settings.profiles,
     ) {
-        return Ok(scored.decision);
+        return Ok((scored.decision.clone(), Some(scored)));
     }
-    fallback(settings, catalog)
+    unscored(fallback(settings, catalog))
 }
 
 /// Runs the scoring engine over model facts alone (size priors, no feedback).

@@ -2,6 +2,7 @@
 //!
 //! Usage: mock-ollama [--port N] [--models a,b] [--embedding-models e] [--latency-ms N]
 //!                    [--tokens N] [--token-interval-ms N] [--number-answers] [--word-embeddings]
+//!                    [--vram-sim a,b] [--sizes-gb a=4,b=2.5] [--parameter-sizes a=7.6B]
 
 use std::time::Duration;
 
@@ -40,6 +41,44 @@ fn main() -> std::process::ExitCode {
                         .map(MockModel::embedding),
                 );
             }
+            "--vram-sim" => {
+                config.vram_sim = Some(
+                    value
+                        .split(',')
+                        .filter(|s| !s.is_empty())
+                        .map(str::to_string)
+                        .collect(),
+                )
+            }
+            "--sizes-gb" => {
+                for pair in value.split(',') {
+                    let Some((name, gb)) = pair.split_once('=') else {
+                        eprintln!("mock-ollama: --sizes-gb takes name=GB,name=GB (got {pair:?})");
+                        return std::process::ExitCode::FAILURE;
+                    };
+                    let Ok(gb) = gb.parse::<f64>() else {
+                        eprintln!("mock-ollama: --sizes-gb: {gb:?} is not a number of GB");
+                        return std::process::ExitCode::FAILURE;
+                    };
+                    let bytes = (gb * 1e9) as u64;
+                    for model in config.models.iter_mut().filter(|m| m.name == name) {
+                        model.size = bytes;
+                    }
+                }
+            }
+            "--parameter-sizes" => {
+                for pair in value.split(',') {
+                    let Some((name, size)) = pair.split_once('=') else {
+                        eprintln!(
+                            "mock-ollama: --parameter-sizes takes name=7.6B,name=8B (got {pair:?})"
+                        );
+                        return std::process::ExitCode::FAILURE;
+                    };
+                    for model in config.models.iter_mut().filter(|m| m.name == name) {
+                        model.parameter_size = size.to_string();
+                    }
+                }
+            }
             "--latency-ms" => config.latency = Duration::from_millis(number().unwrap_or(0)),
             "--tokens" => config.tokens = number().unwrap_or(5) as usize,
             "--token-interval-ms" => {
@@ -59,7 +98,10 @@ fn main() -> std::process::ExitCode {
                 println!(
                     "mock-ollama: a SIMULATED Ollama server (canned answers, no model).\n\
                           options: --port N (default 11434, 0 = any free port) --models a,b \
-                          --embedding-models e --latency-ms N --tokens N --token-interval-ms N --number-answers --word-embeddings"
+                          --embedding-models e --latency-ms N --tokens N --token-interval-ms N --number-answers --word-embeddings\n\
+                          --vram-sim a,b (simulate GPU memory: these start loaded, a cold model loads on use) \
+                          --sizes-gb a=4,b=2.5 (model sizes, after --models) \
+                          --parameter-sizes a=7.6B,b=8B (what /api/show and /api/tags report)"
                 );
                 return std::process::ExitCode::SUCCESS;
             }
