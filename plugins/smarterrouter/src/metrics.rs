@@ -39,6 +39,7 @@ pub struct Metrics {
     pub upstream_errors: Option<IntCounterVec>,
     pub overhead: Option<HistogramVec>,
     pub log_lines_dropped: Option<IntCounter>,
+    pub decisions_not_persisted: Option<IntCounter>,
 }
 
 /// Registration fails only if a metric of the same name exists already; the router then runs
@@ -198,6 +199,11 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
     log_lines_dropped: register_int_counter!(
         "smarterrouter_log_lines_dropped_total",
         "Log lines dropped because the log writer's buffer was full (the writer could not keep up)"
+    )
+    .ok(),
+    decisions_not_persisted: register_int_counter!(
+        "smarterrouter_store_decisions_not_persisted_total",
+        "Routing decisions kept in memory only: more than the store persists a second"
     )
     .ok(),
     node_vram_used_bytes: register_gauge_vec!(
@@ -403,6 +409,12 @@ pub fn observe_generation(
 pub fn upstream_error(node: &str, kind: &str) {
     if let Some(c) = &METRICS.upstream_errors {
         c.with_label_values(&[node, kind]).inc();
+    }
+}
+
+pub fn decisions_not_persisted(n: u64) {
+    if let Some(c) = &METRICS.decisions_not_persisted {
+        c.inc_by(n);
     }
 }
 

@@ -6,7 +6,7 @@ use pingora::prelude::*;
 use pingora::proxy::Session;
 
 use super::ctx::RequestCtx;
-use crate::store::{DecisionRecord, Record};
+use crate::store::DecisionRecord;
 use crate::RouterState;
 
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
@@ -58,6 +58,6 @@ fn remember_decision(state: &RouterState, status: u16, ctx: &RequestCtx) {
     if let Some(cluster) = &state.cluster {
         cluster.share_decision(&record);
     }
-    state.recent.insert(record.clone());
-    state.store_tx.send(Record::Decision(record));
+    state.store_tx.send_decision(&record);
+    state.recent.insert(record);
 }

@@ -27,11 +27,9 @@ impl RecentDecisions {
             return;
         };
         let (map, order) = &mut *guard;
-        if map
-            .insert(record.request_id.clone(), record.clone())
-            .is_none()
-        {
-            order.push_back(record.request_id);
+        let id = record.request_id.clone();
+        if map.insert(id.clone(), record).is_none() {
+            order.push_back(id);
         }
         while order.len() > self.capacity {
             if let Some(old) = order.pop_front() {

@@ -245,6 +245,7 @@ impl StoreService {
         let mut dirty = false;
         let mut ticks = tokio::time::interval(TICK);
         let mut dropped_reported = 0;
+        let mut unsaved_warned = false;
         loop {
             let Some(store) = self.handle.get() else {
                 break;
@@ -269,6 +270,13 @@ impl StoreService {
                     }
                     self.import(&store).await;
                     dropped_reported = self.report_dropped(dropped_reported);
+                    if !unsaved_warned && self.tx.unsaved_decisions.load(Ordering::Relaxed) > 0 {
+                        unsaved_warned = true;
+                        tracing::warn!(
+                            "more than {} routing decisions a second: the surplus is kept in memory for feedback (the newest 10000) but not stored; smarterrouter_store_decisions_not_persisted_total counts them",
+                            writer::DECISIONS_PER_SEC
+                        );
+                    }
                 }
                 _ = upgrade_started(phases) => {
                     owner.abort();

@@ -29,6 +29,9 @@ pub struct SledStore {
     vram_len: AtomicU64,
 }
 
+/// sled's page cache (`cache_capacity`).
+pub const STORE_CACHE_BYTES: u64 = 8 * 1024 * 1024;
+
 impl SledStore {
     /// Opens (or creates) the store, checking its schema version.
     pub fn open(dir: &Path) -> Result<Self, StoreError> {
@@ -43,6 +46,9 @@ impl SledStore {
             // No background flusher thread (it would not survive Pingora's daemon fork); the
             // writer task flushes after each batch.
             .flush_every_ms(None)
+            // sled's default page cache is 1 GiB, which it fills as the store is used; what the
+            // router reads back (profiles, feedback at open, a rare decision) needs little.
+            .cache_capacity(STORE_CACHE_BYTES)
             .open()
             .map_err(|e| {
                 // sled holds an exclusive lock on the directory while it is open.

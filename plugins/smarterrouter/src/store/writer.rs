@@ -63,6 +63,9 @@ pub struct StoreSender {
     pub(super) tx: mpsc::Sender<StoreOp>,
     /// Writes dropped because the queue was full (the log says how many).
     pub dropped: Arc<AtomicU64>,
+    decisions: Arc<DecisionWindow>,
+    /// Decisions beyond [`DECISIONS_PER_SEC`], kept in memory only.
+    pub unsaved_decisions: Arc<AtomicU64>,
 }
 
 impl StoreSender {
@@ -70,6 +73,16 @@ impl StoreSender {
     pub fn send(&self, record: Record) {
         if self.tx.try_send(StoreOp::Write(record, None)).is_err() {
             self.dropped.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Queues a routing decision, within [`DECISIONS_PER_SEC`] (copied only if it is queued).
+    pub fn send_decision(&self, record: &DecisionRecord) {
+        if self.decisions.admit(crate::model::now_unix_ms() / 1000) {
+            self.send(Record::Decision(record.clone()));
+        } else {
+            self.unsaved_decisions.fetch_add(1, Ordering::Relaxed);
+            crate::metrics::decisions_not_persisted(1);
         }
     }
 
@@ -122,9 +135,52 @@ pub fn channel(queue: usize) -> (StoreSender, mpsc::Receiver<StoreOp>) {
         StoreSender {
             tx,
             dropped: Arc::new(AtomicU64::new(0)),
+            decisions: Arc::default(),
+            unsaved_decisions: Arc::default(),
         },
         rx,
     )
+}
+
+/// How many routing decisions a second the store persists. Far above what a fleet of LLM
+/// nodes serves; beyond it (a benchmark, a flood of cache hits) the surplus stays in memory only
+/// (the newest 10,000 are kept there for feedback) and is never queued, so the store's CPU and
+/// disk writes stay bounded under any load.
+pub const DECISIONS_PER_SEC: u64 = 500;
+
+/// The decisions of the current second so far: one atomic word (second, count), so the check
+/// on the request path is a load and a compare-exchange.
+#[derive(Default)]
+pub struct DecisionWindow {
+    packed: AtomicU64,
+}
+
+impl DecisionWindow {
+    /// Whether one more decision fits in second `now_secs`'s budget (and counts it if so).
+    pub fn admit(&self, now_secs: u64) -> bool {
+        let second = now_secs & 0xffff_ffff;
+        let mut current = self.packed.load(Ordering::Relaxed);
+        loop {
+            let (at, count) = (current >> 32, current & 0xffff_ffff);
+            let next = if at == second {
+                if count >= DECISIONS_PER_SEC {
+                    return false;
+                }
+                current + 1
+            } else {
+                (second << 32) | 1
+            };
+            match self.packed.compare_exchange_weak(
+                current,
+                next,
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return true,
+                Err(seen) => current = seen,
+            }
+        }
+    }
 }
 
 /// Writes a batch. Flushes (fsync) when it holds a durable write or `flush_due`: decisions and
@@ -308,6 +364,20 @@ mod tests {
             comment: None,
             unix_ms: 1,
         })
+    }
+
+    #[test]
+    fn decisions_beyond_the_seconds_budget_are_not_admitted() {
+        let window = DecisionWindow::default();
+        let admitted = (0..DECISIONS_PER_SEC + 10)
+            .filter(|_| window.admit(1_000))
+            .count() as u64;
+        assert_eq!(admitted, DECISIONS_PER_SEC);
+        assert!(window.admit(1_001), "a new second, a new budget");
+        assert!(
+            window.admit(1_000),
+            "a clock step back starts a window of its own"
+        );
     }
 
     #[test]
