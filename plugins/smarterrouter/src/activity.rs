@@ -32,9 +32,9 @@ pub struct Breakdown {
 }
 
 /// One finished request, as the access log saw it.
-pub struct Finished<'a> {
+pub struct Finished {
     pub unix_ms: u64,
-    pub request_id: &'a str,
+    pub request_id: String,
     pub endpoint: &'static str,
     /// A model request (forwarded or answered from cache), not one of the router's own endpoints.
     pub model_request: bool,
@@ -45,9 +45,9 @@ pub struct Finished<'a> {
     /// `exact`/`semantic` (hit), `miss`, a bypass reason, or empty when the cache never applied.
     pub cache: &'static str,
     pub cache_hit: bool,
-    pub node: Option<&'a str>,
+    pub node: Option<String>,
     pub stream: bool,
-    pub decision: Option<&'a RoutingDecision>,
+    pub decision: Option<RoutingDecision>,
     pub breakdown: Option<Box<Breakdown>>,
 }
 
@@ -95,26 +95,27 @@ pub struct Activity {
 }
 
 impl Activity {
-    pub fn record(&self, finished: Finished<'_>) {
+    /// Takes the request's strings rather than copying them (the request is over).
+    pub fn record(&self, finished: Finished) {
         let counted = finished.model_request || finished.rate_limited;
         if !counted && finished.decision.is_none() {
             return;
         }
         let entry = finished.decision.map(|d| Entry {
             unix_ms: finished.unix_ms,
-            request_id: finished.request_id.to_string(),
+            request_id: finished.request_id,
             endpoint: finished.endpoint,
-            model: d.model.clone(),
+            model: d.model,
             chosen_by_router: d.by_router,
             category: d.category,
             confidence: d.confidence,
-            runner_up: d.runner_up.clone(),
-            reason: d.reason.clone(),
+            runner_up: d.runner_up,
+            reason: d.reason,
             cache: finished.cache,
             cache_hit: finished.cache_hit,
             latency_ms: finished.latency_ms,
             status: finished.status,
-            node: finished.node.map(str::to_string),
+            node: finished.node,
             stream: finished.stream,
             breakdown: finished.breakdown,
         });
@@ -130,12 +131,12 @@ impl Activity {
             }
             if finished.model_request && !finished.rate_limited {
                 bucket.requests += 1;
-                if let Some(d) = finished.decision {
+                if let Some(d) = &entry {
                     match bucket.per_model.iter_mut().find(|(m, _)| *m == d.model) {
                         Some((_, n)) => *n += 1,
                         None => bucket.per_model.push((d.model.clone(), 1)),
                     }
-                    if let Some(c) = d.category.filter(|_| d.by_router) {
+                    if let Some(c) = d.category.filter(|_| d.chosen_by_router) {
                         bucket.per_category[c.index()] += 1;
                     }
                 }
@@ -295,15 +296,10 @@ mod tests {
         }
     }
 
-    fn finished<'a>(
-        unix_ms: u64,
-        id: &'a str,
-        status: u16,
-        d: Option<&'a RoutingDecision>,
-    ) -> Finished<'a> {
+    fn finished(unix_ms: u64, id: &str, status: u16, d: Option<&RoutingDecision>) -> Finished {
         Finished {
             unix_ms,
-            request_id: id,
+            request_id: id.to_string(),
             endpoint: "/api/chat",
             model_request: true,
             status,
@@ -311,9 +307,9 @@ mod tests {
             latency_ms: 1.5,
             cache: "miss",
             cache_hit: false,
-            node: Some("http://n"),
+            node: Some("http://n".to_string()),
             stream: false,
-            decision: d,
+            decision: d.cloned(),
             breakdown: Some(Box::new(Breakdown {
                 categories: [0.7, 0.1, 0.1, 0.1],
                 complexity: 0.2,

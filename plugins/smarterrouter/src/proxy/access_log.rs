@@ -10,10 +10,46 @@ use pingora::proxy::Session;
 use super::ctx::RequestCtx;
 use crate::RouterState;
 
-/// Reads the whole ctx; takes `routed.breakdown` (into the activity log).
+/// Reads the whole ctx; then moves the request id and the decision into the activity log
+/// (logging is the last phase: nothing reads them after).
 pub fn record(state: &RouterState, session: &Session, error: Option<&Error>, ctx: &mut RequestCtx) {
-    let breakdown = ctx.routed.as_mut().and_then(|r| r.breakdown.take());
-    let ctx = &*ctx;
+    let (status, latency_ms, cache_outcome) = line(state, session, error, ctx);
+    let routed = ctx.routed.take();
+    let (decision, breakdown) = match routed {
+        Some(r) => (Some(r.decision), r.breakdown),
+        None => (None, None),
+    };
+    state.activity.record(crate::activity::Finished {
+        unix_ms: crate::model::now_unix_ms(),
+        request_id: std::mem::take(&mut ctx.request.id),
+        endpoint: ctx
+            .request
+            .endpoint
+            .map(|e| e.label())
+            .unwrap_or("unmatched"),
+        model_request: matches!(
+            ctx.request.endpoint,
+            Some(crate::api::Endpoint::Forwarded(_))
+        ),
+        status,
+        rate_limited: ctx.request.error_code == Some("rate_limit_exceeded"),
+        latency_ms,
+        cache: cache_outcome,
+        cache_hit: ctx.cache.hit,
+        node: ctx.attempts.node_url().map(str::to_string),
+        stream: ctx.request.stream,
+        decision,
+        breakdown,
+    });
+}
+
+/// The metrics and the access line; returns the status, latency and cache outcome.
+fn line(
+    state: &RouterState,
+    session: &Session,
+    error: Option<&Error>,
+    ctx: &RequestCtx,
+) -> (u16, f64, &'static str) {
     let status = session
         .response_written()
         .map(|r| r.status.as_u16())
@@ -51,24 +87,6 @@ pub fn record(state: &RouterState, session: &Session, error: Option<&Error>, ctx
     let error = error.map(|e| e.to_string()).unwrap_or_default();
     let node = ctx.attempts.node_url();
     let latency_ms = (latency.as_secs_f64() * 1000.0 * 1000.0).round() / 1000.0;
-    state.activity.record(crate::activity::Finished {
-        unix_ms: crate::model::now_unix_ms(),
-        request_id: &ctx.request.id,
-        endpoint,
-        model_request: matches!(
-            ctx.request.endpoint,
-            Some(crate::api::Endpoint::Forwarded(_))
-        ),
-        status,
-        rate_limited: ctx.request.error_code == Some("rate_limit_exceeded"),
-        latency_ms,
-        cache: cache_outcome(ctx),
-        cache_hit: ctx.cache.hit,
-        node,
-        stream: ctx.request.stream,
-        decision,
-        breakdown,
-    });
     // The latest sample of the node that served the request: -1 when none (no node, not sampled).
     let vram_used_gb = node
         .and_then(|url| state.vram.node_used_gb(url))
@@ -94,6 +112,7 @@ pub fn record(state: &RouterState, session: &Session, error: Option<&Error>, ctx
         error = error.as_str(),
         "request"
     );
+    (status, latency_ms, cache_outcome(ctx))
 }
 
 /// `exact` or `semantic` for a hit, `miss`, or the reason the cache was bypassed; empty when it never applied.
