@@ -146,7 +146,7 @@ pub fn channel(queue: usize) -> (StoreSender, mpsc::Receiver<StoreOp>) {
 /// nodes serves; beyond it (a benchmark, a flood of cache hits) the surplus stays in memory only
 /// (the newest 10,000 are kept there for feedback) and is never queued, so the store's CPU and
 /// disk writes stay bounded under any load.
-pub const DECISIONS_PER_SEC: u64 = 500;
+pub const DECISIONS_PER_SEC: u64 = 100;
 
 /// The decisions of the current second so far: one atomic word (second, count), so the check
 /// on the request path is a load and a compare-exchange.
