@@ -266,8 +266,8 @@ def report(results, levels, idle, args):
     med = statistics.median
     print(f"# direct vs nginx vs router, medians of {args.runs} runs of {args.seconds}s (router threads: {args.threads})")
     print("idle RSS after start (MiB): " + ", ".join(f"{n} {v:.1f}" for n, v in idle.items()))
-    print("| mode | c | target | rps | p50 ms | p99 ms | CPU ms/req | RSS MiB | rps / nginx | CPU / nginx | p50 - direct |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    print("| mode | c | target | rps | p50 ms | p99 ms | CPU ms/req | RSS MiB | rps / nginx | rps / direct | CPU / nginx | p50 - direct |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for mode, samples in results.items():
         for c in levels:
             m = {name: {k: med([s[k] for s in samples[(name, c)]]) for k in ("rps", "p50", "p99", "cpu_ms", "rss")}
@@ -275,7 +275,8 @@ def report(results, levels, idle, args):
             for name, v in m.items():
                 cpu = "–" if name == "direct" else f"{v['cpu_ms'] / m['nginx']['cpu_ms']:.2f}"
                 print(f"| {mode} | {c} | {name} | {v['rps']:.0f} | {v['p50']:.3f} | {v['p99']:.3f} | "
-                      f"{v['cpu_ms']:.4f} | {v['rss']:.1f} | {v['rps'] / m['nginx']['rps']:.2f} | {cpu} | "
+                      f"{v['cpu_ms']:.4f} | {v['rss']:.1f} | {v['rps'] / m['nginx']['rps']:.2f} | "
+                      f"{v['rps'] / m['direct']['rps']:.2f} | {cpu} | "
                       f"{v['p50'] - m['direct']['p50']:+.3f} |")
 
 
