@@ -233,6 +233,19 @@ def main():
             if args.soak:
                 soak(args, workdir, ports["router"], procs["router"].pid)
         finally:
+            # nginx's workers outlive a killed master: stop it with SIGTERM (it stops them), then
+            # kill whatever of the family is left.
+            nginx_family = family(procs["nginx"].pid) if procs["nginx"].poll() is None else []
+            procs["nginx"].terminate()
+            try:
+                procs["nginx"].wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                pass
+            for pid in nginx_family:
+                try:
+                    os.kill(pid, 9)
+                except ProcessLookupError:
+                    pass
             for p in procs.values():
                 p.kill()
                 p.wait()
