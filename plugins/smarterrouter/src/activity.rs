@@ -10,7 +10,7 @@ use std::sync::{Mutex, PoisonError};
 use serde_json::{json, Map, Value};
 
 use crate::routing::analysis::Category;
-use crate::routing::score::Scored;
+use crate::routing::score::Scoring;
 use crate::routing::RoutingDecision;
 
 /// Decisions kept (`/admin/decisions?limit=` at most).
@@ -28,7 +28,7 @@ pub struct Breakdown {
     pub categories: [f32; 4],
     pub complexity: f32,
     /// `None` when the client named the model (nothing was scored).
-    pub scored: Option<Scored>,
+    pub scoring: Option<Scoring>,
 }
 
 /// One finished request, as the access log saw it.
@@ -44,7 +44,6 @@ pub struct Finished {
     pub latency_ms: f64,
     /// `exact`/`semantic` (hit), `miss`, a bypass reason, or empty when the cache never applied.
     pub cache: &'static str,
-    pub cache_hit: bool,
     pub node: Option<String>,
     pub stream: bool,
     pub decision: Option<RoutingDecision>,
@@ -62,7 +61,6 @@ struct Entry {
     runner_up: Option<String>,
     reason: String,
     cache: &'static str,
-    cache_hit: bool,
     latency_ms: f64,
     status: u16,
     node: Option<String>,
@@ -112,7 +110,6 @@ impl Activity {
             runner_up: d.runner_up,
             reason: d.reason,
             cache: finished.cache,
-            cache_hit: finished.cache_hit,
             latency_ms: finished.latency_ms,
             status: finished.status,
             node: finished.node,
@@ -140,10 +137,11 @@ impl Activity {
                         bucket.per_category[c.index()] += 1;
                     }
                 }
-                if finished.cache_hit || finished.cache == "miss" {
+                let hit = is_hit(finished.cache);
+                if hit || finished.cache == "miss" {
                     bucket.cache_lookups += 1;
                 }
-                if finished.cache_hit {
+                if hit {
                     bucket.cache_hits += 1;
                 }
             }
@@ -190,7 +188,7 @@ impl Activity {
                     "categories": category_map(|c| json!(b.categories[c.index()])),
                     "complexity": b.complexity,
                 },
-                "scoring": b.scored.as_ref().map(Scored::to_json),
+                "scoring": b.scoring.as_ref().map(Scoring::to_json),
             }),
         };
         Some(value)
@@ -258,7 +256,7 @@ impl Entry {
             "confidence": (self.confidence * 1000.0).round() / 1000.0,
             "runner_up": self.runner_up,
             "reason": self.reason,
-            "cache": match (self.cache_hit, self.cache) {
+            "cache": match (is_hit(self.cache), self.cache) {
                 (true, _) => "HIT",
                 (false, "miss") => "MISS",
                 (false, "") => "",
@@ -272,6 +270,11 @@ impl Entry {
             "has_breakdown": self.breakdown.is_some(),
         })
     }
+}
+
+/// A cache outcome that is a hit (the answer came from the cache).
+fn is_hit(cache: &str) -> bool {
+    matches!(cache, "exact" | "semantic")
 }
 
 fn category_map(value: impl Fn(Category) -> Value) -> Map<String, Value> {
@@ -306,14 +309,13 @@ mod tests {
             rate_limited: status == 429,
             latency_ms: 1.5,
             cache: "miss",
-            cache_hit: false,
             node: Some("http://n".to_string()),
             stream: false,
             decision: d.cloned(),
             breakdown: Some(Box::new(Breakdown {
                 categories: [0.7, 0.1, 0.1, 0.1],
                 complexity: 0.2,
-                scored: None,
+                scoring: None,
             })),
         }
     }
@@ -326,7 +328,6 @@ mod tests {
         let t = 1_000_000_000;
         activity.record(finished(t, "1", 200, Some(&coder)));
         activity.record(Finished {
-            cache_hit: true,
             cache: "exact",
             ..finished(t + 1, "2", 200, Some(&coder))
         });

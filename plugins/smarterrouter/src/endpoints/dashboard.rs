@@ -56,14 +56,12 @@ pub fn wanted(listener: Listener, headers: &http::HeaderMap) -> bool {
 }
 
 pub fn page() -> LocalResponse {
-    let mut response = LocalResponse::text("text/html; charset=utf-8", PAGE.html.clone());
-    response.headers = vec![
+    LocalResponse::text("text/html; charset=utf-8", PAGE.html.clone()).with_headers(vec![
         ("content-security-policy", PAGE.csp.clone()),
         ("x-content-type-options", "nosniff".to_string()),
         ("referrer-policy", "no-referrer".to_string()),
         ("cache-control", "no-store".to_string()),
-    ];
-    response
+    ])
 }
 
 #[cfg(test)]

@@ -35,7 +35,8 @@ pub struct LocalResponse {
     pub body: Bytes,
     /// The error's code, for an error response (the errors metric).
     pub error_code: Option<&'static str>,
-    /// Headers of its own (the dashboard's Content-Security-Policy).
+    /// Headers of its own (a 429's `Retry-After` and `x-ratelimit-*`, a 401's challenge, the
+    /// dashboard's Content-Security-Policy).
     pub headers: Vec<(&'static str, String)>,
 }
 
@@ -58,6 +59,11 @@ impl LocalResponse {
             error_code: None,
             headers: Vec::new(),
         }
+    }
+
+    pub fn with_headers(mut self, headers: Vec<(&'static str, String)>) -> Self {
+        self.headers = headers;
+        self
     }
 
     pub fn error(err: &RequestError, dialect: Dialect) -> Self {
@@ -159,26 +165,15 @@ async fn respond(
     })
 }
 
-/// Writes a complete router-built response. Errors close the connection after the response
-/// (the request body may be unread); so does a router that is draining.
+/// Writes a complete router-built response, with its own headers. Errors close the connection
+/// after the response (the request body may be unread); so does a router that is draining.
 pub async fn write(
     session: &mut ServerSession,
     response: LocalResponse,
     request_id: Option<&str>,
 ) -> pingora::Result<()> {
-    write_with(session, response, request_id, &[]).await
-}
-
-/// [`write`] with extra headers (a 429's `Retry-After` and `x-ratelimit-*`).
-pub async fn write_with(
-    session: &mut ServerSession,
-    response: LocalResponse,
-    request_id: Option<&str>,
-    extra: &[(&'static str, String)],
-) -> pingora::Result<()> {
-    let own = response.headers.len();
-    let mut header = ResponseHeader::build(response.status, Some(4 + extra.len() + own))?;
-    for (name, value) in extra.iter().chain(&response.headers) {
+    let mut header = ResponseHeader::build(response.status, Some(4 + response.headers.len()))?;
+    for (name, value) in &response.headers {
         header.insert_header(*name, value.as_str())?;
     }
     header.insert_header("content-type", response.content_type)?;

@@ -13,7 +13,7 @@ use crate::RouterState;
 /// Reads the whole ctx; then moves the request id and the decision into the activity log
 /// (logging is the last phase: nothing reads them after).
 pub fn record(state: &RouterState, session: &Session, error: Option<&Error>, ctx: &mut RequestCtx) {
-    let (status, latency_ms, cache_outcome) = line(state, session, error, ctx);
+    let (endpoint, status, latency_ms, cache_outcome) = line(state, session, error, ctx);
     let routed = ctx.routed.take();
     let (decision, breakdown) = match routed {
         Some(r) => (Some(r.decision), r.breakdown),
@@ -22,11 +22,7 @@ pub fn record(state: &RouterState, session: &Session, error: Option<&Error>, ctx
     state.activity.record(crate::activity::Finished {
         unix_ms: crate::model::now_unix_ms(),
         request_id: std::mem::take(&mut ctx.request.id),
-        endpoint: ctx
-            .request
-            .endpoint
-            .map(|e| e.label())
-            .unwrap_or("unmatched"),
+        endpoint,
         model_request: matches!(
             ctx.request.endpoint,
             Some(crate::api::Endpoint::Forwarded(_))
@@ -35,7 +31,6 @@ pub fn record(state: &RouterState, session: &Session, error: Option<&Error>, ctx
         rate_limited: ctx.request.error_code == Some("rate_limit_exceeded"),
         latency_ms,
         cache: cache_outcome,
-        cache_hit: ctx.cache.hit,
         node: ctx.attempts.node_url().map(str::to_string),
         stream: ctx.request.stream,
         decision,
@@ -43,13 +38,13 @@ pub fn record(state: &RouterState, session: &Session, error: Option<&Error>, ctx
     });
 }
 
-/// The metrics and the access line; returns the status, latency and cache outcome.
+/// The metrics and the access line; returns the endpoint label, status, latency and cache outcome.
 fn line(
     state: &RouterState,
     session: &Session,
     error: Option<&Error>,
     ctx: &RequestCtx,
-) -> (u16, f64, &'static str) {
+) -> (&'static str, u16, f64, &'static str) {
     let status = session
         .response_written()
         .map(|r| r.status.as_u16())
@@ -112,7 +107,7 @@ fn line(
         error = error.as_str(),
         "request"
     );
-    (status, latency_ms, cache_outcome(ctx))
+    (endpoint, status, latency_ms, cache_outcome(ctx))
 }
 
 /// `exact` or `semantic` for a hit, `miss`, or the reason the cache was bypassed; empty when it never applied.

@@ -147,7 +147,7 @@ fn decide(
         None => registry,
     };
     let analysis = analyse_with(view, state.classifier.as_deref());
-    let (mut decision, scored) = routing::decide_scored(
+    let (mut decision, scoring) = routing::decide_scored(
         ModelRequest {
             query_override: query_model,
             body_model: parsed.requested_model.as_deref(),
@@ -174,7 +174,7 @@ fn decide(
     let breakdown = Breakdown {
         categories: Category::ALL.map(|c| analysis.score(c)),
         complexity: analysis.complexity,
-        scored,
+        scoring,
     };
     Ok((decision, Some(Box::new(breakdown))))
 }

@@ -53,20 +53,20 @@ pub async fn filter(
                     rate_limited(state, session, ctx, endpoint, &path).await
                 {
                     let response = LocalResponse::error(&refused, ctx.request.dialect);
-                    send_with(session, ctx, response, &headers).await?;
+                    send(session, ctx, response.with_headers(headers)).await?;
                     return Ok(true);
                 }
                 let err = crate::error::RequestError::InvalidApiKey(refusal.message().to_string());
                 let response = LocalResponse::error(&err, ctx.request.dialect);
-                let challenge = [("www-authenticate", "Bearer".to_string())];
-                send_with(session, ctx, response, &challenge).await?;
+                let challenge = vec![("www-authenticate", "Bearer".to_string())];
+                send(session, ctx, response.with_headers(challenge)).await?;
                 return Ok(true);
             }
         }
     }
     if let Some((refused, headers)) = rate_limited(state, session, ctx, endpoint, &path).await {
         let response = LocalResponse::error(&refused, ctx.request.dialect);
-        send_with(session, ctx, response, &headers).await?;
+        send(session, ctx, response.with_headers(headers)).await?;
         return Ok(true);
     }
     let forwarded = match endpoint {
@@ -197,18 +197,9 @@ fn client_address(state: &RouterState, session: &Session) -> String {
 
 /// Writes a router-made response, noting its error code for the metrics.
 async fn send(session: &mut Session, ctx: &mut RequestCtx, response: LocalResponse) -> Result<()> {
-    send_with(session, ctx, response, &[]).await
-}
-
-async fn send_with(
-    session: &mut Session,
-    ctx: &mut RequestCtx,
-    response: LocalResponse,
-    headers: &[(&'static str, String)],
-) -> Result<()> {
     ctx.request.error_code = response.error_code;
     let id = Some(ctx.request.id.as_str());
-    endpoints::write_with(session.as_downstream_mut(), response, id, headers).await
+    endpoints::write(session.as_downstream_mut(), response, id).await
 }
 
 /// The client's `x-request-id` if it is a sane token, else a new one.

@@ -147,7 +147,7 @@ pub fn decide_scored(
     analysis: &PromptAnalysis,
     settings: RoutingSettings<'_>,
     catalog: &dyn ModelCatalog,
-) -> Result<(RoutingDecision, Option<Scored>), RoutingError> {
+) -> Result<(RoutingDecision, Option<score::Scoring>), RoutingError> {
     let unscored = |decision: Result<RoutingDecision, RoutingError>| decision.map(|d| (d, None));
     let is_virtual = |m: &&str| is_virtual(settings.virtual_models, m);
     if let Some(name) = request.query_override.filter(|m| !is_virtual(m)) {
@@ -175,7 +175,8 @@ pub fn decide_scored(
         settings.feedback,
         settings.profiles,
     ) {
-        return Ok((scored.decision.clone(), Some(scored)));
+        let (decision, scoring) = scored.into_parts();
+        return Ok((decision, Some(scoring)));
     }
     unscored(fallback(settings, catalog))
 }

@@ -495,52 +495,89 @@ fn confidence(scored: &[CandidateScore]) -> f32 {
 impl Scored {
     /// The explanation served by `/admin/explain`.
     pub fn to_json(&self) -> Value {
-        let candidates: Vec<Value> = self
-            .candidates
-            .iter()
-            .map(|c| {
-                let mut v = json!({"model": c.model, "params_b": c.params_b, "eligible": c.excluded.is_none()});
-                if let Some(why) = &c.excluded {
-                    v["excluded_because"] = json!(why);
-                }
-                if let Some(t) = &c.terms {
-                    let detail: serde_json::Map<String, Value> = Category::ALL
-                        .iter()
-                        .map(|c| {
-                            let d = t.quality_detail[c.index()];
-                            let evidence = d.evidence.map(|e| json!({
-                                "passed": e.successes, "of": e.trials, "share": e.share(),
-                            }));
-                            (c.as_str().to_string(), json!({
-                                "prior": d.prior, "evidence": evidence, "posterior": d.posterior,
-                            }))
-                        })
-                        .collect();
-                    v["terms"] = json!({
-                        "quality": t.quality, "quality_source": t.quality_source,
-                        "quality_by_category": detail,
-                        "speed": t.speed, "speed_source": t.speed_source,
-                        "loaded_bonus": t.loaded, "pinned_bonus": t.pinned, "feedback": t.feedback,
-                        "size_penalty": t.size_penalty,
-                        "quality_part": self.quality_weight * t.quality,
-                        "speed_part": self.speed_weight * t.speed,
-                    });
-                    v["total"] = json!(t.total);
-                }
-                v
-            })
-            .collect();
-        json!({
-            "decision": {
-                "model": self.decision.model,
-                "runner_up": self.runner_up,
-                "confidence": self.decision.confidence,
-                "reason": self.decision.reason,
-            },
-            "weights": {"quality": self.quality_weight, "speed": self.speed_weight},
-            "candidates": candidates,
-        })
+        let mut value = scoring_json(&self.candidates, self.quality_weight, self.speed_weight);
+        value["decision"] = json!({
+            "model": self.decision.model,
+            "runner_up": self.runner_up,
+            "confidence": self.decision.confidence,
+            "reason": self.decision.reason,
+        });
+        value
     }
+
+    /// The decision, and the terms behind it (moved, not copied).
+    pub fn into_parts(self) -> (RoutingDecision, Scoring) {
+        (
+            self.decision,
+            Scoring {
+                quality_weight: self.quality_weight,
+                speed_weight: self.speed_weight,
+                candidates: self.candidates,
+            },
+        )
+    }
+}
+
+/// The terms behind a decision: the weights and every candidate's score.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Scoring {
+    pub quality_weight: f32,
+    pub speed_weight: f32,
+    pub candidates: Vec<CandidateScore>,
+}
+
+impl Scoring {
+    pub fn to_json(&self) -> Value {
+        scoring_json(&self.candidates, self.quality_weight, self.speed_weight)
+    }
+}
+
+/// `weights` and `candidates`, as `/admin/explain` and `/admin/decisions/{id}` show them.
+fn scoring_json(candidates: &[CandidateScore], quality_weight: f32, speed_weight: f32) -> Value {
+    let rendered: Vec<Value> = candidates
+        .iter()
+        .map(|c| {
+            let mut v =
+                json!({"model": c.model, "params_b": c.params_b, "eligible": c.excluded.is_none()});
+            if let Some(why) = &c.excluded {
+                v["excluded_because"] = json!(why);
+            }
+            if let Some(t) = &c.terms {
+                let detail: serde_json::Map<String, Value> = Category::ALL
+                    .iter()
+                    .map(|c| {
+                        let d = t.quality_detail[c.index()];
+                        let evidence = d.evidence.map(|e| {
+                            json!({
+                                "passed": e.successes, "of": e.trials, "share": e.share(),
+                            })
+                        });
+                        (
+                            c.as_str().to_string(),
+                            json!({
+                                "prior": d.prior, "evidence": evidence, "posterior": d.posterior,
+                            }),
+                        )
+                    })
+                    .collect();
+                v["terms"] = json!({
+                    "quality": t.quality, "quality_source": t.quality_source,
+                    "quality_by_category": detail,
+                    "speed": t.speed, "speed_source": t.speed_source,
+                    "loaded_bonus": t.loaded, "pinned_bonus": t.pinned, "feedback": t.feedback,
+                    "size_penalty": t.size_penalty,
+                    "quality_part": quality_weight * t.quality,
+                    "speed_part": speed_weight * t.speed,
+                });
+                v["total"] = json!(t.total);
+            }
+            v
+        })
+        .collect();
+    json!({
+        "weights": {"quality": quality_weight, "speed": speed_weight},
+        "candidates": rendered,
+    })
 }
 
 /// A profile in the engine's terms: reasoning pools the reasoning and math suites' prompts; a
