@@ -93,6 +93,17 @@ async fn negative_feedback_moves_routing_and_survives_sigkill() {
         "feedback moved the choice: {explain}"
     );
 
+    // The decisions of fb-1 and fb-2 reach the decision ring file (header + one 512-byte slot
+    // each) within moments; written there, a kill does not lose them.
+    let ring = data.path().join("decisions.ring");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while std::fs::metadata(&ring).map_or(0, |m| m.len()) < 3 * 512 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no decisions in {ring:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
     // Acknowledged feedback is on disk: kill without any shutdown and start again.
     router.kill_hard();
     let router = RouterProcess::start(options()).await;
@@ -101,7 +112,9 @@ async fn negative_feedback_moves_routing_and_survives_sigkill() {
         "beta:7b",
         "feedback survived SIGKILL"
     );
-    // The decision of fb-1 was stored too: feedback by response id alone still resolves.
+    // fb-2 was answered by the killed process: its decision is read back from the ring file.
+    let (status, body) = feedback(&router, json!({"response_id": "fb-2", "score": 1})).await;
+    assert_eq!(status, 200, "a decision from before the kill: {body}");
     let (status, body) = feedback(&router, json!({"response_id": "fb-3", "score": 1})).await;
     assert_eq!(status, 200, "{body}");
     let (status, body) = feedback(&router, json!({"response_id": "fb-3", "score": 1})).await;

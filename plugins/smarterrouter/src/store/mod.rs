@@ -4,6 +4,7 @@
 //! that opens the store (after the daemon fork), applies writes, and hands the store over to the
 //! next process during a graceful upgrade ([`handle`], [`owner`], [`handover`]).
 
+mod decision_ring;
 pub mod handle;
 pub mod handover;
 pub mod owner;
@@ -19,7 +20,8 @@ pub use sled_store::SledStore;
 
 /// Schema of the data written by this version; a store written by a newer one is refused.
 pub const SCHEMA_VERSION: u32 = 1;
-/// Routing decisions kept for feedback lookups (oldest dropped first).
+/// Routing decisions kept for feedback lookups (oldest overwritten first; the ring file holds
+/// this many slots of [`decision_ring::SLOT_BYTES`]).
 pub const DECISIONS_KEPT: u64 = 50_000;
 
 #[derive(Debug, thiserror::Error)]

@@ -1,9 +1,12 @@
 //! The sled implementation of [`Store`]: one database directory, a `meta` tree with the schema
-//! version, and one tree per kind of record, values as JSON.
+//! version, and one tree per kind of record, values as JSON; routing decisions go to a
+//! fixed-size ring file next to it ([`super::decision_ring`]), so the store does not grow with
+//! the number of requests.
 
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use super::decision_ring::DecisionRing;
 use super::{
     DecisionRecord, Feedback, Store, StoreError, VramSample, DECISIONS_KEPT, SCHEMA_VERSION,
     VRAM_SAMPLES_KEPT,
@@ -16,16 +19,11 @@ pub struct SledStore {
     db: sled::Db,
     meta: sled::Tree,
     feedback: sled::Tree,
-    decisions: sled::Tree,
-    /// request id -> key of the decisions chunk that holds it, so a feedback lookup reads one
-    /// chunk (and an unknown id none) instead of scanning them all.
-    decision_index: sled::Tree,
+    decisions: DecisionRing,
     profiles: sled::Tree,
     /// Keyed by big-endian timestamp then a sequence, so iteration is oldest first.
     vram: sled::Tree,
-    /// Entry counts, kept by hand: sled's `len()` walks the whole tree. For decisions this
-    /// counts records, not chunks.
-    decisions_len: AtomicU64,
+    /// Entry count, kept by hand: sled's `len()` walks the whole tree.
     vram_len: AtomicU64,
 }
 
@@ -49,6 +47,9 @@ impl SledStore {
             // sled's default page cache is 1 GiB, which it fills as the store is used; what the
             // router reads back (profiles, feedback at open, a rare decision) needs little.
             .cache_capacity(STORE_CACHE_BYTES)
+            // Reclaim space eagerly rather than write fast (sled's default, stated): what sled
+            // holds now changes rarely, and the data directory should not grow with uptime.
+            .mode(sled::Mode::LowSpace)
             .open()
             .map_err(|e| {
                 // sled holds an exclusive lock on the directory while it is open.
@@ -59,47 +60,53 @@ impl SledStore {
                 }
             })?;
         let tree = |name: &str| db.open_tree(name).map_err(|e| open_err(e.to_string()));
-        let decisions = tree("decisions")?;
-        let decision_index = tree("decision_index")?;
         let vram = tree("vram")?;
         let store = SledStore {
-            decision_index,
-            decisions_len: AtomicU64::new(count_records(&decisions)),
             vram_len: AtomicU64::new(vram.len() as u64),
             meta: tree("meta")?,
             feedback: tree("feedback")?,
-            decisions,
+            // Opened after sled: sled's directory lock makes the ring this process's alone too.
+            decisions: DecisionRing::open(dir, DECISIONS_KEPT as u32)?,
             profiles: tree("profiles")?,
             vram,
             path: path.clone(),
             db,
         };
         store.check_schema()?;
-        store.index_old_decisions()?;
+        store.move_decisions_out_of_sled()?;
         Ok(store)
     }
 
-    /// A store written before the index existed: index its decisions once, at open.
-    fn index_old_decisions(&self) -> Result<(), StoreError> {
-        if !self.decision_index.is_empty() || self.decisions.is_empty() {
+    /// A store written before the ring file kept its decisions in two sled trees (chunks of
+    /// records, and an index): copy them into the ring, oldest first, and drop the trees.
+    fn move_decisions_out_of_sled(&self) -> Result<(), StoreError> {
+        let names = self.db.tree_names();
+        if !names
+            .iter()
+            .any(|n| n.as_ref() == LEGACY_DECISIONS.as_bytes())
+        {
             return Ok(());
         }
-        for chunk in self.decisions.iter() {
-            let (key, raw) = chunk.map_err(|e| self.io(e))?;
+        let chunks = self
+            .db
+            .open_tree(LEGACY_DECISIONS)
+            .map_err(|e| self.io(e))?;
+        let mut moved = 0usize;
+        for chunk in chunks.iter().values() {
+            let raw = chunk.map_err(|e| self.io(e))?;
             let records: Vec<DecisionRecord> = self.decode(&raw)?;
-            self.index_chunk(&key, &records)?;
+            self.decisions.record(&records)?;
+            moved += records.len();
+        }
+        self.decisions.sync()?;
+        for name in [LEGACY_DECISIONS, LEGACY_DECISION_INDEX] {
+            self.db.drop_tree(name).map_err(|e| self.io(e))?;
+        }
+        self.flush()?;
+        if moved > 0 {
+            tracing::info!(moved, path = %self.path, "moved the stored routing decisions into the decision ring file");
         }
         Ok(())
-    }
-
-    fn index_chunk(&self, key: &[u8], records: &[DecisionRecord]) -> Result<(), StoreError> {
-        let mut batch = sled::Batch::default();
-        for record in records {
-            batch.insert(record.request_id.as_bytes(), key);
-        }
-        self.decision_index
-            .apply_batch(batch)
-            .map_err(|e| self.io(e))
     }
 
     fn check_schema(&self) -> Result<(), StoreError> {
@@ -148,15 +155,9 @@ impl SledStore {
     }
 }
 
-/// Decision records in all chunks (read once at startup).
-fn count_records(tree: &sled::Tree) -> u64 {
-    tree.iter()
-        .values()
-        .filter_map(Result::ok)
-        .filter_map(|raw| serde_json::from_slice::<Vec<serde::de::IgnoredAny>>(&raw).ok())
-        .map(|chunk| chunk.len() as u64)
-        .sum()
-}
+/// The sled trees that held decisions before the ring file (moved out at open).
+const LEGACY_DECISIONS: &str = "decisions";
+const LEGACY_DECISION_INDEX: &str = "decision_index";
 
 impl Store for SledStore {
     fn add_feedback(&self, feedback: &Feedback) -> Result<u64, StoreError> {
@@ -198,54 +199,18 @@ impl Store for SledStore {
     }
 
     fn record_decisions(&self, decisions: &[DecisionRecord]) -> Result<(), StoreError> {
-        if decisions.is_empty() {
-            return Ok(());
-        }
-        let seq = self.db.generate_id().map_err(|e| self.io(e))?;
-        let value = self.encode(&decisions)?;
-        self.decisions
-            .insert(seq.to_be_bytes(), value)
-            .map_err(|e| self.io(e))?;
-        self.index_chunk(&seq.to_be_bytes(), decisions)?;
-        self.decisions_len
-            .fetch_add(decisions.len() as u64, Ordering::Relaxed);
-        // Bounded retention: drop the oldest chunks beyond the cap.
-        while self.decisions_len.load(Ordering::Relaxed) > DECISIONS_KEPT {
-            let Some((key, raw)) = self.decisions.pop_min().map_err(|e| self.io(e))? else {
-                break;
-            };
-            let dropped: Vec<DecisionRecord> = self.decode(&raw)?;
-            let mut batch = sled::Batch::default();
-            for record in &dropped {
-                // Only if it still points here (a request id seen again points to its newer chunk).
-                let here = self.decision_index.get(record.request_id.as_bytes());
-                if here.map_err(|e| self.io(e))?.is_some_and(|k| k == key) {
-                    batch.remove(record.request_id.as_bytes());
-                }
-            }
-            self.decision_index
-                .apply_batch(batch)
-                .map_err(|e| self.io(e))?;
-            self.decisions_len
-                .fetch_sub(dropped.len() as u64, Ordering::Relaxed);
+        let too_large = self.decisions.record(decisions)?;
+        if too_large > 0 {
+            tracing::debug!(
+                too_large,
+                "routing decisions too large for a ring slot, kept in memory only"
+            );
         }
         Ok(())
     }
 
     fn decision(&self, request_id: &str) -> Result<Option<DecisionRecord>, StoreError> {
-        // One index read; an unknown id costs nothing more (no scan of the chunks).
-        let Some(key) = self
-            .decision_index
-            .get(request_id.as_bytes())
-            .map_err(|e| self.io(e))?
-        else {
-            return Ok(None);
-        };
-        let Some(raw) = self.decisions.get(&key).map_err(|e| self.io(e))? else {
-            return Ok(None);
-        };
-        let chunk: Vec<DecisionRecord> = self.decode(&raw)?;
-        Ok(chunk.into_iter().rev().find(|d| d.request_id == request_id))
+        self.decisions.get(request_id)
     }
 
     fn put_profile(&self, profile: &crate::model::ModelProfile) -> Result<(), StoreError> {
@@ -289,6 +254,7 @@ impl Store for SledStore {
     }
 
     fn flush(&self) -> Result<(), StoreError> {
+        self.decisions.sync()?;
         self.db.flush().map(|_| ()).map_err(|e| self.io(e))
     }
 }
@@ -368,47 +334,77 @@ mod tests {
     }
 
     #[test]
-    fn decisions_are_found_through_the_index_and_leave_it_with_retention() {
+    fn decisions_go_to_the_ring_file_and_the_store_does_not_grow_with_them() {
         let dir = tempfile::tempdir().unwrap();
         let store = SledStore::open(dir.path()).unwrap();
-        let chunk: Vec<DecisionRecord> = (0..DECISIONS_KEPT / 2)
+        let chunk: Vec<DecisionRecord> = (0..DECISIONS_KEPT + 10)
             .map(|i| decision(&format!("r{i}"), "a"))
             .collect();
         store.record_decisions(&chunk).unwrap();
-        store.record_decisions(&[decision("r5", "b")]).unwrap();
-        assert_eq!(store.decision("r7").unwrap().unwrap().model, "a");
+        store.record_decisions(&[decision("r50", "b")]).unwrap();
+        store.flush().unwrap();
         assert_eq!(
-            store.decision("r5").unwrap().unwrap().model,
+            store.decision("r50").unwrap().unwrap().model,
             "b",
             "the newer one"
         );
-        assert_eq!(store.decision_index.len() as u64, DECISIONS_KEPT / 2);
-        // Past the cap the oldest chunk goes, and its ids leave the index (r5 stays: newer).
-        store
-            .record_decisions(&chunk[..(DECISIONS_KEPT / 2) as usize])
-            .unwrap();
-        store.record_decisions(&[decision("late", "c")]).unwrap();
-        assert!(store.decisions_len.load(Ordering::Relaxed) <= DECISIONS_KEPT);
-        assert_eq!(store.decision("late").unwrap().unwrap().model, "c");
         assert_eq!(
-            store.decision("r5").unwrap().unwrap().model,
-            "a",
-            "from the chunk still kept"
+            store.decision("r7").unwrap(),
+            None,
+            "beyond the cap, the oldest went"
         );
-        assert_eq!(store.decision("nope").unwrap(), None);
+        assert!(store.decision("r11").unwrap().is_some());
+        assert_eq!(
+            store.decision("r10").unwrap(),
+            None,
+            "r50's second record took its slot"
+        );
+        // Every slot holds a record; r50's first one is no longer the one looked up.
+        assert_eq!(store.decisions.len() as u64, DECISIONS_KEPT - 1);
+        let ring = std::fs::metadata(dir.path().join(super::super::decision_ring::FILE_NAME))
+            .unwrap()
+            .len();
+        assert_eq!(
+            ring,
+            (DECISIONS_KEPT + 1) * super::super::decision_ring::SLOT_BYTES as u64
+        );
+        assert!(!store
+            .db
+            .tree_names()
+            .iter()
+            .any(|n| n.as_ref() == LEGACY_DECISIONS.as_bytes()));
     }
 
     #[test]
-    fn a_store_from_before_the_index_is_indexed_at_open() {
+    fn decisions_kept_in_sled_by_an_older_version_move_to_the_ring_at_open() {
         let dir = tempfile::tempdir().unwrap();
         {
             let store = SledStore::open(dir.path()).unwrap();
-            store.record_decisions(&[decision("old", "a")]).unwrap();
-            store.decision_index.clear().unwrap();
+            // What the previous version wrote: chunks of records under a sequence key.
+            let chunks = store.db.open_tree(LEGACY_DECISIONS).unwrap();
+            let old = serde_json::to_vec(&[decision("old", "a"), decision("older", "b")]).unwrap();
+            chunks.insert(1u64.to_be_bytes(), old).unwrap();
+            let newer = serde_json::to_vec(&[decision("old", "c")]).unwrap();
+            chunks.insert(2u64.to_be_bytes(), newer).unwrap();
+            store.db.open_tree(LEGACY_DECISION_INDEX).unwrap();
             store.flush().unwrap();
         }
+        {
+            let store = reopen(dir.path());
+            assert_eq!(store.decision("old").unwrap().unwrap().model, "c");
+            assert_eq!(store.decision("older").unwrap().unwrap().model, "b");
+            let names = store.db.tree_names();
+            for legacy in [LEGACY_DECISIONS, LEGACY_DECISION_INDEX] {
+                assert!(
+                    !names.iter().any(|n| n.as_ref() == legacy.as_bytes()),
+                    "{legacy}"
+                );
+            }
+        }
+        // Moved once: the next open finds them in the ring only.
         let store = reopen(dir.path());
-        assert_eq!(store.decision("old").unwrap().unwrap().model, "a");
+        assert_eq!(store.decision("older").unwrap().unwrap().model, "b");
+        assert_eq!(store.decisions.len(), 2);
     }
 
     #[test]
