@@ -5,6 +5,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+mod allocator;
 mod daemon;
 mod log_writer;
 
@@ -85,6 +86,7 @@ fn main() -> ExitCode {
     // was two thirds of the idle RSS (71 MiB; 24 MiB without, same throughput: see the README's
     // performance section). Where THP is off or unsupported this does nothing.
     let _ = nix::sys::prctl::set_thp_disable(true);
+    allocator::return_freed_memory_sooner();
     let cli = Cli::parse();
     if let Some(Command::CheckStore { dir }) = &cli.command {
         return check_store(dir);
