@@ -1,6 +1,7 @@
 //! Running as a service, as the systemd unit runs it: daemon mode (`-d`) keeps the store working;
 //! the unit's reload sequence (its own ExecReload lines) under load loses no request and no
-//! acknowledged feedback; SIGTERM lets an open stream finish and flushes the store; the profile
+//! acknowledged feedback, and answers given beyond the store's decision cap can be rated after a
+//! reload and are stored at a stop; SIGTERM lets an open stream finish and flushes the store; the profile
 //! CLI drives a running router; the original's environment variables; `systemd-analyze verify`.
 
 use std::path::{Path, PathBuf};
@@ -156,6 +157,48 @@ async fn post_feedback(
     }
 }
 
+/// `smarterrouter_store_decisions_not_persisted_total` on the admin port.
+async fn decisions_over_the_cap(admin: &str) -> u64 {
+    let metrics = get_text(format!("{admin}/metrics")).await;
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("smarterrouter_store_decisions_not_persisted_total "))
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .unwrap_or(0.0) as u64
+}
+
+/// Requests (cache hits after the first, so fast) from 16 clients, named `{prefix}-{n}`, until
+/// the store's per-second cap has kept some decisions in memory only; their ids.
+async fn burst_over_the_decision_cap(base: &str, admin: &str, prefix: &str) -> Vec<String> {
+    let before = decisions_over_the_cap(admin).await;
+    let mut ids = Vec::new();
+    for round in 0..10 {
+        let sent = (0..16).map(|w| {
+            let base = base.to_string();
+            let ids: Vec<String> = (0..25)
+                .map(|i| format!("{prefix}-{round}-{w}-{i}"))
+                .collect();
+            tokio::spawn(async move {
+                let client = client();
+                for id in &ids {
+                    chat(&client, &base, id, false, false).await.unwrap();
+                }
+                ids
+            })
+        });
+        for done in futures_util::future::join_all(sent).await {
+            ids.extend(done.unwrap());
+        }
+        if decisions_over_the_cap(admin).await > before {
+            return ids;
+        }
+    }
+    panic!(
+        "{} requests never went over the store's decision cap",
+        ids.len()
+    );
+}
+
 #[derive(Default)]
 struct Load {
     sent: AtomicUsize,
@@ -250,6 +293,10 @@ async fn the_units_reload_under_load_loses_no_request_and_no_feedback() {
         .await
         .unwrap();
     post_feedback(&c, &base, "before-reload").await.unwrap();
+    // More answers a second than the store persists: the surplus is in memory only until the
+    // reload hands the store over.
+    let admin = format!("http://127.0.0.1:{admin_port}");
+    let burst = burst_over_the_decision_cap(&base, &admin, "burst").await;
 
     let load = Arc::new(Load::default());
     let running = tokio::spawn(run_load(Arc::clone(&load), base.clone(), 4));
@@ -301,9 +348,40 @@ async fn the_units_reload_under_load_loses_no_request_and_no_feedback() {
     let logs = router.logs();
     assert!(logs.contains("store flushed and released"), "{logs}");
 
+    // Every answer of the burst before the reload can be rated now, by the new process.
+    let rated = futures_util::future::join_all(burst.chunks(burst.len().div_ceil(16)).map(|ids| {
+        let (base, ids) = (base.clone(), ids.to_vec());
+        async move {
+            let client = client();
+            for id in &ids {
+                post_feedback(&client, &base, id).await?;
+            }
+            Ok::<_, String>(ids.len())
+        }
+    }))
+    .await;
+    let rated: usize = rated.into_iter().map(|r| r.unwrap()).sum();
+    assert_eq!(rated, burst.len());
+    // A burst on the new process too, then a stop: what the cap kept in memory is stored at exit.
+    let burst_at_stop = burst_over_the_decision_cap(&base, &admin, "stop").await;
+
     // Stop it as the unit does (SIGTERM); then every acknowledged feedback is in the store.
     signal(new_pid, "TERM");
     assert!(wait_exit(new_pid, 20).await);
+    {
+        let store = SledStore::open(&data_dir).unwrap();
+        let missing: Vec<&String> = burst_at_stop
+            .iter()
+            .filter(|id| store.decision(id).unwrap().is_none())
+            .collect();
+        assert!(
+            missing.is_empty(),
+            "{} of {} decisions made before the stop are not stored, e.g. {:?}",
+            missing.len(),
+            burst_at_stop.len(),
+            &missing[..missing.len().min(5)]
+        );
+    }
     let stored = stored_feedback_ids(&data_dir);
     for id in acknowledged
         .iter()

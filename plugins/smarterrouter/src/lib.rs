@@ -172,13 +172,17 @@ impl store::writer::StoreListener for MemoryViews {
             store::Record::Feedback(f) => self.add_feedback(f),
             store::Record::Profile(p) => self.profiles.insert(p.clone()),
             // A decision the old process made: feedback for it may come here at once.
-            store::Record::Decision(d) => self.recent.insert(d.clone()),
+            store::Record::Decision(d) => self.recent.insert(d.clone(), true),
             store::Record::Vram(_) => {}
         }
     }
 
     fn recent_decision(&self, request_id: &str) -> Option<store::DecisionRecord> {
         self.recent.get(request_id)
+    }
+
+    fn take_unstored_decisions(&self) -> Vec<store::DecisionRecord> {
+        self.recent.take_unstored()
     }
 }
 

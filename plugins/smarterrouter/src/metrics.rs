@@ -203,7 +203,7 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
     .ok(),
     decisions_not_persisted: register_int_counter!(
         "smarterrouter_store_decisions_not_persisted_total",
-        "Routing decisions kept in memory only: more than the store persists a second"
+        "Routing decisions over the store's per-second cap: kept in memory, stored at a reload or stop"
     )
     .ok(),
     node_vram_used_bytes: register_gauge_vec!(

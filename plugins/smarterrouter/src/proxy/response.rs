@@ -58,6 +58,6 @@ fn remember_decision(state: &RouterState, status: u16, ctx: &RequestCtx) {
     if let Some(cluster) = &state.cluster {
         cluster.share_decision(&record);
     }
-    state.store_tx.send_decision(&record);
-    state.recent.insert(record);
+    let queued = state.store_tx.send_decision(&record);
+    state.recent.insert(record, queued);
 }

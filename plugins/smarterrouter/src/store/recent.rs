@@ -1,14 +1,19 @@
 //! The most recent routing decisions in memory, so feedback on a fresh response needs no disk
-//! read.
+//! read. Each remembers whether it was queued for the store: those beyond the store's
+//! per-second cap are written when the process hands the store over or exits.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
 
 use super::DecisionRecord;
 
+/// A decision and whether it was queued for the store.
+type Remembered = (DecisionRecord, bool);
+
 pub struct RecentDecisions {
     capacity: usize,
-    inner: Mutex<(HashMap<String, DecisionRecord>, VecDeque<String>)>,
+    /// By request id; the ids oldest first.
+    inner: Mutex<(HashMap<String, Remembered>, VecDeque<String>)>,
     /// Response ids that already received feedback (bounded like the decisions).
     rated: Mutex<(std::collections::HashSet<String>, VecDeque<String>)>,
 }
@@ -22,13 +27,14 @@ impl RecentDecisions {
         }
     }
 
-    pub fn insert(&self, record: DecisionRecord) {
+    /// Remembers a decision; `stored` says whether it was queued for the store.
+    pub fn insert(&self, record: DecisionRecord, stored: bool) {
         let Ok(mut guard) = self.inner.lock() else {
             return;
         };
         let (map, order) = &mut *guard;
         let id = record.request_id.clone();
-        if map.insert(id.clone(), record).is_none() {
+        if map.insert(id.clone(), (record, stored)).is_none() {
             order.push_back(id);
         }
         while order.len() > self.capacity {
@@ -66,7 +72,26 @@ impl RecentDecisions {
     }
 
     pub fn get(&self, request_id: &str) -> Option<DecisionRecord> {
-        self.inner.lock().ok()?.0.get(request_id).cloned()
+        Some(self.inner.lock().ok()?.0.get(request_id)?.0.clone())
+    }
+
+    /// The decisions not yet queued for the store, oldest first; from now on they count as
+    /// queued (the caller writes them).
+    pub fn take_unstored(&self) -> Vec<DecisionRecord> {
+        let Ok(mut guard) = self.inner.lock() else {
+            return Vec::new();
+        };
+        let (map, order) = &mut *guard;
+        order
+            .iter()
+            .filter_map(|id| match map.get_mut(id) {
+                Some((record, stored)) if !*stored => {
+                    *stored = true;
+                    Some(record.clone())
+                }
+                _ => None,
+            })
+            .collect()
     }
 }
 
@@ -74,20 +99,42 @@ impl RecentDecisions {
 mod tests {
     use super::*;
 
+    fn decision(id: &str) -> DecisionRecord {
+        DecisionRecord {
+            request_id: id.into(),
+            model: "m".into(),
+            category: None,
+            unix_ms: 0,
+            background: false,
+            tenant: None,
+        }
+    }
+
     #[test]
     fn keeps_only_the_newest() {
         let recent = RecentDecisions::new(2);
         for id in ["a", "b", "c"] {
-            recent.insert(DecisionRecord {
-                request_id: id.into(),
-                model: "m".into(),
-                category: None,
-                unix_ms: 0,
-                background: false,
-                tenant: None,
-            });
+            recent.insert(decision(id), true);
         }
         assert!(recent.get("a").is_none());
         assert_eq!(recent.get("c").unwrap().model, "m");
+    }
+
+    #[test]
+    fn unstored_decisions_are_taken_once_oldest_first() {
+        let recent = RecentDecisions::new(3);
+        for (id, stored) in [("a", false), ("b", true), ("c", false), ("d", false)] {
+            recent.insert(decision(id), stored);
+        }
+        // "a" fell out of memory; "b" was queued already.
+        let ids = |taken: Vec<DecisionRecord>| -> Vec<String> {
+            taken.into_iter().map(|d| d.request_id).collect()
+        };
+        assert_eq!(ids(recent.take_unstored()), ["c", "d"]);
+        assert!(recent.take_unstored().is_empty());
+        assert!(
+            recent.get("c").is_some(),
+            "taken decisions stay for feedback"
+        );
     }
 }

@@ -6,13 +6,14 @@
 //!    files an old process left, and signals ready (the proxy starts serving then).
 //! 3. It applies writes in batches, answers on the owner socket ([`super::owner`]), and imports
 //!    handover files about once a second.
-//! 4. When this process is being replaced (SIGQUIT, graceful upgrade), it writes what is queued,
-//!    flushes and releases the store at once so the new process can open it. From then on it
+//! 4. When this process is being replaced (SIGQUIT, graceful upgrade), it writes what is queued
+//!    and the decisions the per-second cap kept in memory only, flushes and releases the store at once so the new process can open it. From then on it
 //!    hands each batch to the new owner through its owner socket (durable writes are answered
 //!    once the owner has them on disk); a batch no owner takes within 2 s goes to a synced
 //!    handover file instead.
 //! 5. On SIGTERM it keeps writing until the runtime stops; [`StoreService::finish`], called
-//!    after the server has stopped, writes what is left and flushes.
+//!    after the server has stopped, writes what is left (decisions kept in memory only too) and
+//!    flushes.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -273,7 +274,7 @@ impl StoreService {
                     if !unsaved_warned && self.tx.unsaved_decisions.load(Ordering::Relaxed) > 0 {
                         unsaved_warned = true;
                         tracing::warn!(
-                            "more than {} routing decisions a second: the surplus is kept in memory for feedback (the newest 10000) but not stored; smarterrouter_store_decisions_not_persisted_total counts them",
+                            "more than {} routing decisions a second: the surplus is kept in memory for feedback (the newest 10000) and stored only at a reload or stop; smarterrouter_store_decisions_not_persisted_total counts them",
                             writer::DECISIONS_PER_SEC
                         );
                     }
@@ -288,12 +289,14 @@ impl StoreService {
         owner.abort();
     }
 
-    /// Writes what is queued, flushes, and lets go of the store so the new process can open it.
+    /// Writes what is queued and the decisions kept in memory only, flushes, and lets go of the
+    /// store so the new process can open it.
     async fn release(&self, store: Arc<dyn Store>, rx: &mut mpsc::Receiver<StoreOp>) {
         let mut batch = Vec::new();
         while let Ok(op) = rx.try_recv() {
             batch.push(op);
         }
+        batch.extend(self.unstored_decisions());
         let queued = batch.len();
         self.apply_batch(&store, batch, true).await;
         self.handle.release();
@@ -373,6 +376,14 @@ impl StoreService {
         }
     }
 
+    /// The decisions the per-second cap kept in memory only, as writes (handed out once).
+    fn unstored_decisions(&self) -> impl Iterator<Item = StoreOp> {
+        self.listener
+            .take_unstored_decisions()
+            .into_iter()
+            .map(|d| StoreOp::Write(Record::Decision(d), None))
+    }
+
     fn with_pending<T>(&self, change: impl FnOnce(&mut Vec<StoreOp>) -> T) -> Option<T> {
         self.pending
             .lock()
@@ -449,6 +460,9 @@ impl StoreService {
         while let Ok(op) = rx.try_recv() {
             rest.push(op);
         }
+        // Decisions made since the release (or, on a plain stop, since the start) that the cap
+        // kept in memory only: the next process answers feedback on them.
+        rest.extend(self.unstored_decisions());
         let count = rest.len();
         match (self.handle.get(), self.handle.status()) {
             (Some(store), _) => {

@@ -55,6 +55,10 @@ pub trait StoreListener: Send + Sync {
     fn imported(&self, record: &Record);
     /// A recent routing decision kept in memory, if any (the owner socket answers with it).
     fn recent_decision(&self, request_id: &str) -> Option<DecisionRecord>;
+    /// The decisions kept in memory only (beyond [`DECISIONS_PER_SEC`]), each handed out once:
+    /// the store service writes them when it hands the store over or the process exits, so
+    /// feedback on them still finds them after a reload or restart.
+    fn take_unstored_decisions(&self) -> Vec<DecisionRecord>;
 }
 
 /// The sending side, cloned into the proxy and the background services.
@@ -76,13 +80,16 @@ impl StoreSender {
         }
     }
 
-    /// Queues a routing decision, within [`DECISIONS_PER_SEC`] (copied only if it is queued).
-    pub fn send_decision(&self, record: &DecisionRecord) {
+    /// Queues a routing decision, within [`DECISIONS_PER_SEC`] (copied only if it is queued);
+    /// false if it was over the cap and is not queued.
+    pub fn send_decision(&self, record: &DecisionRecord) -> bool {
         if self.decisions.admit(crate::model::now_unix_ms() / 1000) {
             self.send(Record::Decision(record.clone()));
+            true
         } else {
             self.unsaved_decisions.fetch_add(1, Ordering::Relaxed);
             crate::metrics::decisions_not_persisted(1);
+            false
         }
     }
 
@@ -144,8 +151,9 @@ pub fn channel(queue: usize) -> (StoreSender, mpsc::Receiver<StoreOp>) {
 
 /// How many routing decisions a second the store persists. Far above what a fleet of LLM
 /// nodes serves; beyond it (a benchmark, a flood of cache hits) the surplus stays in memory only
-/// (the newest 10,000 are kept there for feedback) and is never queued, so the store's CPU and
-/// disk writes stay bounded under any load.
+/// (the newest 10,000 are kept there for feedback) and is not queued, so the store's CPU and
+/// disk writes stay bounded under any load; the store service writes those still in memory when
+/// it hands the store over or the process stops.
 pub const DECISIONS_PER_SEC: u64 = 100;
 
 /// The decisions of the current second so far: one atomic word (second, count), so the check
@@ -348,6 +356,9 @@ mod tests {
         }
         fn imported(&self, _: &Record) {
             self.0.fetch_add(1, Ordering::Relaxed);
+        }
+        fn take_unstored_decisions(&self) -> Vec<DecisionRecord> {
+            Vec::new()
         }
         fn recent_decision(&self, _: &str) -> Option<DecisionRecord> {
             None
