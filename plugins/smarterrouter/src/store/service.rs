@@ -202,6 +202,7 @@ impl StoreService {
                 _ = tokio::time::sleep(RETRY) => {}
                 _ = upgrade_started(phases) => {
                     tracing::info!("replaced before the store opened; writes go to the new owner");
+                    self.tx.stop_capping_decisions();
                     self.handle.release();
                     return;
                 }
@@ -293,11 +294,14 @@ impl StoreService {
     /// store so the new process can open it.
     async fn release(&self, store: Arc<dyn Store>, rx: &mut mpsc::Receiver<StoreOp>) {
         let mut batch = Vec::new();
+        // Decisions made from here on go to the new owner as they are made.
+        self.tx.stop_capping_decisions();
         while let Ok(op) = rx.try_recv() {
             batch.push(op);
         }
-        batch.extend(self.unstored_decisions());
         let queued = batch.len();
+        batch.extend(self.unstored_decisions());
+        let from_memory = batch.len() - queued;
         self.apply_batch(&store, batch, true).await;
         self.handle.release();
         // sled lets go of its lock once the last reference is dropped; a reader may still
@@ -313,6 +317,7 @@ impl StoreService {
         let _ = tokio::task::spawn_blocking(move || drop(store)).await;
         tracing::info!(
             written = queued,
+            decisions_from_memory = from_memory,
             "store flushed and released for the new process; further writes go to it through the owner socket"
         );
     }
@@ -320,6 +325,9 @@ impl StoreService {
     /// After the release: every batch goes to the new owner through its owner socket; a batch
     /// no owner takes within `OWNER_PATIENCE` goes to a synced handover file instead.
     async fn serve_released(&self, rx: &mut mpsc::Receiver<StoreOp>) {
+        // Replaced before the store opened: the decisions the cap kept in memory go first.
+        let unstored: Vec<StoreOp> = self.unstored_decisions().collect();
+        self.with_pending(|pending| pending.extend(unstored));
         let mut waiting_since: Option<Instant> = None;
         loop {
             let empty = self.pending.lock().map(|p| p.is_empty()).unwrap_or(true);

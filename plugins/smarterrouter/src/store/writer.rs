@@ -5,7 +5,7 @@
 //! files.
 
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -73,24 +73,30 @@ pub struct StoreSender {
 }
 
 impl StoreSender {
-    /// Queues a write; never waits. A full queue drops it and counts it.
-    pub fn send(&self, record: Record) {
-        if self.tx.try_send(StoreOp::Write(record, None)).is_err() {
+    /// Queues a write; never waits. A full queue drops it and counts it (then false).
+    pub fn send(&self, record: Record) -> bool {
+        let queued = self.tx.try_send(StoreOp::Write(record, None)).is_ok();
+        if !queued {
             self.dropped.fetch_add(1, Ordering::Relaxed);
         }
+        queued
     }
 
     /// Queues a routing decision, within [`DECISIONS_PER_SEC`] (copied only if it is queued);
-    /// false if it was over the cap and is not queued.
+    /// false if it is not queued (over the cap, or the queue was full).
     pub fn send_decision(&self, record: &DecisionRecord) -> bool {
         if self.decisions.admit(crate::model::now_unix_ms() / 1000) {
-            self.send(Record::Decision(record.clone()));
-            true
+            self.send(Record::Decision(record.clone()))
         } else {
             self.unsaved_decisions.fetch_add(1, Ordering::Relaxed);
             crate::metrics::decisions_not_persisted(1);
             false
         }
+    }
+
+    /// From now on every decision is queued (this process has handed the store over).
+    pub fn stop_capping_decisions(&self) {
+        self.decisions.uncapped.store(true, Ordering::Relaxed);
     }
 
     /// Queues a write, waiting up to `wait` for room in the queue; false if there was none.
@@ -161,11 +167,17 @@ pub const DECISIONS_PER_SEC: u64 = 100;
 #[derive(Default)]
 pub struct DecisionWindow {
     packed: AtomicU64,
+    /// Set once the store is handed over: the old process's last decisions go to the new owner
+    /// as they are made (its drain is short), so feedback on them finds them at once.
+    uncapped: AtomicBool,
 }
 
 impl DecisionWindow {
     /// Whether one more decision fits in second `now_secs`'s budget (and counts it if so).
     pub fn admit(&self, now_secs: u64) -> bool {
+        if self.uncapped.load(Ordering::Relaxed) {
+            return true;
+        }
         let second = now_secs & 0xffff_ffff;
         let mut current = self.packed.load(Ordering::Relaxed);
         loop {
@@ -389,6 +401,36 @@ mod tests {
             window.admit(1_000),
             "a clock step back starts a window of its own"
         );
+    }
+
+    #[test]
+    fn a_process_that_handed_the_store_over_queues_every_decision() {
+        let (sender, mut rx) = channel(1_000);
+        let decision = DecisionRecord {
+            request_id: "r".into(),
+            model: "m".into(),
+            category: None,
+            unix_ms: 0,
+            background: false,
+            tenant: None,
+        };
+        let capped = (0..DECISIONS_PER_SEC * 3)
+            .filter(|_| sender.send_decision(&decision))
+            .count() as u64;
+        assert!(capped <= DECISIONS_PER_SEC * 2, "{capped}");
+        sender.stop_capping_decisions();
+        assert!((0..DECISIONS_PER_SEC * 3).all(|_| sender.send_decision(&decision)));
+        let mut queued = 0;
+        while rx.try_recv().is_ok() {
+            queued += 1;
+        }
+        assert_eq!(queued, capped + DECISIONS_PER_SEC * 3);
+        // A full queue: not queued, and said so.
+        let (full, _rx) = channel(1);
+        full.stop_capping_decisions();
+        assert!(full.send_decision(&decision));
+        assert!(!full.send_decision(&decision));
+        assert_eq!(full.dropped.load(Ordering::Relaxed), 1);
     }
 
     #[test]
