@@ -668,8 +668,13 @@ fn word_embedding_mock() -> MockConfig {
     }
 }
 
+/// The embedding wait for the semantic tests: the default (300 ms) suits a GPU node; a debug
+/// build on a loaded CI machine can exceed it, and one slow embedding pauses the semantic tier.
+const SEMANTIC_TIMEOUT: &str = "  cache:\n    semantic:\n      timeout_ms: 5000\n";
+
 async fn start_semantic(nodes: Vec<(String, String)>) -> RouterProcess {
     RouterProcess::start(RouterOptions {
+        extra: SEMANTIC_TIMEOUT.into(),
         env: vec![
             ("ROUTER_EMBED_MODEL".into(), "all-minilm".into()),
             ("ROUTER_LOG_FORMAT".into(), "json".into()),
@@ -851,6 +856,7 @@ async fn the_cache_works_in_daemon_mode_as_the_unit_runs_it() {
     let mock = mock(word_embedding_mock()).await;
     let router = RouterProcess::start(RouterOptions {
         daemon: true,
+        extra: SEMANTIC_TIMEOUT.into(),
         env: vec![("ROUTER_EMBED_MODEL".into(), "all-minilm".into())],
         ..RouterOptions::new(vec![node(&mock.url(), "ollama")])
     })

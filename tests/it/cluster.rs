@@ -58,6 +58,26 @@ impl Redis {
         }
     }
 
+    /// How many keys match `pattern` (`redis-cli --scan`).
+    fn keys(&self, pattern: &str) -> usize {
+        let out = Command::new("redis-cli")
+            .args(["-p", &self.port.to_string(), "--scan", "--pattern", pattern])
+            .output()
+            .expect("redis-cli (Debian package redis-tools, installed with redis-server)");
+        String::from_utf8_lossy(&out.stdout).lines().count()
+    }
+
+    /// Waits (up to 10 s) until A's answer is in the shared tier: it is written off the request.
+    async fn until_shared_answers(&self, at_least: usize) {
+        for _ in 0..200 {
+            if self.keys("it:cache:*") >= at_least {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("fewer than {at_least} answers reached the shared tier in 10 s");
+    }
+
     fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();
@@ -72,6 +92,10 @@ impl Drop for Redis {
     }
 }
 
+/// Redis calls may take this long before the router counts Redis as down (the default, 50 ms,
+/// suits a LAN; a loaded CI machine can exceed it and would look like an outage).
+const CLUSTER_TIMEOUT: &str = "    timeout_ms: 2000\n";
+
 async fn instance(mock: &MockOllama, redis: &Redis, extra: &str) -> RouterProcess {
     instance_as(mock, redis, extra, false).await
 }
@@ -82,7 +106,7 @@ async fn instance_as(mock: &MockOllama, redis: &Redis, extra: &str, daemon: bool
     RouterProcess::start(RouterOptions {
         daemon,
         extra: format!(
-            "  default_model: llama3.2:1b\n  cluster:\n    redis_url: {}\n    key_prefix: it\n{extra}",
+            "  default_model: llama3.2:1b\n  cluster:\n    redis_url: {}\n    key_prefix: it\n{CLUSTER_TIMEOUT}{extra}",
             redis.url()
         ),
         ..RouterOptions::new(vec![node(&mock.url(), "ollama")])
@@ -150,7 +174,13 @@ async fn one_rate_limit_across_instances() {
     assert_eq!(refused.status(), 429);
     assert_eq!(refused.headers()["x-ratelimit-limit"], "6");
     assert_eq!(refused.headers()["x-ratelimit-remaining"], "0");
-    assert_eq!(refused.headers()["retry-after"], "10");
+    // 6 a minute: a token each 10 s, counted from the first request.
+    let retry_after: u64 = refused.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=10).contains(&retry_after), "{retry_after}");
     assert_eq!(mock.state.count("/v1/chat/completions"), 6);
 }
 
@@ -170,8 +200,7 @@ async fn a_miss_on_one_instance_is_a_hit_on_the_other() {
     let first = chat(&a, "What is Rust?").await;
     assert_eq!(cache_header(&first), "MISS");
     let first_body: Value = first.json().await.unwrap();
-    // The shared copy is written off the request, just after the answer.
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    redis.until_shared_answers(1).await;
     let second = chat(&b, "What is Rust?").await;
     assert_eq!(cache_header(&second), "HIT");
     assert_eq!(second.headers()["x-smarterrouter-model"], "llama3.2:1b");
@@ -198,9 +227,15 @@ async fn a_miss_on_one_instance_is_a_hit_on_the_other() {
         .await
         .unwrap();
     assert_eq!(cleared.status(), 200);
-    tokio::time::sleep(Duration::from_millis(1200)).await;
-    let after = chat(&b, "What is Rust?").await;
-    assert_eq!(cache_header(&after), "MISS");
+    let mut after = String::new();
+    for _ in 0..50 {
+        after = cache_header(&chat(&b, "What is Rust?").await);
+        if after == "MISS" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(after, "MISS", "B's own copy outlived the invalidation");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -240,7 +275,7 @@ async fn redis_down_fails_open_and_sharing_resumes_when_it_is_back() {
     assert!(a.logs().contains("cluster: Redis is reachable"));
     let first = chat(&a, "after the outage").await;
     assert_eq!(cache_header(&first), "MISS");
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    redis.until_shared_answers(1).await;
     let second = chat(&b, "after the outage").await;
     assert_eq!(cache_header(&second), "HIT", "sharing resumed");
 }
@@ -258,10 +293,16 @@ async fn feedback_to_one_instance_for_another_ones_response_moves_scoring_everyw
         "alpha:7b",
         "equal models: the first by name"
     );
-    tokio::time::sleep(Duration::from_millis(100)).await;
-
-    // B never saw cl-1: it finds A's decision in Redis.
-    let (status, body) = feedback(&b, json!({"response_id": "cl-1", "score": -1})).await;
+    // B never saw cl-1: it finds A's decision in Redis (written off the request, so ask again
+    // while it is not there yet; an unknown id changes nothing).
+    let (mut status, mut body) = (0, Value::Null);
+    for _ in 0..50 {
+        (status, body) = feedback(&b, json!({"response_id": "cl-1", "score": -1})).await;
+        if status == 200 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["status"], "success");
     // One rating per response across the cluster.
@@ -322,7 +363,7 @@ async fn each_model_is_profiled_once_for_the_cluster() {
     let start = || {
         RouterProcess::start(RouterOptions {
             extra: format!(
-                "  cluster:\n    redis_url: {}\n    key_prefix: it\n",
+                "  cluster:\n    redis_url: {}\n    key_prefix: it\n{CLUSTER_TIMEOUT}",
                 redis.url()
             ),
             auto_profile: true,
@@ -379,7 +420,7 @@ async fn two_instances_admitting_models_on_one_node_stay_within_its_budget() {
     let start = || {
         RouterProcess::start(RouterOptions {
             extra: format!(
-                "  default_model: a:1b\n  cluster:\n    redis_url: {}\n    key_prefix: it\n  pools:\n    - name: gpu\n      nodes:\n        - url: {}\n          vram_total_gb: 10\n",
+                "  default_model: a:1b\n  cluster:\n    redis_url: {}\n    key_prefix: it\n{CLUSTER_TIMEOUT}  pools:\n    - name: gpu\n      nodes:\n        - url: {}\n          vram_total_gb: 10\n",
                 redis.url(),
                 mock.url()
             ),

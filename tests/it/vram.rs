@@ -211,10 +211,14 @@ async fn disabled_monitoring_answers_as_the_original() {
         v,
         serde_json::json!({"error": "VRAM monitoring not enabled"})
     );
-    assert_eq!(
+    // Discovery asks /api/tags, then /api/show, then /api/ps: read between two passes.
+    assert!(
+        eventually(5, || mock.state.count("/api/ps")
+            == mock.state.count("/api/tags"))
+        .await,
+        "only discovery asks /api/ps: {} against {} /api/tags",
         mock.state.count("/api/ps"),
-        mock.state.count("/api/tags"),
-        "only discovery asks /api/ps"
+        mock.state.count("/api/tags")
     );
 }
 
@@ -451,7 +455,15 @@ async fn a_model_with_requests_in_flight_is_never_unloaded() {
                 .status()
         }
     });
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // Counted in flight before it is forwarded: once the node has it, it is busy.
+    assert!(
+        eventually(10, || mock
+            .state
+            .requests_to("/api/chat")
+            .iter()
+            .any(|r| r.json()["model"] == "b:1b"))
+        .await
+    );
     assert_eq!(ask(&router, "c:1b").await.status(), 200);
     assert_eq!(busy.await.unwrap(), 200);
     assert_eq!(unloads(&mock), ["a:1b"], "b was busy");
