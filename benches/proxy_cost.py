@@ -11,13 +11,18 @@ p50/p99, CPU per request (user+system time of the process and its children from 
 run, divided by the requests wrk counted) and RSS (VmRSS; nginx: master plus workers), the
 router's ratios to nginx and to direct, and the router's RSS when idle after start.
 
+--bare-pingora also runs examples/bare_pingora.rs (Pingora 0.9.1 proxying to the mock and doing
+nothing else, the router's threads and upstream timeouts): the floor Pingora itself sets.
+
 --baseline-bin runs a second router build (e.g. the previous commit's) in the same run, for a
 before/after. --soak N keeps c=64 on the router for N seconds and prints its RSS every 10 s
 and the growth of its data directory (the disk written while serving).
 
 Usage: benches/proxy_cost.py [--runs 3] [--seconds 5] [--modes uncached,streaming,cache-hit]
                              [--concurrency 1,10,64] [--baseline-bin PATH] [--soak 300]
-Needs: cargo build --release --workspace --bins; wrk and nginx (installed from Debian when
+                             [--bare-pingora]
+Needs: cargo build --release --workspace --bins (with --bare-pingora also
+cargo build --release --example bare_pingora); wrk and nginx (installed from Debian when
 missing, as root; nginx is started and stopped by PID, never as a service).
 """
 
@@ -179,6 +184,8 @@ def main():
     parser.add_argument("--concurrency", default="1,10,64")
     parser.add_argument("--baseline-bin", help="another smarterrouter build, measured in the same run")
     parser.add_argument("--soak", type=int, default=0, help="seconds of c=64 on the router, RSS every 10 s")
+    parser.add_argument("--bare-pingora", action="store_true",
+                        help="also run examples/bare_pingora.rs, Pingora proxying with nothing else")
     args = parser.parse_args()
     modes = [m for m in args.modes.split(",") if m]
     if set(modes) - set(MODES):
@@ -187,6 +194,9 @@ def main():
     for binary in ("smarterrouter", "mock-ollama"):
         if not (RELEASE / binary).exists():
             raise SystemExit("build first: cargo build --release --workspace --bins")
+    bare = RELEASE / "examples" / "bare_pingora"
+    if args.bare_pingora and not bare.exists():
+        raise SystemExit("build first: cargo build --release --example bare_pingora")
     ensure("wrk", "wrk")
     ensure("nginx", "nginx")
 
@@ -202,6 +212,11 @@ def main():
         procs["nginx"] = subprocess.Popen(
             ["nginx", "-c", str(workdir / "nginx.conf"), "-p", str(workdir), "-g", "daemon off;"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        if args.bare_pingora:
+            ports["pingora"] = free_port()
+            procs["pingora"] = subprocess.Popen(
+                [str(bare), f"127.0.0.1:{ports['pingora']}", f"127.0.0.1:{mock_port}", str(args.threads)],
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         routers = [("router", RELEASE / "smarterrouter")]
         if args.baseline_bin:
             routers.append(("baseline", Path(args.baseline_bin)))
@@ -213,6 +228,8 @@ def main():
         try:
             wait_for(f"http://127.0.0.1:{mock_port}/api/version")
             wait_for(f"http://127.0.0.1:{nginx_port}/api/version")
+            if args.bare_pingora:
+                wait_for(f"http://127.0.0.1:{ports['pingora']}/api/version")
             for name, _ in routers:
                 wait_for(f"http://127.0.0.1:{ports[name]}/health")
             time.sleep(2)
