@@ -7,7 +7,9 @@
 //! - With `--eval`: leave-one-source-out (each source of at least 300 prompts, grouped by the
 //!   repository part of `source`, held out in turn: train on the others, test on it), for the
 //!   learned classifier and the keyword analyser side by side, with a confusion matrix; then the
-//!   multilingual table (`plugins/smarterrouter/data/multilingual-eval.jsonl`).
+//!   multilingual table (`plugins/smarterrouter/data/multilingual-eval.jsonl`). With
+//!   `TRAIN_SWEEP_FACTUAL=0,0.5,1` it also scores each fold with that much added to the factual
+//!   logit (mean and per-category recall for each).
 //!
 //! Deterministic: the same corpus, seed and epochs give the same file.
 
@@ -277,10 +279,32 @@ fn evaluate(trainer: &Trainer, all: &[Example]) {
     let mut confusion = [[0usize; CLASSES]; CLASSES];
     let mut kw_confusion = [[0usize; CLASSES]; CLASSES];
     let (mut sum_learned, mut sum_kw) = (0.0, 0.0);
+    // TRAIN_SWEEP_FACTUAL="0,0.5,1": the same folds scored again with that much added to the
+    // factual logit, to see what a prior toward factual buys and what it costs the others.
+    let sweep: Vec<f32> = std::env::var("TRAIN_SWEEP_FACTUAL")
+        .map(|v| v.split(',').filter_map(|x| x.trim().parse().ok()).collect())
+        .unwrap_or_default();
+    let mut swept = vec![(0.0f64, [[0usize; CLASSES]; CLASSES]); sweep.len()];
     for source in &held {
         let train: Vec<&Example> = all.iter().filter(|e| e.source != *source).collect();
         let w = trainer.train(&train);
         let test = &by_source[source];
+        for (b, (sum, m)) in sweep.iter().zip(swept.iter_mut()) {
+            let mut ok = 0usize;
+            for e in test.iter() {
+                let mut f = Features::default();
+                features_of(&e.text, &mut f);
+                let mut p = w.probabilities(&f);
+                // Adding b to a logit multiplies its unnormalised probability by e^b.
+                p[Category::Factual.index()] *= b.exp();
+                let l = (0..CLASSES)
+                    .max_by(|x, y| p[*x].total_cmp(&p[*y]))
+                    .unwrap_or(0);
+                m[e.label][l] += 1;
+                ok += usize::from(l == e.label);
+            }
+            *sum += ok as f64 / test.len() as f64;
+        }
         let (mut ok, mut kw_ok) = (0usize, 0usize);
         let mut labels = [0usize; CLASSES];
         for e in test {
@@ -321,6 +345,19 @@ fn evaluate(trainer: &Trainer, all: &[Example]) {
         sum_learned / held.len() as f64,
         sum_kw / held.len() as f64
     );
+    for (b, (sum, m)) in sweep.iter().zip(&swept) {
+        let recall: Vec<String> = (0..CLASSES)
+            .map(|t| {
+                let total: usize = m[t].iter().sum();
+                format!("{} {:.3}", names()[t], m[t][t] as f64 / total.max(1) as f64)
+            })
+            .collect();
+        println!(
+            "factual logit +{b}: mean {:.3}; recall {}",
+            sum / held.len() as f64,
+            recall.join(", ")
+        );
+    }
     for (title, m) in [("learned", &confusion), ("keywords", &kw_confusion)] {
         println!("\n{title}: rows are the true label, columns the prediction (held-out prompts pooled)\n");
         println!("| | {} | recall |", names().join(" | "));
