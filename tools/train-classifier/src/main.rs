@@ -9,7 +9,8 @@
 //!   learned classifier and the keyword analyser side by side, with a confusion matrix; then the
 //!   multilingual table (`plugins/smarterrouter/data/multilingual-eval.jsonl`). With
 //!   `TRAIN_SWEEP_FACTUAL=0,0.5,1` it also scores each fold with that much added to the factual
-//!   logit (mean and per-category recall for each).
+//!   logit, and with `TRAIN_SWEEP_FALLBACK=0.5,0.7` with the keyword analyser's label wherever the
+//!   learned top probability is below that (mean and per-category recall for each).
 //!
 //! Deterministic: the same corpus, seed and epochs give the same file.
 
@@ -284,6 +285,11 @@ fn evaluate(trainer: &Trainer, all: &[Example]) {
     let sweep: Vec<f32> = std::env::var("TRAIN_SWEEP_FACTUAL")
         .map(|v| v.split(',').filter_map(|x| x.trim().parse().ok()).collect())
         .unwrap_or_default();
+    // TRAIN_SWEEP_FALLBACK="0.5,0.7": the keywords decide where the learned model is less sure.
+    let fallback: Vec<f32> = std::env::var("TRAIN_SWEEP_FALLBACK")
+        .map(|v| v.split(',').filter_map(|x| x.trim().parse().ok()).collect())
+        .unwrap_or_default();
+    let mut fell = vec![(0.0f64, [[0usize; CLASSES]; CLASSES]); fallback.len()];
     let mut swept = vec![(0.0f64, [[0usize; CLASSES]; CLASSES]); sweep.len()];
     for source in &held {
         let train: Vec<&Example> = all.iter().filter(|e| e.source != *source).collect();
@@ -300,6 +306,23 @@ fn evaluate(trainer: &Trainer, all: &[Example]) {
                 let l = (0..CLASSES)
                     .max_by(|x, y| p[*x].total_cmp(&p[*y]))
                     .unwrap_or(0);
+                m[e.label][l] += 1;
+                ok += usize::from(l == e.label);
+            }
+            *sum += ok as f64 / test.len() as f64;
+        }
+        for (t, (sum, m)) in fallback.iter().zip(fell.iter_mut()) {
+            let mut ok = 0usize;
+            for e in test.iter() {
+                let mut f = Features::default();
+                features_of(&e.text, &mut f);
+                let p = w.probabilities(&f);
+                let best = argmax(&p).index();
+                let l = if p[best] >= *t {
+                    best
+                } else {
+                    keyword_label(&e.text)
+                };
                 m[e.label][l] += 1;
                 ok += usize::from(l == e.label);
             }
@@ -345,6 +368,19 @@ fn evaluate(trainer: &Trainer, all: &[Example]) {
         sum_learned / held.len() as f64,
         sum_kw / held.len() as f64
     );
+    for (t, (sum, m)) in fallback.iter().zip(&fell) {
+        let recall: Vec<String> = (0..CLASSES)
+            .map(|c| {
+                let total: usize = m[c].iter().sum();
+                format!("{} {:.3}", names()[c], m[c][c] as f64 / total.max(1) as f64)
+            })
+            .collect();
+        println!(
+            "keywords below {t}: mean {:.3}; recall {}",
+            sum / held.len() as f64,
+            recall.join(", ")
+        );
+    }
     for (b, (sum, m)) in sweep.iter().zip(&swept) {
         let recall: Vec<String> = (0..CLASSES)
             .map(|t| {
