@@ -11,9 +11,13 @@ and measures (medians of --runs):
     forwarded, stored in both), rps at c=64, single vs A;
   - shared fill: B answers prompts that A stored (each one a local miss on B answered from
     Redis), rps at c=64, against the uncached rps (target: at least 3x);
-  - local hit: one repeated prompt, rps at c=64 on B.
+  - local hit: one repeated prompt, rps at c=64 on B, and on the single instance (the same path
+    without a cluster);
+  - direct: the mock without any proxy at c=64 (what wrk can drive on this machine at all).
 
-Usage: benches/cluster.py [--runs 3] [--seconds 5]
+Usage: benches/cluster.py [--runs 3] [--seconds 5] [--bin PATH]
+(--bin: another smarterrouter build instead of target/release's, e.g. the previous commit's, for
+a before/after run interleaved with this one)
 Needs: cargo build --release --workspace --bins; wrk and redis-server (apt-get install wrk
 redis-server).
 """
@@ -63,7 +67,9 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--seconds", type=int, default=5)
+    parser.add_argument("--bin", help="the smarterrouter binary (default: target/release's)")
     args = parser.parse_args()
+    router_bin = Path(args.bin) if args.bin else load.RELEASE / "smarterrouter"
     load.ensure_tools("wrk", "redis-server")
     for binary in ("smarterrouter", "mock-ollama"):
         if not (load.RELEASE / binary).exists():
@@ -93,7 +99,7 @@ def main():
                     f"  admin: {{listen: 127.0.0.1:{admin}}}\n  log: {{level: warn}}\n{cluster}"
                     f"  pools:\n    - name: bench\n      nodes:\n        - url: http://127.0.0.1:{mock_port}\n"
                 )
-                procs.append(subprocess.Popen([str(load.RELEASE / "smarterrouter"), "-c", str(conf)],
+                procs.append(subprocess.Popen([str(router_bin), "-c", str(conf)],
                                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env))
                 ports[name], admins[name] = port, admin
             for port in ports.values():
@@ -109,7 +115,7 @@ def main():
             for n in url:
                 load.wrk(url[n], uncached, 8, 1, workdir)
             s = {k: [] for k in ("single c1", "A c1", "single c64", "A c64", "single miss", "A miss",
-                                 "B fill", "B hit")}
+                                 "B fill", "B hit", "single hit", "direct")}
             for run in range(args.runs):
                 for n in ("single", "A"):
                     rps, p50, p99 = load.wrk(url[n], uncached, 1, args.seconds, workdir)
@@ -125,6 +131,9 @@ def main():
                 fills = metric(admins["B"], "smarterrouter_cache_shared_fills_total") - before
                 print(f"run {run + 1}: B answered {fills:.0f} requests from Redis", file=sys.stderr)
                 s["B hit"].append(load.wrk(url["B"], hit, 64, args.seconds, workdir)[0])
+                s["single hit"].append(load.wrk(url["single"], hit, 64, args.seconds, workdir)[0])
+                s["direct"].append(load.wrk(f"http://127.0.0.1:{mock_port}/v1/chat/completions", uncached, 64,
+                                            args.seconds, workdir)[0])
         finally:
             for p in procs:
                 p.kill()
@@ -142,6 +151,9 @@ def main():
     fill, hitrps, unc = med(s["B fill"]), med(s["B hit"]), med(s["A c64"])
     print(f"| shared fill on B (A's answers from Redis), c=64 rps | | {fill:,.0f} | x{fill / unc:.2f} of uncached |")
     print(f"| local hit on B, c=64 rps | | {hitrps:,.0f} | x{hitrps / unc:.2f} of uncached |")
+    single_hit, single_unc, direct = med(s["single hit"]), med(s["single c64"]), med(s["direct"])
+    print(f"| local hit on the single instance, c=64 rps | {single_hit:,.0f} | | x{single_hit / single_unc:.2f} of its uncached |")
+    print(f"| direct to the mock, no proxy, c=64 rps | {direct:,.0f} | | x{direct / unc:.2f} of A's uncached |")
 
 
 if __name__ == "__main__":

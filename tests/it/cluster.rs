@@ -1,7 +1,8 @@
 //! Cluster mode: two router instances and one real `redis-server` (Debian's package, started on an
 //! ephemeral port and stopped by PID). One rate limit across the instances; a miss on one, a hit
 //! on the other; Redis stopped mid-test: every request still answered and `/health` degraded;
-//! Redis back on the same port: sharing resumes.
+//! Redis back on the same port: sharing resumes; a flood of answers writes at most the store's
+//! cap of decisions to Redis.
 
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -467,4 +468,64 @@ async fn two_instances_admitting_models_on_one_node_stay_within_its_budget() {
     // The node never had both models at once.
     let sent = mock.state.requests_to("/api/chat");
     assert_eq!(sent.len(), 1, "only the admitted model reached the node");
+}
+
+/// Answers per second beyond the store's cap (cache hits, so fast) on A: A keeps them for feedback
+/// but does not write each to Redis, so the cluster's Redis load stays bounded under a flood.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_flood_of_answers_shares_at_most_the_stores_cap_of_decisions() {
+    let redis = Redis::start();
+    let mock = default_mock().await;
+    let a = instance(&mock, &redis, "").await;
+    until_redis(&a, "up").await;
+    let started = std::time::Instant::now();
+    let sent = futures_util::future::join_all((0..16).map(|w| {
+        let url = format!("{}/v1/chat/completions", a.url());
+        async move {
+            let client = client();
+            let mut ids = Vec::new();
+            for i in 0..40 {
+                let id = format!("flood-{w}-{i}");
+                let response = client
+                    .post(&url)
+                    .header("x-request-id", &id)
+                    .json(&json!({"model": "auto", "temperature": 0,
+                                  "messages": [{"role": "user", "content": "What is Rust?"}]}))
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(response.status(), 200);
+                ids.push(id);
+            }
+            ids
+        }
+    }))
+    .await;
+    let seconds = started.elapsed().as_secs() + 1;
+    let ids: Vec<String> = sent.into_iter().flatten().collect();
+    let metrics = get_text(format!("{}/metrics", a.admin_url())).await;
+    let over_the_cap = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("smarterrouter_store_decisions_not_persisted_total "))
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .unwrap_or(0.0) as usize;
+    assert!(
+        over_the_cap > 0,
+        "{} answers in {seconds} s never went over the store's cap",
+        ids.len()
+    );
+    // Decisions reach Redis off the request: give the last batch a moment.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let shared = redis.keys("it:decision:*");
+    assert!(
+        shared <= 100 * seconds as usize && shared <= ids.len() - over_the_cap,
+        "{shared} decisions in Redis for {} answers in {seconds} s, {over_the_cap} over the cap",
+        ids.len()
+    );
+    assert!(shared > 0, "the decisions within the cap are shared");
+    // Every answer can still be rated on the instance that gave it.
+    for id in ids.iter().rev().take(40) {
+        let (status, body) = feedback(&a, json!({"response_id": id, "score": 0.5})).await;
+        assert_eq!(status, 200, "{id}: {body}");
+    }
 }

@@ -275,7 +275,7 @@ impl StoreService {
                     if !unsaved_warned && self.tx.unsaved_decisions.load(Ordering::Relaxed) > 0 {
                         unsaved_warned = true;
                         tracing::warn!(
-                            "more than {} routing decisions a second: the surplus is kept in memory for feedback (the newest 10000) and stored only at a reload or stop; smarterrouter_store_decisions_not_persisted_total counts them",
+                            "more than {} routing decisions a second: the surplus is kept in memory for feedback (the newest 10000), not shared with other instances, and stored only at a reload or stop; smarterrouter_store_decisions_not_persisted_total counts them",
                             writer::DECISIONS_PER_SEC
                         );
                     }

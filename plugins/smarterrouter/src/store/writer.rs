@@ -61,6 +61,17 @@ pub trait StoreListener: Send + Sync {
     fn take_unstored_decisions(&self) -> Vec<DecisionRecord>;
 }
 
+/// What became of a routing decision sent to the store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DecisionFate {
+    /// Queued for the store.
+    Queued,
+    /// Within the cap, but the queue was full: dropped (and counted).
+    QueueFull,
+    /// Over [`DECISIONS_PER_SEC`]: kept in memory only, stored at a hand-over or stop.
+    OverCap,
+}
+
 /// The sending side, cloned into the proxy and the background services.
 #[derive(Clone)]
 pub struct StoreSender {
@@ -82,15 +93,16 @@ impl StoreSender {
         queued
     }
 
-    /// Queues a routing decision, within [`DECISIONS_PER_SEC`] (copied only if it is queued);
-    /// false if it is not queued (over the cap, or the queue was full).
-    pub fn send_decision(&self, record: &DecisionRecord) -> bool {
-        if self.decisions.admit(crate::model::now_unix_ms() / 1000) {
-            self.send(Record::Decision(record.clone()))
-        } else {
+    /// Queues a routing decision, within [`DECISIONS_PER_SEC`] (copied only if it is queued).
+    pub fn send_decision(&self, record: &DecisionRecord) -> DecisionFate {
+        if !self.decisions.admit(crate::model::now_unix_ms() / 1000) {
             self.unsaved_decisions.fetch_add(1, Ordering::Relaxed);
             crate::metrics::decisions_not_persisted(1);
-            false
+            DecisionFate::OverCap
+        } else if self.send(Record::Decision(record.clone())) {
+            DecisionFate::Queued
+        } else {
+            DecisionFate::QueueFull
         }
     }
 
@@ -415,11 +427,12 @@ mod tests {
             tenant: None,
         };
         let capped = (0..DECISIONS_PER_SEC * 3)
-            .filter(|_| sender.send_decision(&decision))
+            .filter(|_| sender.send_decision(&decision) == DecisionFate::Queued)
             .count() as u64;
         assert!(capped <= DECISIONS_PER_SEC * 2, "{capped}");
         sender.stop_capping_decisions();
-        assert!((0..DECISIONS_PER_SEC * 3).all(|_| sender.send_decision(&decision)));
+        assert!((0..DECISIONS_PER_SEC * 3)
+            .all(|_| sender.send_decision(&decision) == DecisionFate::Queued));
         let mut queued = 0;
         while rx.try_recv().is_ok() {
             queued += 1;
@@ -428,8 +441,8 @@ mod tests {
         // A full queue: not queued, and said so.
         let (full, _rx) = channel(1);
         full.stop_capping_decisions();
-        assert!(full.send_decision(&decision));
-        assert!(!full.send_decision(&decision));
+        assert_eq!(full.send_decision(&decision), DecisionFate::Queued);
+        assert_eq!(full.send_decision(&decision), DecisionFate::QueueFull);
         assert_eq!(full.dropped.load(Ordering::Relaxed), 1);
     }
 
