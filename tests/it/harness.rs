@@ -9,11 +9,28 @@ pub use mock_ollama::{MockConfig, MockModel, MockOllama};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_smarterrouter");
 
+/// A port for a router, Redis or anything else a test starts and that binds it later: free now,
+/// and below the kernel's ephemeral range (`net.ipv4.ip_local_port_range`), so a mock or any
+/// socket another test binds to port 0 meanwhile cannot take it (with bind-to-0 ports, a mock of a
+/// parallel test once took a router's admin port before the router bound it). Each call in this
+/// process gets a new one.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("no free port")
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let ephemeral_low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|r| r.split_whitespace().next()?.parse::<u32>().ok())
+        .unwrap_or(32768);
+    let (low, high) = (10_000, ephemeral_low.max(10_001));
+    // Spread over the range by pid, so two test binaries run at once start apart.
+    let start = std::process::id() * 7919;
+    for _ in 0..(high - low) {
+        let port = low + (start + NEXT.fetch_add(1, Ordering::Relaxed)) % (high - low);
+        if TcpListener::bind(("127.0.0.1", port as u16)).is_ok() {
+            return port as u16;
+        }
+    }
+    panic!("no free port in {low}..{high}")
 }
 
 pub async fn mock(config: MockConfig) -> MockOllama {

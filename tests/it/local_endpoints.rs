@@ -7,9 +7,13 @@ use serde_json::Value;
 use crate::harness::*;
 
 async fn get_json(url: String) -> (u16, Value) {
-    let response = client().get(url).send().await.unwrap();
+    let response = client().get(&url).send().await.unwrap();
     let status = response.status().as_u16();
-    (status, response.json().await.unwrap())
+    let headers = format!("{:?}", response.headers());
+    let text = response.text().await.unwrap();
+    let value = serde_json::from_str(&text)
+        .unwrap_or_else(|e| panic!("{url}: HTTP {status} {headers}, body {text:?}: {e}"));
+    (status, value)
 }
 
 #[tokio::test(flavor = "multi_thread")]
