@@ -504,12 +504,7 @@ async fn a_flood_of_answers_shares_at_most_the_stores_cap_of_decisions() {
     // The cap is per calendar second: a burst of d seconds spans at most ceil(d) + 1 of them.
     let seconds = started.elapsed().as_secs_f64().ceil() as u64 + 1;
     let ids: Vec<String> = sent.into_iter().flatten().collect();
-    let metrics = get_text(format!("{}/metrics", a.admin_url())).await;
-    let over_the_cap = metrics
-        .lines()
-        .find_map(|l| l.strip_prefix("smarterrouter_store_decisions_not_persisted_total "))
-        .and_then(|v| v.trim().parse::<f64>().ok())
-        .unwrap_or(0.0) as usize;
+    let over_the_cap = decisions_over_the_cap(&a.admin_url()).await as usize;
     assert!(
         over_the_cap > 0,
         "{} answers in {seconds} s never went over the store's cap",

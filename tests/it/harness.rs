@@ -344,6 +344,17 @@ pub async fn get_json(url: String) -> serde_json::Value {
         .expect("JSON body")
 }
 
+/// `smarterrouter_store_decisions_not_persisted_total` at `base` (a router's proxy or admin URL):
+/// the decisions the store's per-second cap kept in memory only.
+pub async fn decisions_over_the_cap(base: &str) -> u64 {
+    let metrics = get_text(format!("{base}/metrics")).await;
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("smarterrouter_store_decisions_not_persisted_total "))
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .unwrap_or(0.0) as u64
+}
+
 /// GET a URL and return the body as text (whatever the status).
 pub async fn get_text(url: String) -> String {
     client()

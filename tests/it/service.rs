@@ -157,16 +157,6 @@ async fn post_feedback(
     }
 }
 
-/// `smarterrouter_store_decisions_not_persisted_total` on the admin port.
-async fn decisions_over_the_cap(admin: &str) -> u64 {
-    let metrics = get_text(format!("{admin}/metrics")).await;
-    metrics
-        .lines()
-        .find_map(|l| l.strip_prefix("smarterrouter_store_decisions_not_persisted_total "))
-        .and_then(|v| v.trim().parse::<f64>().ok())
-        .unwrap_or(0.0) as u64
-}
-
 /// Requests (cache hits after the first, so fast) from 16 clients, named `{prefix}-{n}`, until
 /// the store's per-second cap has kept some decisions in memory only; their ids.
 async fn burst_over_the_decision_cap(base: &str, admin: &str, prefix: &str) -> Vec<String> {

@@ -255,10 +255,62 @@ fn keyword_label(text: &str) -> usize {
     analyse(&PromptView::from_prompt(text)).dominant().index()
 }
 
-fn learned_label(w: &Weights, text: &str) -> usize {
+fn learned_probabilities(w: &Weights, text: &str) -> [f32; CLASSES] {
     let mut f = Features::default();
     features_of(text, &mut f);
-    argmax(&w.probabilities(&f)).index()
+    w.probabilities(&f)
+}
+
+fn learned_label(w: &Weights, text: &str) -> usize {
+    argmax(&learned_probabilities(w, text)).index()
+}
+
+/// Another way to label held-out prompts from the learned probabilities and the keyword label,
+/// scored on the same folds (an experiment; nothing ships from it).
+struct Variant {
+    name: String,
+    decide: Box<dyn Fn([f32; CLASSES], usize) -> usize>,
+    accuracy_sum: f64,
+    confusion: [[usize; CLASSES]; CLASSES],
+}
+
+/// The variants the environment asks for: `TRAIN_SWEEP_FACTUAL="0,0.5,1"` adds that much to the
+/// factual logit (what a prior toward factual buys and costs the others);
+/// `TRAIN_SWEEP_FALLBACK="0.5,0.7"` takes the keyword label where the learned top probability
+/// is below that.
+fn sweep_variants() -> Vec<Variant> {
+    let values = |name: &str| -> Vec<f32> {
+        std::env::var(name)
+            .map(|v| v.split(',').filter_map(|x| x.trim().parse().ok()).collect())
+            .unwrap_or_default()
+    };
+    let variant = |name: String, decide: Box<dyn Fn([f32; CLASSES], usize) -> usize>| Variant {
+        name,
+        decide,
+        accuracy_sum: 0.0,
+        confusion: [[0; CLASSES]; CLASSES],
+    };
+    let mut variants = Vec::new();
+    for b in values("TRAIN_SWEEP_FACTUAL") {
+        // Adding b to a logit multiplies its unnormalised probability by e^b.
+        let decide = move |mut p: [f32; CLASSES], _keyword: usize| {
+            p[Category::Factual.index()] *= b.exp();
+            argmax(&p).index()
+        };
+        variants.push(variant(format!("factual logit +{b}"), Box::new(decide)));
+    }
+    for t in values("TRAIN_SWEEP_FALLBACK") {
+        let decide = move |p: [f32; CLASSES], keyword: usize| {
+            let best = argmax(&p).index();
+            if p[best] >= t {
+                best
+            } else {
+                keyword
+            }
+        };
+        variants.push(variant(format!("keywords below {t}"), Box::new(decide)));
+    }
+    variants
 }
 
 fn names() -> [&'static str; 4] {
@@ -280,59 +332,23 @@ fn evaluate(trainer: &Trainer, all: &[Example]) {
     let mut confusion = [[0usize; CLASSES]; CLASSES];
     let mut kw_confusion = [[0usize; CLASSES]; CLASSES];
     let (mut sum_learned, mut sum_kw) = (0.0, 0.0);
-    // TRAIN_SWEEP_FACTUAL="0,0.5,1": the same folds scored again with that much added to the
-    // factual logit, to see what a prior toward factual buys and what it costs the others.
-    let sweep: Vec<f32> = std::env::var("TRAIN_SWEEP_FACTUAL")
-        .map(|v| v.split(',').filter_map(|x| x.trim().parse().ok()).collect())
-        .unwrap_or_default();
-    // TRAIN_SWEEP_FALLBACK="0.5,0.7": the keywords decide where the learned model is less sure.
-    let fallback: Vec<f32> = std::env::var("TRAIN_SWEEP_FALLBACK")
-        .map(|v| v.split(',').filter_map(|x| x.trim().parse().ok()).collect())
-        .unwrap_or_default();
-    let mut fell = vec![(0.0f64, [[0usize; CLASSES]; CLASSES]); fallback.len()];
-    let mut swept = vec![(0.0f64, [[0usize; CLASSES]; CLASSES]); sweep.len()];
+    let mut variants = sweep_variants();
     for source in &held {
         let train: Vec<&Example> = all.iter().filter(|e| e.source != *source).collect();
         let w = trainer.train(&train);
         let test = &by_source[source];
-        for (b, (sum, m)) in sweep.iter().zip(swept.iter_mut()) {
-            let mut ok = 0usize;
-            for e in test.iter() {
-                let mut f = Features::default();
-                features_of(&e.text, &mut f);
-                let mut p = w.probabilities(&f);
-                // Adding b to a logit multiplies its unnormalised probability by e^b.
-                p[Category::Factual.index()] *= b.exp();
-                let l = (0..CLASSES)
-                    .max_by(|x, y| p[*x].total_cmp(&p[*y]))
-                    .unwrap_or(0);
-                m[e.label][l] += 1;
-                ok += usize::from(l == e.label);
-            }
-            *sum += ok as f64 / test.len() as f64;
-        }
-        for (t, (sum, m)) in fallback.iter().zip(fell.iter_mut()) {
-            let mut ok = 0usize;
-            for e in test.iter() {
-                let mut f = Features::default();
-                features_of(&e.text, &mut f);
-                let p = w.probabilities(&f);
-                let best = argmax(&p).index();
-                let l = if p[best] >= *t {
-                    best
-                } else {
-                    keyword_label(&e.text)
-                };
-                m[e.label][l] += 1;
-                ok += usize::from(l == e.label);
-            }
-            *sum += ok as f64 / test.len() as f64;
-        }
         let (mut ok, mut kw_ok) = (0usize, 0usize);
         let mut labels = [0usize; CLASSES];
+        let mut variant_ok = vec![0usize; variants.len()];
         for e in test {
-            let l = learned_label(&w, &e.text);
+            let p = learned_probabilities(&w, &e.text);
+            let l = argmax(&p).index();
             let k = keyword_label(&e.text);
+            for (v, ok) in variants.iter_mut().zip(&mut variant_ok) {
+                let label = (v.decide)(p, k);
+                v.confusion[e.label][label] += 1;
+                *ok += usize::from(label == e.label);
+            }
             confusion[e.label][l] += 1;
             kw_confusion[e.label][k] += 1;
             ok += usize::from(l == e.label);
@@ -347,6 +363,9 @@ fn evaluate(trainer: &Trainer, all: &[Example]) {
                     short.replace('\n', " / ")
                 );
             }
+        }
+        for (v, ok) in variants.iter_mut().zip(&variant_ok) {
+            v.accuracy_sum += *ok as f64 / test.len() as f64;
         }
         let acc = ok as f64 / test.len() as f64;
         let kw_acc = kw_ok as f64 / test.len() as f64;
@@ -368,29 +387,18 @@ fn evaluate(trainer: &Trainer, all: &[Example]) {
         sum_learned / held.len() as f64,
         sum_kw / held.len() as f64
     );
-    for (t, (sum, m)) in fallback.iter().zip(&fell) {
-        let recall: Vec<String> = (0..CLASSES)
-            .map(|c| {
-                let total: usize = m[c].iter().sum();
-                format!("{} {:.3}", names()[c], m[c][c] as f64 / total.max(1) as f64)
-            })
-            .collect();
-        println!(
-            "keywords below {t}: mean {:.3}; recall {}",
-            sum / held.len() as f64,
-            recall.join(", ")
-        );
-    }
-    for (b, (sum, m)) in sweep.iter().zip(&swept) {
+    for v in &variants {
         let recall: Vec<String> = (0..CLASSES)
             .map(|t| {
-                let total: usize = m[t].iter().sum();
-                format!("{} {:.3}", names()[t], m[t][t] as f64 / total.max(1) as f64)
+                let total: usize = v.confusion[t].iter().sum();
+                let right = v.confusion[t][t] as f64 / total.max(1) as f64;
+                format!("{} {right:.3}", names()[t])
             })
             .collect();
         println!(
-            "factual logit +{b}: mean {:.3}; recall {}",
-            sum / held.len() as f64,
+            "{}: mean {:.3}; recall {}",
+            v.name,
+            v.accuracy_sum / held.len() as f64,
             recall.join(", ")
         );
     }

@@ -7,8 +7,8 @@
 //! 3. It applies writes in batches, answers on the owner socket ([`super::owner`]), and imports
 //!    handover files about once a second.
 //! 4. When this process is being replaced (SIGQUIT, graceful upgrade), it writes what is queued
-//!    and the decisions the per-second cap kept in memory only, flushes and releases the store at once so the new process can open it. From then on it
-//!    hands each batch to the new owner through its owner socket (durable writes are answered
+//!    and the decisions the per-second cap kept in memory only, flushes and releases the store
+//!    at once so the new process can open it. From then on it hands each batch to the new owner through its owner socket (durable writes are answered
 //!    once the owner has them on disk); a batch no owner takes within 2 s goes to a synced
 //!    handover file instead.
 //! 5. On SIGTERM it keeps writing until the runtime stops; [`StoreService::finish`], called
