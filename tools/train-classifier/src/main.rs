@@ -6,11 +6,13 @@
 //!   weights file the router ships (`plugins/smarterrouter/data/classifier.bin`).
 //! - With `--eval`: leave-one-source-out (each source of at least 300 prompts, grouped by the
 //!   repository part of `source`, held out in turn: train on the others, test on it), for the
-//!   learned classifier and the keyword analyser side by side, with a confusion matrix; then the
-//!   multilingual table (`plugins/smarterrouter/data/multilingual-eval.jsonl`). With
+//!   learned classifier and the keyword analyser side by side, with a confusion matrix and each
+//!   category's recall averaged over the sources that have it; then the multilingual table (`plugins/smarterrouter/data/multilingual-eval.jsonl`). With
 //!   `TRAIN_SWEEP_FACTUAL=0,0.5,1` it also scores each fold with that much added to the factual
 //!   logit, and with `TRAIN_SWEEP_FALLBACK=0.5,0.7` with the keyword analyser's label wherever the
 //!   learned top probability is below that (mean and per-category recall for each).
+//!   `TRAIN_DUMP=SOURCE` prints that source's held-out mistakes. The other `TRAIN_*` variables
+//!   (see [`env_f32`]'s callers) change the training for experiments; what ships uses the defaults.
 //!
 //! Deterministic: the same corpus, seed and epochs give the same file.
 
@@ -24,7 +26,9 @@ mod templates;
 
 use smarterrouter_plugin::api::prompt::PromptView;
 use smarterrouter_plugin::routing::analysis::{analyse, analyse_into, Category};
-use smarterrouter_plugin::routing::classifier::{argmax, Features, Weights, CLASSES, DENSE};
+use smarterrouter_plugin::routing::classifier::{
+    argmax, group_scale, Features, Weights, CLASSES, DENSE,
+};
 
 struct Example {
     text: String,
@@ -100,6 +104,30 @@ fn is_option_line(line: &str) -> bool {
     (matches!(first, Some('A'..='E')) && matches!(second, Some('.' | ')' | ':'))) || paren
 }
 
+/// Layouts that a few sources use for one category each (LogicBench's "Context: ... Question:",
+/// the exams' "Passage:"): every category is shown in them, its last sentence as the question.
+const SCAFFOLDS: &[&str] = &[
+    "Context: {h}\nQuestion: {t}",
+    "Question: {t}\n\nContext: {h}",
+    "Passage:\n{h}\n\n{t}",
+    "Read the text and answer.\n\n{h}\n\n{t}",
+    "{h}\n\nBased on the text above: {t}",
+];
+
+/// The text before its last sentence, and that sentence.
+fn split_last_sentence(text: &str) -> Option<(&str, &str)> {
+    let trimmed = text.trim_end();
+    let body = trimmed
+        .strip_suffix(['.', '?', '!', ':'])
+        .unwrap_or(trimmed);
+    let (cut, end) = body
+        .char_indices()
+        .rfind(|(_, c)| matches!(c, '.' | '?' | '!' | '\n' | '。' | '？'))?;
+    let cut = cut + end.len_utf8();
+    let (head, tail) = (trimmed[..cut].trim(), trimmed[cut..].trim());
+    (head.len() >= 20 && tail.len() >= 8).then_some((head, tail))
+}
+
 /// A variant of a prompt in another format, so that no format belongs to one category: options
 /// removed or added, a wrapper before and after.
 fn variant(text: &str, rng: &mut Rng) -> String {
@@ -129,6 +157,14 @@ fn variant(text: &str, rng: &mut Rng) -> String {
     } else {
         text.to_string()
     };
+    let scaffold = env_f32("TRAIN_SCAFFOLD", 0.5) as f64;
+    if scaffold > 0.0 && rng.chance(scaffold) {
+        if let Some((head, tail)) = split_last_sentence(&body) {
+            body = SCAFFOLDS[rng.below(SCAFFOLDS.len())]
+                .replace("{h}", head)
+                .replace("{t}", tail);
+        }
+    }
     if rng.chance(0.2) {
         body = body.to_lowercase();
     }
@@ -140,6 +176,14 @@ fn variant(text: &str, rng: &mut Rng) -> String {
     )
 }
 
+/// Whether a prompt is written in Chinese or Japanese characters (at least four of them).
+fn mostly_cjk(text: &str) -> bool {
+    text.chars()
+        .filter(|c| matches!(*c as u32, 0x3040..=0x30ff | 0x4e00..=0x9fff))
+        .nth(3)
+        .is_some()
+}
+
 fn features_of(text: &str, out: &mut Features) {
     analyse_into(&PromptView::from_prompt(text), out);
 }
@@ -149,26 +193,42 @@ struct Trainer {
     seed: u64,
 }
 
+/// One training prompt's features, label and weight.
+struct Item {
+    features: Features,
+    label: usize,
+    weight: f32,
+    cjk: bool,
+}
+
+impl Item {
+    fn new(text: &str, label: usize, weight: f32) -> Self {
+        let mut features = Features::default();
+        features_of(text, &mut features);
+        Item {
+            features,
+            label,
+            weight,
+            cjk: mostly_cjk(text),
+        }
+    }
+}
+
 impl Trainer {
     fn train(&self, examples: &[&Example]) -> Weights {
         let mut rng = Rng(self.seed | 1);
-        // Every prompt once as it is and once in another format.
-        let mut items: Vec<(Features, usize)> = Vec::with_capacity(examples.len() * 2);
+        let mut items: Vec<Item> = Vec::with_capacity(examples.len() * 2);
         let per_template = env_f32("TRAIN_TEMPLATES", 60.0) as usize;
-        let mut item_weight: Vec<f32> = Vec::new();
-        for (text, label) in templates::generate(&mut rng, per_template) {
-            let mut f = Features::default();
-            features_of(&text, &mut f);
-            items.push((f, label));
-            item_weight.push(1.0);
-        }
         let per_pattern = env_f32("TRAIN_PATTERNS", 200.0) as usize;
-        for (text, label) in templates::generate_patterns(&mut rng, per_pattern) {
-            let mut f = Features::default();
-            features_of(&text, &mut f);
-            items.push((f, label));
-            item_weight.push(1.0);
-        }
+        let per_language = env_f32("TRAIN_LANGUAGES", 100.0) as usize;
+        let mut written = templates::generate(&mut rng, per_template);
+        written.extend(templates::generate_patterns(&mut rng, per_pattern));
+        written.extend(templates::generate_languages(&mut rng, per_language));
+        items.extend(
+            written
+                .iter()
+                .map(|(text, label)| Item::new(text, *label, 1.0)),
+        );
         // Large sources would teach their own style: each counts as the square root of its size.
         let mut source_size: BTreeMap<&str, usize> = BTreeMap::new();
         for e in examples {
@@ -176,26 +236,35 @@ impl Trainer {
         }
         let power = env_f32("TRAIN_SOURCE_POWER", 0.5);
         let mean_size = examples.len() as f32 / source_size.len().max(1) as f32;
+        // Every prompt once as it is and once in another format.
         for e in examples {
-            let mut f = Features::default();
-            features_of(&e.text, &mut f);
-            items.push((f, e.label));
-            let mut g = Features::default();
-            features_of(&variant(&e.text, &mut rng), &mut g);
-            items.push((g, e.label));
             let w = (mean_size / source_size[e.source.as_str()] as f32).powf(power);
-            item_weight.push(w);
-            item_weight.push(w);
+            items.push(Item::new(&e.text, e.label, w));
+            items.push(Item::new(&variant(&e.text, &mut rng), e.label, w));
         }
         // Each category weighs the same in total, however many prompts it has.
         let mut counts = [0usize; CLASSES];
-        for (_, l) in &items {
-            counts[*l] += 1;
+        for item in &items {
+            counts[item.label] += 1;
         }
         let class_weight: Vec<f32> = counts
             .iter()
             .map(|c| items.len() as f32 / (CLASSES as f32 * (*c).max(1) as f32))
             .collect();
+        // Among the prompts in Chinese and Japanese script, too, each category weighs the same
+        // (at most this many times its share): the corpus's few sources in that script are each
+        // of one category (AGIEval's exams factual, WritingBench's and LongWriter's requests
+        // creativity), and the script would otherwise become that category's sign.
+        let cjk_cap = env_f32("TRAIN_SCRIPT_CAP", 5.0);
+        let mut cjk_weight = [0.0f32; CLASSES];
+        for item in items.iter().filter(|i| i.cjk) {
+            cjk_weight[item.label] += item.weight;
+        }
+        let cjk_total: f32 = cjk_weight.iter().sum();
+        let present = cjk_weight.iter().filter(|x| **x > 0.0).count() as f32;
+        for item in items.iter_mut().filter(|i| i.cjk) {
+            item.weight *= (cjk_total / (present * cjk_weight[item.label])).min(cjk_cap);
+        }
         let mut w = Weights::zeros();
         let mut order: Vec<usize> = (0..items.len()).collect();
         let l2 = env_f32("TRAIN_L2", 1e-6);
@@ -208,21 +277,28 @@ impl Trainer {
                 order.swap(i, j);
             }
             for &i in &order {
-                let (f, label) = &items[i];
+                let Item {
+                    features: f,
+                    label,
+                    weight,
+                    ..
+                } = &items[i];
                 let lr = lr0 / (1.0 + step as f32 / 50_000.0);
                 step += 1;
                 let p = w.probabilities(f);
-                let scale = 1.0 / (f.hashed.len().max(1) as f32).sqrt();
-                let cw = class_weight[*label] * item_weight[i];
+                let cw = class_weight[*label] * weight;
                 let mut g = [0.0f32; CLASSES];
                 for k in 0..CLASSES {
                     g[k] = cw * (p[k] - if k == *label { 1.0 } else { 0.0 });
                 }
-                for &index in &f.hashed {
-                    let at = index as usize * CLASSES;
-                    for k in 0..CLASSES {
-                        let v = &mut w.hashed[at + k];
-                        *v -= lr * (g[k] * scale + l2 * *v);
+                for group in [&f.hashed, &f.edges] {
+                    let scale = group_scale(group.len());
+                    for &index in group {
+                        let at = index as usize * CLASSES;
+                        for k in 0..CLASSES {
+                            let v = &mut w.hashed[at + k];
+                            *v -= lr * (g[k] * scale + l2 * *v);
+                        }
                     }
                 }
                 for j in 0..DENSE {
@@ -313,6 +389,9 @@ fn sweep_variants() -> Vec<Variant> {
     variants
 }
 
+/// A held-out source counts towards a category's mean recall when it has this many of its prompts.
+const MIN_CATEGORY_PROMPTS: usize = 30;
+
 fn names() -> [&'static str; 4] {
     Category::ALL.map(|c| c.as_str())
 }
@@ -333,12 +412,16 @@ fn evaluate(trainer: &Trainer, all: &[Example]) {
     let mut kw_confusion = [[0usize; CLASSES]; CLASSES];
     let (mut sum_learned, mut sum_kw) = (0.0, 0.0);
     let mut variants = sweep_variants();
+    // Per category, the mean over the held-out sources that have it of its recall there.
+    let mut category_recall = [[0.0f64; CLASSES]; 2];
+    let mut category_sources = [0usize; CLASSES];
     for source in &held {
         let train: Vec<&Example> = all.iter().filter(|e| e.source != *source).collect();
         let w = trainer.train(&train);
         let test = &by_source[source];
         let (mut ok, mut kw_ok) = (0usize, 0usize);
         let mut labels = [0usize; CLASSES];
+        let mut right = [[0usize; CLASSES]; 2];
         let mut variant_ok = vec![0usize; variants.len()];
         for e in test {
             let p = learned_probabilities(&w, &e.text);
@@ -353,11 +436,13 @@ fn evaluate(trainer: &Trainer, all: &[Example]) {
             kw_confusion[e.label][k] += 1;
             ok += usize::from(l == e.label);
             kw_ok += usize::from(k == e.label);
+            right[0][e.label] += usize::from(l == e.label);
+            right[1][e.label] += usize::from(k == e.label);
             labels[e.label] += 1;
             if l != e.label && std::env::var("TRAIN_DUMP").is_ok_and(|d| source.contains(&d)) {
                 let short: String = e.text.chars().take(160).collect();
                 eprintln!(
-                    "[{} as {}] {}",
+                    "{source} [{} as {}] {}",
                     names()[e.label],
                     names()[l],
                     short.replace('\n', " / ")
@@ -371,6 +456,14 @@ fn evaluate(trainer: &Trainer, all: &[Example]) {
         let kw_acc = kw_ok as f64 / test.len() as f64;
         sum_learned += acc;
         sum_kw += kw_acc;
+        for k in 0..CLASSES {
+            if labels[k] >= MIN_CATEGORY_PROMPTS {
+                for m in 0..2 {
+                    category_recall[m][k] += right[m][k] as f64 / labels[k] as f64;
+                }
+                category_sources[k] += 1;
+            }
+        }
         let label_text: Vec<String> = (0..CLASSES)
             .filter(|k| labels[*k] > 0)
             .map(|k| format!("{} {}", names()[k], labels[k]))
@@ -387,6 +480,18 @@ fn evaluate(trainer: &Trainer, all: &[Example]) {
         sum_learned / held.len() as f64,
         sum_kw / held.len() as f64
     );
+    println!("\n| per-category mean over sources (of at least {MIN_CATEGORY_PROMPTS} such prompts) | sources | learned | keywords |");
+    println!("|---|---|---|---|");
+    for k in 0..CLASSES {
+        let n = category_sources[k].max(1) as f64;
+        println!(
+            "| {} | {} | {:.3} | {:.3} |",
+            names()[k],
+            category_sources[k],
+            category_recall[0][k] / n,
+            category_recall[1][k] / n
+        );
+    }
     for v in &variants {
         let recall: Vec<String> = (0..CLASSES)
             .map(|t| {

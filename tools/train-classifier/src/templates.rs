@@ -439,3 +439,196 @@ pub fn generate_patterns(rng: &mut Rng, n: usize) -> Vec<(String, usize)> {
     }
     out
 }
+
+const ZH_TOPICS: &[&str] = &[
+    "光合作用",
+    "细胞分裂",
+    "丝绸之路",
+    "工业革命",
+    "长江流域的气候",
+    "秦朝的统一",
+    "板块运动",
+    "水循环",
+    "季风的形成",
+    "文艺复兴",
+    "科举制度",
+    "DNA的复制",
+    "城市化",
+    "人口迁移",
+    "酸雨的成因",
+    "辛亥革命",
+    "血液循环",
+    "地球公转",
+];
+const ZH_STATEMENTS: &[&str] = &[
+    "该过程需要光照",
+    "主要发生在线粒体中",
+    "与温度变化无关",
+    "促进了商品经济的发展",
+    "导致了人口大量减少",
+    "受地形和纬度影响较大",
+    "加强了中央集权",
+    "只发生在植物细胞中",
+    "使交通运输更加便利",
+    "降低了农业生产效率",
+];
+const ZH_STORY_SUBJECTS: &[&str] = &[
+    "一只想飞的小猫",
+    "故乡的春天",
+    "一次难忘的旅行",
+    "外婆的厨房",
+    "未来的城市",
+    "雨夜里的书店",
+    "我的好朋友",
+];
+const ZH_GENRES: &[&str] = &[
+    "一首诗",
+    "一篇散文",
+    "一个短篇故事",
+    "一篇800字的作文",
+    "一段广告文案",
+    "一封感谢信",
+    "一篇演讲稿",
+    "一段对话",
+];
+const JA_TOPICS: &[&str] = &[
+    "光合成",
+    "明治維新",
+    "産業革命",
+    "火山の噴火",
+    "日本の四季",
+    "江戸時代の文化",
+    "細胞の構造",
+    "地球温暖化",
+];
+const JA_GENRES: &[&str] = &[
+    "詩",
+    "短い物語",
+    "手紙",
+    "エッセイ",
+    "俳句",
+    "スピーチの原稿",
+];
+const EU_TOPICS: &[(&str, &str, &str)] = &[
+    ("la fotosíntesis", "la photosynthèse", "die Photosynthese"),
+    (
+        "la Revolución Industrial",
+        "la révolution industrielle",
+        "die industrielle Revolution",
+    ),
+    (
+        "el ciclo del agua",
+        "le cycle de l'eau",
+        "den Wasserkreislauf",
+    ),
+    ("el Imperio romano", "l'Empire romain", "das Römische Reich"),
+    ("los volcanes", "les volcans", "Vulkane"),
+];
+const EU_SUBJECTS: &[(&str, &str, &str)] = &[
+    (
+        "un gato que sueña con volar",
+        "un chat qui rêve de voler",
+        "eine Katze, die fliegen will",
+    ),
+    (
+        "el primer día de otoño",
+        "le premier jour de l'automne",
+        "den ersten Herbsttag",
+    ),
+    (
+        "un faro abandonado",
+        "un phare abandonné",
+        "einen verlassenen Leuchtturm",
+    ),
+    ("mi abuela", "ma grand-mère", "meine Großmutter"),
+];
+
+/// Each category in Chinese, Japanese, Spanish, French and German, in several forms (written for
+/// this project, no outside data), so that no script or language belongs to the category of the
+/// few sources that happen to be written in it.
+pub fn generate_languages(rng: &mut Rng, n: usize) -> Vec<(String, usize)> {
+    let mut out = Vec::new();
+    for _ in 0..n {
+        let topic = pick(rng, ZH_TOPICS);
+        let mut options = String::new();
+        for letter in ["A", "B", "C", "D"] {
+            options.push_str(&format!("\n{letter}. {}", pick(rng, ZH_STATEMENTS)));
+        }
+        for text in [
+            format!("下列关于{topic}的叙述，正确的是（ ）{options}"),
+            format!("请简要介绍{topic}的历史和意义。"),
+            format!("{topic}的主要特点是什么？"),
+            format!(
+                "阅读材料：{topic}{}。据此回答：材料反映了什么？",
+                pick(rng, ZH_STATEMENTS)
+            ),
+            format!(
+                "请把下面的句子翻译成英文：{topic}{}。",
+                pick(rng, ZH_STATEMENTS)
+            ),
+        ] {
+            out.push((text, 3));
+        }
+        let (subject, genre) = (pick(rng, ZH_STORY_SUBJECTS), pick(rng, ZH_GENRES));
+        for text in [
+            format!("以“{subject}”为题，写{genre}。"),
+            format!("请帮我写{genre}，主题是{subject}，语言要生动。"),
+        ] {
+            out.push((text, 2));
+        }
+        let (x, y, z) = (3 + rng.below(20), 2 + rng.below(9), 2 + rng.below(5));
+        for text in [
+            "甲、乙、丙三人中只有一人说了真话。甲说：“乙在说谎。”乙说：“丙在说谎。”丙说：“甲和乙都在说谎。”谁说了真话？".to_string(),
+            format!("某数先加{y}，再乘以{z}，结果是{}。求某数，并写出推理过程。", (x + y) * z),
+            format!("如果所有的{subject}都很安静，而有些安静的东西是蓝色的，能否推出有些{subject}是蓝色的？"),
+        ] {
+            out.push((text, 1));
+        }
+        out.push((
+            format!("用Python写一个函数，统计列表中{topic}出现的次数。"),
+            0,
+        ));
+        let ja = pick(rng, JA_TOPICS);
+        for text in [
+            format!(
+                "{ja}について正しいものはどれか。\nA. {}\nB. {}\nC. {}\nD. {}",
+                pick(rng, ZH_STATEMENTS),
+                pick(rng, ZH_STATEMENTS),
+                pick(rng, ZH_STATEMENTS),
+                pick(rng, ZH_STATEMENTS)
+            ),
+            format!("{ja}とは何ですか？簡単に説明してください。"),
+        ] {
+            out.push((text, 3));
+        }
+        out.push((
+            format!("{ja}をテーマに{}を書いてください。", pick(rng, JA_GENRES)),
+            2,
+        ));
+        out.push((
+            format!("箱に赤い玉が{x}個、白い玉が{y}個あります。{z}個取り出すとき、必ず同じ色が2個含まれるのは何個以上取り出したときですか？"),
+            1,
+        ));
+        let (es, fr, de) = EU_TOPICS[rng.below(EU_TOPICS.len())];
+        let (ses, sfr, sde) = EU_SUBJECTS[rng.below(EU_SUBJECTS.len())];
+        for (text, label) in [
+            (format!("¿Qué sabes sobre {es}? Explícalo brevemente."), 3),
+            (format!("Escríbeme un relato breve sobre {ses}."), 2),
+            (format!("Que sais-tu sur {fr} ? Explique brièvement."), 3),
+            (format!("Raconte-moi une histoire sur {sfr}."), 2),
+            (format!("Erkläre kurz {de}."), 3),
+            (format!("Erzähl mir eine Geschichte über {sde}."), 2),
+            (
+                format!(
+                    "Alle Rosen sind Blumen. Manche Blumen {}. Folgt daraus, dass manche Rosen {}?",
+                    ["welken schnell", "duften stark", "sind gelb"][rng.below(3)],
+                    ["schnell welken", "stark duften", "gelb sind"][rng.below(3)]
+                ),
+                1,
+            ),
+        ] {
+            out.push((text, label));
+        }
+    }
+    out
+}

@@ -1,8 +1,10 @@
 //! The learned prompt classifier: a multinomial logistic regression over hashed features of the
 //! prompt (word unigrams and bigrams, word prefixes and suffixes, CJK characters and their
-//! pairs, symbols) plus a few dense ones (the keyword analyser's four scores, digit and operator
-//! density, code-like lines, question form, multiple-choice options, length). Pure and
-//! deterministic; one pass over the text with no allocation beyond the reused feature buffer.
+//! pairs, symbols; those of the first and last [`EDGE_BYTES`] and the two opening tokens once
+//! more, marked, as a group normalised on its own) plus a few dense ones (the keyword analyser's
+//! four scores, digit and operator density, code-like lines, question form, multiple-choice
+//! options, length). Pure and deterministic; one pass over the text with no allocation beyond
+//! the reused feature buffers.
 //!
 //! The weights are a versioned file ([`Weights::from_bytes`]): the one shipped in the binary
 //! (`plugins/smarterrouter/data/classifier.bin`, written by `tools/train-classifier`) or another
@@ -22,32 +24,40 @@ pub const CLASSES: usize = 4;
 const MAGIC: &[u8; 8] = b"SRCLASS\0";
 /// Bumped whenever the features or the file layout change: a file of another version would
 /// classify garbage, so it is refused.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 
 /// The features of one text: hashed bucket indices (repeats count) and the dense values.
 #[derive(Debug, Clone, Default)]
 pub struct Features {
     pub hashed: Vec<u32>,
+    /// The copies of the features in the prompt's first and last [`EDGE_BYTES`] (where the
+    /// instruction usually is) and of its opening tokens: normalised as a group of their own,
+    /// so that a long passage in between does not drown them.
+    pub edges: Vec<u32>,
     pub dense: [f32; DENSE],
     /// Scratch: the keyword ids found in the text (by the analyser's own scan).
     pub keywords: Vec<u32>,
     /// Set while reading the first or last [`EDGE_BYTES`] of a prompt: features there count
     /// twice, once marked with where they are.
     edge_tag: u64,
+    /// How many of the prompt's opening tokens have been read (up to [`OPENING_TOKENS`]).
+    opening: u8,
 }
 
 /// Adds feature `h`, and its copy marked with the edge it is in.
 fn push(out: &mut Features, h: u64) {
     out.hashed.push(bucket(h));
     if out.edge_tag != 0 {
-        out.hashed.push(bucket(h ^ out.edge_tag));
+        out.edges.push(bucket(h ^ out.edge_tag));
     }
 }
 
 impl Features {
     pub fn clear(&mut self) {
         self.hashed.clear();
+        self.edges.clear();
         self.dense = [0.0; DENSE];
+        self.opening = 0;
     }
 }
 
@@ -56,6 +66,9 @@ const SEED_BIGRAM: u64 = 0xc2b2_ae3d_27d4_eb4f;
 const SEED_PREFIX: u64 = 0x1656_67b1_9e37_79f9;
 const SEED_SUFFIX: u64 = 0x27d4_eb2f_1656_67c5;
 const SEED_KEYWORD: u64 = 0x85eb_ca77_c2b2_ae63;
+const SEED_OPENING: u64 = 0x3c6e_f372_fe94_f82b;
+/// The first tokens of a prompt count once more, marked with their position.
+const OPENING_TOKENS: u8 = 2;
 
 fn mix(mut h: u64) -> u64 {
     h ^= h >> 33;
@@ -116,7 +129,18 @@ impl Word {
 
 fn emit(token: u64, out: &mut Features, prev: &mut u64) {
     push(out, token ^ SEED_UNIGRAM);
-    push(out, prev.rotate_left(17) ^ token ^ SEED_BIGRAM);
+    let bigram = prev.rotate_left(17) ^ token ^ SEED_BIGRAM;
+    push(out, bigram);
+    if out.opening < OPENING_TOKENS {
+        // How a prompt opens ("who sang", "write a", "solve for") says more about the task than
+        // the same words later on.
+        out.opening += 1;
+        out.edges
+            .push(bucket(token ^ SEED_OPENING ^ u64::from(out.opening)));
+        if out.opening > 1 {
+            out.edges.push(bucket(bigram ^ SEED_OPENING));
+        }
+    }
     *prev = token;
 }
 
@@ -357,6 +381,12 @@ pub fn extract(text: &str, out: &mut Features, first_until: usize, last_from: us
     d[11] += f32::from(u8::from(super::analysis::has_fence(text)));
 }
 
+/// What each feature of a group of `len` counts: a long text's many features together weigh
+/// about what a short one's few do.
+pub fn group_scale(len: usize) -> f32 {
+    1.0 / (len.max(1) as f32).sqrt()
+}
+
 /// Sets the keyword analyser's four category scores as dense features 0..4.
 pub fn set_keyword_scores(out: &mut Features, scores: [f32; 4]) {
     out.dense[..4].copy_from_slice(&scores.map(|s| s.clamp(0.0, 1.0)));
@@ -409,33 +439,11 @@ impl Weights {
     /// Class logits of `features`.
     pub fn logits(&self, features: &Features) -> [f32; CLASSES] {
         let mut logits = self.bias;
-        let scale = 1.0 / (features.hashed.len().max(1) as f32).sqrt();
-        if self.quantised.is_empty() {
-            let mut sum = [0.0f32; CLASSES];
-            for &index in &features.hashed {
-                let at = index as usize * CLASSES;
-                if let Some(row) = self.hashed.get(at..at + CLASSES) {
-                    for k in 0..CLASSES {
-                        sum[k] += row[k];
-                    }
-                }
-            }
+        for group in [&features.hashed, &features.edges] {
+            let sum = self.group_sum(group);
+            let scale = group_scale(group.len());
             for k in 0..CLASSES {
                 logits[k] += scale * sum[k];
-            }
-        } else {
-            // Integer sums, scaled once: every feature counts 1.
-            let mut sum = [0i64; CLASSES];
-            for &index in &features.hashed {
-                let at = index as usize * CLASSES;
-                if let Some(row) = self.quantised.get(at..at + CLASSES) {
-                    for k in 0..CLASSES {
-                        sum[k] += i64::from(row[k]);
-                    }
-                }
-            }
-            for k in 0..CLASSES {
-                logits[k] += scale * self.scales[k] * sum[k] as f32;
             }
         }
         for (j, value) in features.dense.iter().enumerate() {
@@ -449,6 +457,36 @@ impl Weights {
             }
         }
         logits
+    }
+
+    /// The sum of the weights of a group of hashed features, per class.
+    fn group_sum(&self, group: &[u32]) -> [f32; CLASSES] {
+        let mut out = [0.0f32; CLASSES];
+        if self.quantised.is_empty() {
+            for &index in group {
+                let at = index as usize * CLASSES;
+                if let Some(row) = self.hashed.get(at..at + CLASSES) {
+                    for k in 0..CLASSES {
+                        out[k] += row[k];
+                    }
+                }
+            }
+        } else {
+            // Integer sums, scaled once: every feature counts 1.
+            let mut sum = [0i64; CLASSES];
+            for &index in group {
+                let at = index as usize * CLASSES;
+                if let Some(row) = self.quantised.get(at..at + CLASSES) {
+                    for k in 0..CLASSES {
+                        sum[k] += i64::from(row[k]);
+                    }
+                }
+            }
+            for k in 0..CLASSES {
+                out[k] = self.scales[k] * sum[k] as f32;
+            }
+        }
+        out
     }
 
     /// Probabilities per category, in [`Category::ALL`] order; they sum to 1.
@@ -757,6 +795,7 @@ mod tests {
             for (first, last) in [(EDGE_BYTES, usize::MAX), (0, 0), (3, 10), (usize::MAX, 0)] {
                 let (fast, plain) = both_readings(text, first, last);
                 assert_eq!(fast.hashed, plain.hashed, "{text:?} {first} {last}");
+                assert_eq!(fast.edges, plain.edges, "{text:?} {first} {last}");
                 assert_eq!(fast.dense, plain.dense, "{text:?} {first} {last}");
             }
         }
@@ -772,6 +811,7 @@ mod tests {
         ) {
             let (fast, plain) = both_readings(&text, first, last);
             proptest::prop_assert_eq!(fast.hashed, plain.hashed);
+            proptest::prop_assert_eq!(fast.edges, plain.edges);
             proptest::prop_assert_eq!(fast.dense, plain.dense);
         }
     }
@@ -869,5 +909,6 @@ mod tests {
             "as trained: the last turn alone"
         );
         assert_eq!(alone.hashed, in_chat.hashed);
+        assert_eq!(alone.edges, in_chat.edges);
     }
 }
