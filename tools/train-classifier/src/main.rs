@@ -106,30 +106,47 @@ fn is_option_line(line: &str) -> bool {
 
 /// Layouts that a few sources use for one category each (LogicBench's "Context: ... Question:",
 /// the exams' "Passage:"): every category is shown in them, its last sentence as the question.
-const SCAFFOLDS: &[&str] = &[
-    "Context: {h}\nQuestion: {t}",
-    "Question: {t}\n\nContext: {h}",
-    "Passage:\n{h}\n\n{t}",
-    "Read the text and answer.\n\n{h}\n\n{t}",
-    "{h}\n\nBased on the text above: {t}",
+const LAYOUTS: usize = 5;
+
+fn layout(kind: usize, head: &str, tail: &str) -> String {
+    match kind {
+        0 => format!("Context: {head}\nQuestion: {tail}"),
+        1 => format!("Question: {tail}\n\nContext: {head}"),
+        2 => format!("Passage:\n{head}\n\n{tail}"),
+        3 => format!("Read the text and answer.\n\n{head}\n\n{tail}"),
+        _ => format!("{head}\n\nBased on the text above: {tail}"),
+    }
+}
+
+/// What a layout asks when the prompt is one sentence.
+const NEUTRAL_QUESTIONS: &[&str] = &[
+    "What is the answer?",
+    "Respond to the text above.",
+    "What should the reply be?",
+    "Answer accordingly.",
 ];
+
+/// Sentence ends, in the scripts the corpus has.
+fn ends_sentence(c: char) -> bool {
+    matches!(c, '.' | '?' | '!' | '。' | '？' | '！')
+}
 
 /// The text before its last sentence, and that sentence.
 fn split_last_sentence(text: &str) -> Option<(&str, &str)> {
     let trimmed = text.trim_end();
     let body = trimmed
-        .strip_suffix(['.', '?', '!', ':'])
+        .strip_suffix(|c: char| ends_sentence(c) || c == ':')
         .unwrap_or(trimmed);
     let (cut, end) = body
         .char_indices()
-        .rfind(|(_, c)| matches!(c, '.' | '?' | '!' | '\n' | '。' | '？'))?;
+        .rfind(|(_, c)| ends_sentence(*c) || *c == '\n')?;
     let cut = cut + end.len_utf8();
     let (head, tail) = (trimmed[..cut].trim(), trimmed[cut..].trim());
     (head.len() >= 20 && tail.len() >= 8).then_some((head, tail))
 }
 
 /// A variant of a prompt in another format, so that no format belongs to one category: options
-/// removed or added, a wrapper before and after.
+/// removed or added, another layout, a wrapper before and after.
 fn variant(text: &str, rng: &mut Rng) -> String {
     let lines: Vec<&str> = text.lines().collect();
     let has_options = lines.iter().filter(|l| is_option_line(l)).count() >= 2;
@@ -140,29 +157,31 @@ fn variant(text: &str, rng: &mut Rng) -> String {
             .copied()
             .collect::<Vec<_>>()
             .join("\n")
-    } else if rng.chance(0.5) {
+    } else {
+        text.to_string()
+    };
+    let layout_share = env_f32("TRAIN_SCAFFOLD", 0.5) as f64;
+    if rng.chance(layout_share) {
+        let kind = rng.below(LAYOUTS);
+        body = match split_last_sentence(&body) {
+            Some((head, tail)) => layout(kind, head, tail),
+            // One sentence: all of it is the text, and the question a neutral one.
+            None => layout(
+                kind,
+                &body,
+                NEUTRAL_QUESTIONS[rng.below(NEUTRAL_QUESTIONS.len())],
+            ),
+        };
+    }
+    if !has_options && rng.chance(0.5) {
         let words: Vec<&str> = text
             .split_whitespace()
             .filter(|w| w.chars().all(char::is_alphanumeric) && w.len() > 2)
             .collect();
         if words.len() >= 4 {
-            let mut out = text.to_string();
             for letter in ["A", "B", "C", "D"] {
-                out.push_str(&format!("\n{letter}. {}", words[rng.below(words.len())]));
+                body.push_str(&format!("\n{letter}. {}", words[rng.below(words.len())]));
             }
-            out
-        } else {
-            text.to_string()
-        }
-    } else {
-        text.to_string()
-    };
-    let scaffold = env_f32("TRAIN_SCAFFOLD", 0.5) as f64;
-    if scaffold > 0.0 && rng.chance(scaffold) {
-        if let Some((head, tail)) = split_last_sentence(&body) {
-            body = SCAFFOLDS[rng.below(SCAFFOLDS.len())]
-                .replace("{h}", head)
-                .replace("{t}", tail);
         }
     }
     if rng.chance(0.2) {
@@ -176,8 +195,8 @@ fn variant(text: &str, rng: &mut Rng) -> String {
     )
 }
 
-/// Whether a prompt is written in Chinese or Japanese characters (at least four of them).
-fn mostly_cjk(text: &str) -> bool {
+/// Whether a prompt has Chinese or Japanese characters in it (at least four).
+fn has_cjk_script(text: &str) -> bool {
     text.chars()
         .filter(|c| matches!(*c as u32, 0x3040..=0x30ff | 0x4e00..=0x9fff))
         .nth(3)
@@ -209,7 +228,7 @@ impl Item {
             features,
             label,
             weight,
-            cjk: mostly_cjk(text),
+            cjk: has_cjk_script(text),
         }
     }
 }

@@ -543,9 +543,12 @@ const EU_SUBJECTS: &[(&str, &str, &str)] = &[
     ("mi abuela", "ma grand-mère", "meine Großmutter"),
 ];
 
-/// Each category in Chinese, Japanese, Spanish, French and German, in several forms (written for
-/// this project, no outside data), so that no script or language belongs to the category of the
-/// few sources that happen to be written in it.
+/// More prompts in other languages (written for this project, no outside data), so that no script
+/// or language belongs to the category of the few sources that happen to be written in it: each
+/// category in Chinese and Japanese (knowledge questions as exam multiple choice, explanations and
+/// translation requests, which the corpus's exams label factual; writing requests; logic and
+/// number puzzles; a coding task in Chinese, the first set having Japanese ones), and knowledge
+/// questions and story requests in Spanish, French and German, with a syllogism in German.
 pub fn generate_languages(rng: &mut Rng, n: usize) -> Vec<(String, usize)> {
     let mut out = Vec::new();
     for _ in 0..n {
@@ -585,7 +588,7 @@ pub fn generate_languages(rng: &mut Rng, n: usize) -> Vec<(String, usize)> {
             out.push((text, 1));
         }
         out.push((
-            format!("用Python写一个函数，统计列表中{topic}出现的次数。"),
+            format!("请实现一个Python函数：输入一个字符串列表，返回其中“{topic}”出现的次数。"),
             0,
         ));
         let ja = pick(rng, JA_TOPICS);
