@@ -143,7 +143,17 @@ async fn every_series_has_the_value_known_traffic_gives_and_promtool_accepts_it(
         .unwrap();
     assert_eq!(r.status(), 503);
 
-    let text = get_text(format!("{}/metrics", router.url())).await;
+    // Pingora's logging phase, which counts a request, runs after the response is on its way:
+    // wait (bounded) until the last one, the 503, is counted.
+    let mut text = get_text(format!("{}/metrics", router.url())).await;
+    for _ in 0..40 {
+        let counted = [("endpoint", "/api/chat"), ("status", "503")];
+        if value(&text, "smarterrouter_requests_total", &counted) >= 1.0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        text = get_text(format!("{}/metrics", router.url())).await;
+    }
     let admin = get_text(format!("{}/metrics", router.admin_url())).await;
     for name in [
         "smarterrouter_request_duration_seconds_count",
